@@ -1,0 +1,90 @@
+"""Workload catalogue and input data for the benchmarks (BENCH.md).
+
+Every library builds its workloads from `make(name, dtype)`, so all of them see
+the same numbers: values are drawn in float64 from
+`numpy.random.default_rng(20261124 + k)` (k = the workload's number in BENCH.md)
+and then cast, so a float32 run and the float64 reference differ only by rounding.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+SEED = 20261124
+
+# name -> (k, dtype). The order is the order of the report table.
+WORKLOADS = {
+    "chain_small": (1, np.float64),
+    "mlp_small_step": (2, np.float32),
+    "mlp_large_step": (3, np.float32),
+    "rnn_step": (4, np.float32),
+    "broadcast_reduce": (5, np.float32),
+    "overhead_add_nograd": (6, np.float32),
+    "overhead_add_grad": (6, np.float32),
+}
+
+# Layer widths and batch size of the two MLPs.
+MLP_SIZES = {
+    "mlp_small_step": ([784, 128, 10], 32),
+    "mlp_large_step": ([784, 1024, 1024, 10], 512),
+}
+RNN_IN, RNN_HIDDEN, RNN_BATCH, RNN_STEPS = 32, 64, 8, 50
+CHAIN_LEN = 100       # sin/mul/add repetitions in chain_small
+OVERHEAD_ADDS = 1000  # `a + b` calls per timed call of the overhead workloads
+LEARNING_RATE = 0.1
+
+
+def _noop(state):
+    pass
+
+
+# One workload as a library implements it. `grads(state)` returns NumPy arrays,
+# in the order the NumPy reference returns them, without updating parameters;
+# `reset(state)` restores parameters that `step` updates (untimed).
+Workload = namedtuple("Workload", "setup step grads reset", defaults=(_noop,))
+
+
+def dtype_of(name):
+    """The parameter dtype the workload runs in."""
+    return np.dtype(WORKLOADS[name][1])
+
+
+def _he(rng, fan_in, fan_out):
+    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+
+
+def _bias(rng, n):
+    return 0.01 * rng.standard_normal(n)
+
+
+def make(name, dtype):
+    """Fresh input data of workload `name`, floats cast to `dtype`.
+
+    Returns a dict; trainable parameters, if any, are the list under "params"
+    (layer by layer: weight then bias).
+    """
+    k = WORKLOADS[name][0]
+    rng = np.random.default_rng(SEED + k)
+    cast = lambda a: np.asarray(a, dtype=dtype)
+    if name == "chain_small":
+        return {"x": cast(rng.standard_normal(16))}
+    if name in MLP_SIZES:
+        sizes, batch = MLP_SIZES[name]
+        params = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            params += [cast(_he(rng, fan_in, fan_out)), cast(_bias(rng, fan_out))]
+        x = cast(rng.standard_normal((batch, sizes[0])))
+        labels = rng.integers(0, sizes[-1], size=batch, dtype=np.int64)
+        return {"params": params, "x": x, "labels": labels}
+    if name == "rnn_step":
+        params = [cast(_he(rng, RNN_IN, RNN_HIDDEN)),
+                  cast(_he(rng, RNN_HIDDEN, RNN_HIDDEN)),
+                  cast(_bias(rng, RNN_HIDDEN))]
+        xs = [cast(rng.standard_normal((RNN_BATCH, RNN_IN))) for _ in range(RNN_STEPS)]
+        return {"params": params, "xs": xs, "h0": cast(np.zeros((RNN_BATCH, RNN_HIDDEN)))}
+    if name == "broadcast_reduce":
+        params = [cast(_he(rng, 512, 512)), cast(_bias(rng, 512))]
+        return {"params": params, "x": cast(rng.standard_normal((512, 512)))}
+    if name.startswith("overhead_"):
+        return {"a": cast(rng.standard_normal(1)), "b": cast(rng.standard_normal(1))}
+    raise KeyError(name)

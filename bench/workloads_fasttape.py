@@ -1,0 +1,136 @@
+"""The BENCH.md workloads in fasttape eager mode, written as a user would (SPEC.md 1-3).
+
+Parameters are `ft.Variable`s (watched automatically), inputs `ft.constant`s made
+once in setup; gradients come from a fresh `ft.GradientTape` per iteration.
+"""
+
+import fasttape as ft
+
+from _data import (CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make)
+
+
+def _checked(native):
+    """`grads` for the check: run `native` (fasttape tensors) and convert, untimed."""
+    return lambda state: [t.numpy().copy() for t in native(state)]
+
+
+def _params_setup(name):
+    def setup(dtype):
+        data = make(name, dtype)
+        state = {"init": data.pop("params")}
+        state["params"] = [ft.Variable(p.copy()) for p in state["init"]]
+        for key, value in data.items():
+            state[key] = ([ft.constant(v) for v in value] if isinstance(value, list)
+                          else ft.constant(value))
+        return state
+    return setup
+
+
+def params_reset(state):
+    for p, p0 in zip(state["params"], state["init"]):
+        p.assign(p0)
+
+
+# -- chain_small --------------------------------------------------------------
+
+def chain_setup(dtype):
+    return {"x": ft.constant(make("chain_small", dtype)["x"])}
+
+
+def chain_grads(state):
+    x = state["x"]
+    with ft.GradientTape() as tape:
+        tape.watch(x)
+        y = x
+        for _ in range(CHAIN_LEN):
+            y = ft.sin(y) * 1.01 + 0.1
+        loss = ft.reduce_sum(y)
+    return tape.gradient(loss, [x])
+
+
+# -- MLP step -----------------------------------------------------------------
+
+def mlp_grads(state):
+    params = state["params"]
+    with ft.GradientTape() as tape:
+        h = state["x"]
+        for i in range(0, len(params) - 2, 2):
+            h = ft.nn.relu(h @ params[i] + params[i + 1])
+        logits = h @ params[-2] + params[-1]
+        loss = ft.reduce_mean(ft.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=state["labels"], logits=logits))
+    return tape.gradient(loss, params)
+
+
+def mlp_step(state):
+    for p, g in zip(state["params"], mlp_grads(state)):
+        p.assign_sub(LEARNING_RATE * g)
+
+
+# -- rnn_step -----------------------------------------------------------------
+
+def rnn_grads(state):
+    wx, wh, b = params = state["params"]
+    with ft.GradientTape() as tape:
+        h = state["h0"]
+        for x in state["xs"]:
+            h = ft.tanh(x @ wx + h @ wh + b)
+        loss = ft.reduce_sum(h * h)
+    return tape.gradient(loss, params)
+
+
+# -- broadcast_reduce ---------------------------------------------------------
+
+def broadcast_grads(state):
+    w, b = params = state["params"]
+    with ft.GradientTape() as tape:
+        loss = ft.reduce_mean((state["x"] * w + b) ** 2)
+    return tape.gradient(loss, params)
+
+
+# -- overhead: `a + b` on shape (1,), outside any tape or under one watching `a`
+
+def overhead_setup(dtype):
+    data = make("overhead_add_nograd", dtype)
+    return {"a": ft.constant(data["a"]), "b": ft.constant(data["b"])}
+
+
+def overhead_nograd(state):
+    a, b = state["a"], state["b"]
+    for _ in range(OVERHEAD_ADDS):
+        a + b
+
+
+def overhead_grad(state):
+    a, b = state["a"], state["b"]
+    with ft.GradientTape() as tape:
+        tape.watch(a)
+        for _ in range(OVERHEAD_ADDS):
+            a + b
+
+
+def overhead_result(state):
+    return [state["a"] + state["b"]]
+
+
+def overhead_result_taped(state):
+    a = state["a"]
+    with ft.GradientTape() as tape:
+        tape.watch(a)
+        return [a + state["b"]]
+
+
+WORKLOADS = {
+    "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
+    "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
+                               _checked(mlp_grads), params_reset),
+    "mlp_large_step": Workload(_params_setup("mlp_large_step"), mlp_step,
+                               _checked(mlp_grads), params_reset),
+    "rnn_step": Workload(_params_setup("rnn_step"), rnn_grads, _checked(rnn_grads)),
+    "broadcast_reduce": Workload(_params_setup("broadcast_reduce"),
+                                 broadcast_grads, _checked(broadcast_grads)),
+    "overhead_add_nograd": Workload(overhead_setup, overhead_nograd,
+                                    _checked(overhead_result)),
+    "overhead_add_grad": Workload(overhead_setup, overhead_grad,
+                                  _checked(overhead_result_taped)),
+}

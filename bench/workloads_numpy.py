@@ -1,0 +1,144 @@
+"""The BENCH.md workloads in hand-written NumPy: forward plus hand-derived backward.
+
+This is the reference both for timing (every ratio is to these) and, run in
+float64, for the gradient check of every library.
+"""
+
+import numpy as np
+
+from _data import (CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make)
+
+
+# -- chain_small: y = sin(y) * 1.01 + 0.1, 100 times; d sum(y) / dx ----------
+
+def chain_setup(dtype):
+    return make("chain_small", dtype)
+
+
+def chain_grads(state):
+    y = state["x"]
+    inputs = []
+    for _ in range(CHAIN_LEN):
+        inputs.append(y)
+        y = np.sin(y) * 1.01 + 0.1
+    loss = y.sum()  # noqa: F841 -- computed, as a user would
+    g = np.ones_like(y)
+    for y_in in reversed(inputs):
+        g = g * 1.01 * np.cos(y_in)
+    return [g]
+
+
+# -- MLP step: relu hidden layers, mean sparse softmax cross-entropy, SGD ----
+
+def _params_setup(name):
+    def setup(dtype):
+        state = make(name, dtype)
+        state["init"] = [p.copy() for p in state["params"]]
+        return state
+    return setup
+
+
+def params_reset(state):
+    for p, p0 in zip(state["params"], state["init"]):
+        p[...] = p0
+
+
+def sgd(params, grads):
+    for p, g in zip(params, grads):
+        p -= LEARNING_RATE * g
+
+
+def mlp_grads(state):
+    params, labels = state["params"], state["labels"]
+    batch = labels.shape[0]
+    # Forward, keeping each layer's input and (for hidden layers) relu mask.
+    h, inputs, masks = state["x"], [], []
+    for i in range(0, len(params), 2):
+        inputs.append(h)
+        z = h @ params[i] + params[i + 1]
+        if i + 2 < len(params):
+            masks.append(z > 0)
+            h = np.maximum(z, 0)
+        else:
+            logits = z
+    rows = np.arange(batch)
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(s[:, 0]) + m[:, 0] - logits[rows, labels])  # noqa: F841
+    # Backward: d loss / d logits = (softmax - onehot) / batch.
+    dz = e / s
+    dz[rows, labels] -= 1
+    dz /= batch
+    grads = [None] * len(params)
+    for i in reversed(range(0, len(params), 2)):
+        grads[i] = inputs[i // 2].T @ dz
+        grads[i + 1] = dz.sum(axis=0)
+        if i > 0:
+            dz = (dz @ params[i].T) * masks[i // 2 - 1]
+    return grads
+
+
+def mlp_step(state):
+    sgd(state["params"], mlp_grads(state))
+
+
+# -- rnn_step: h_t = tanh(x_t @ Wx + h_{t-1} @ Wh + b), loss = sum(h_50^2) ----
+
+def rnn_grads(state):
+    wx, wh, b = state["params"]
+    hs = [state["h0"]]
+    for x in state["xs"]:
+        hs.append(np.tanh(x @ wx + hs[-1] @ wh + b))
+    loss = np.sum(hs[-1] * hs[-1])  # noqa: F841
+    dh = 2 * hs[-1]
+    dwx, dwh, db = np.zeros_like(wx), np.zeros_like(wh), np.zeros_like(b)
+    for t in reversed(range(len(state["xs"]))):
+        da = dh * (1 - hs[t + 1] * hs[t + 1])
+        dwx += state["xs"][t].T @ da
+        dwh += hs[t].T @ da
+        db += da.sum(axis=0)
+        dh = da @ wh.T
+    return [dwx, dwh, db]
+
+
+# -- broadcast_reduce: loss = mean((x * w + b) ** 2); d/dw, d/db --------------
+
+def broadcast_grads(state):
+    w, b = state["params"]
+    x = state["x"]
+    z = x * w + b
+    loss = np.mean(z ** 2)  # noqa: F841
+    dz = z * (2.0 / z.size)
+    return [dz * x, dz.sum(axis=0)]
+
+
+# -- overhead: 1000 x `a + b` on shape-(1,) arrays (NumPy records nothing) ----
+
+def overhead_setup(dtype):
+    return make("overhead_add_nograd", dtype)
+
+
+def overhead_step(state):
+    a, b = state["a"], state["b"]
+    for _ in range(OVERHEAD_ADDS):
+        a + b
+
+
+def overhead_result(state):
+    """No gradient here: the check compares the value of `a + b` instead."""
+    return [state["a"] + state["b"]]
+
+
+WORKLOADS = {
+    "chain_small": Workload(chain_setup, chain_grads, chain_grads),
+    "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
+                               mlp_grads, params_reset),
+    "mlp_large_step": Workload(_params_setup("mlp_large_step"), mlp_step,
+                               mlp_grads, params_reset),
+    "rnn_step": Workload(_params_setup("rnn_step"), rnn_grads, rnn_grads),
+    "broadcast_reduce": Workload(_params_setup("broadcast_reduce"),
+                                 broadcast_grads, broadcast_grads),
+    "overhead_add_nograd": Workload(overhead_setup, overhead_step, overhead_result),
+    "overhead_add_grad": Workload(overhead_setup, overhead_step, overhead_result),
+}

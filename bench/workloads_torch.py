@@ -1,0 +1,140 @@
+"""The BENCH.md workloads in idiomatic eager PyTorch (CPU, one thread).
+
+Parameters are leaf tensors with `requires_grad`; training steps use
+`loss.backward()` and an in-place update under `torch.no_grad()`, plain
+gradients use `torch.autograd.grad`.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from _data import (CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make)
+
+torch.set_num_threads(1)
+
+
+def _leaf(array):
+    return torch.tensor(array, requires_grad=True)
+
+
+def _checked(native):
+    """`grads` for the check: run `native` (torch tensors) and convert, untimed."""
+    return lambda state: [t.detach().numpy().copy() for t in native(state)]
+
+
+def _params_setup(name):
+    def setup(dtype):
+        data = make(name, dtype)
+        state = {k: v for k, v in data.items() if k != "params"}
+        state["params"] = [_leaf(p) for p in data["params"]]
+        state["init"] = [torch.tensor(p) for p in data["params"]]
+        for key in ("x", "labels", "h0"):
+            if key in state:
+                state[key] = torch.from_numpy(state[key])
+        if "xs" in state:
+            state["xs"] = [torch.from_numpy(x) for x in state["xs"]]
+        return state
+    return setup
+
+
+@torch.no_grad()
+def params_reset(state):
+    for p, p0 in zip(state["params"], state["init"]):
+        p.copy_(p0)
+
+
+# -- chain_small --------------------------------------------------------------
+
+def chain_setup(dtype):
+    return {"x": _leaf(make("chain_small", dtype)["x"])}
+
+
+def chain_grads(state):
+    x = state["x"]
+    y = x
+    for _ in range(CHAIN_LEN):
+        y = torch.sin(y) * 1.01 + 0.1
+    return torch.autograd.grad(y.sum(), [x])
+
+
+# -- MLP step -----------------------------------------------------------------
+
+def mlp_loss(state):
+    params = state["params"]
+    h = state["x"]
+    for i in range(0, len(params) - 2, 2):
+        h = torch.relu(h @ params[i] + params[i + 1])
+    logits = h @ params[-2] + params[-1]
+    return F.cross_entropy(logits, state["labels"])
+
+
+def mlp_step(state):
+    mlp_loss(state).backward()
+    with torch.no_grad():
+        for p in state["params"]:
+            p -= LEARNING_RATE * p.grad
+            p.grad = None
+
+
+def mlp_grads(state):
+    """The gradients `mlp_step` computes, without its update."""
+    mlp_loss(state).backward()
+    grads = [p.grad for p in state["params"]]
+    for p in state["params"]:
+        p.grad = None
+    return grads
+
+
+# -- rnn_step -----------------------------------------------------------------
+
+def rnn_grads(state):
+    wx, wh, b = state["params"]
+    h = state["h0"]
+    for x in state["xs"]:
+        h = torch.tanh(x @ wx + h @ wh + b)
+    loss = torch.sum(h * h)
+    return torch.autograd.grad(loss, state["params"])
+
+
+# -- broadcast_reduce ---------------------------------------------------------
+
+def broadcast_grads(state):
+    w, b = state["params"]
+    loss = torch.mean((state["x"] * w + b) ** 2)
+    return torch.autograd.grad(loss, state["params"])
+
+
+# -- overhead: `a + b` on shape (1,); with grad, `a` requires grad -------------
+
+def _overhead_setup(requires_grad):
+    def setup(dtype):
+        data = make("overhead_add_nograd", dtype)
+        return {"a": torch.tensor(data["a"], requires_grad=requires_grad),
+                "b": torch.tensor(data["b"])}
+    return setup
+
+
+def overhead_step(state):
+    a, b = state["a"], state["b"]
+    for _ in range(OVERHEAD_ADDS):
+        a + b
+
+
+def overhead_result(state):
+    return [state["a"] + state["b"]]
+
+
+WORKLOADS = {
+    "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
+    "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
+                               _checked(mlp_grads), params_reset),
+    "mlp_large_step": Workload(_params_setup("mlp_large_step"), mlp_step,
+                               _checked(mlp_grads), params_reset),
+    "rnn_step": Workload(_params_setup("rnn_step"), rnn_grads, _checked(rnn_grads)),
+    "broadcast_reduce": Workload(_params_setup("broadcast_reduce"),
+                                 broadcast_grads, _checked(broadcast_grads)),
+    "overhead_add_nograd": Workload(_overhead_setup(False), overhead_step,
+                                    _checked(overhead_result)),
+    "overhead_add_grad": Workload(_overhead_setup(True), overhead_step,
+                                  _checked(overhead_result)),
+}

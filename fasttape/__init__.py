@@ -1,0 +1,71 @@
+"""fasttape: eager-execution automatic differentiation on NumPy arrays.
+
+Tensors hold concrete values, ops run at once, and `GradientTape` records them
+on a compiled tape and walks it back. This module is the public facade only:
+everything public is re-exported here, so that internals can move.
+"""
+
+from fasttape import dtypes as dtypes
+from fasttape import errors as errors
+from fasttape import ops as _ops  # noqa: F401  (fills the op table)
+from fasttape import random as random
+from fasttape._core.core import Tensor as Tensor
+from fasttape._core.core import Variable as Variable
+from fasttape._core.core import convert_to_tensor as convert_to_tensor
+from fasttape._core.core import executing_eagerly as executing_eagerly
+from fasttape.backprop import GradientTape as GradientTape
+from fasttape.backprop import UnconnectedGradients as UnconnectedGradients
+from fasttape.dtypes import (  # noqa: F401
+    bool, complex64, complex128, double, float16, float32, float64, half, int8, int16, int32,
+    int64, string, uint8, uint16, uint32, uint64,
+)
+from fasttape.dtypes import as_dtype as as_dtype
+from fasttape.ops.array_ops import (  # noqa: F401
+    broadcast_to, cast, concat, conj, expand_dims, eye, fill, gather, identity, linspace, ones,
+    ones_like, range, reshape, squeeze, stack, stop_gradient, transpose, unstack, zeros,
+    zeros_like,
+)
+from fasttape.ops.linalg_ops import matmul as matmul
+from fasttape.ops.math_ops import (  # noqa: F401
+    abs, acos, add, argmax, argmin, asin, atan, atan2, ceil, clip_by_value, cos, cosh, divide,
+    equal, erf, exp, expm1, floor, floordiv, greater, greater_equal, isfinite, isnan, less,
+    less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum,
+    mod, multiply, negative, norm, not_equal, pow, reciprocal, reduce_all, reduce_any,
+    reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum,
+    reduce_variance, round, rsqrt, sigmoid, sign, sin, sinh, sqrt, square, subtract, tan, tanh,
+    where,
+)
+from fasttape.ops.math_ops import divide as truediv  # noqa: F401
+from fasttape.ops.math_ops import sign as sign  # noqa: F401
+
+from fasttape import linalg as linalg  # noqa: E402
+from fasttape import math as math  # noqa: E402
+from fasttape import nn as nn  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    """A Tensor from Python data, a NumPy array or a tensor.
+
+    Python floats become float32, ints int32 (int64 when they do not fit),
+    bools bool; NumPy arrays keep their dtype and are copied when writable, so
+    later writes to them never change the tensor. With `shape`, a scalar is
+    broadcast and other values reshaped.
+
+    >>> import fasttape as ft
+    >>> ft.constant([[1, 2], [3, 4]])
+    <ft.Tensor shape=(2, 2) dtype=int32 numpy=[[1 2]
+     [3 4]]>
+    """
+    t = convert_to_tensor(value, dtype)
+    if shape is not None:
+        shape = tuple(int(d) for d in shape)
+        if t.size == 1:
+            return broadcast_to(reshape(t, ()), shape) if shape != t.shape else t
+        return reshape(t, shape)
+    return t
+
+
+def enable_eager_execution():
+    """Accepted for TensorFlow compatibility: eager execution is always on."""

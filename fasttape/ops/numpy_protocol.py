@@ -1,0 +1,136 @@
+"""Tensor's NumPy protocol: `np.sin(t)`, `np.sum(t, axis=0)`, `np.matmul(a, t)` run
+fasttape ops (so tapes record them); anything without a fasttape op raises TypeError.
+"""
+
+import numpy as np
+
+from fasttape._core import core as _core
+from fasttape.ops import array_ops as A
+from fasttape.ops import linalg_ops as L
+from fasttape.ops import math_ops as M
+from fasttape.ops import nn_ops as N  # noqa: F401  (registers the nn ops)
+
+_UFUNCS = {
+    np.abs: M.abs, np.add: M.add, np.arccos: M.acos, np.arcsin: M.asin, np.arctan: M.atan,
+    np.arctan2: M.atan2, np.bitwise_and: M.bitwise_and, np.bitwise_or: M.bitwise_or,
+    np.bitwise_xor: M.bitwise_xor, np.ceil: M.ceil, np.cos: M.cos, np.cosh: M.cosh,
+    np.divide: M.divide, np.equal: M.equal, np.exp: M.exp, np.expm1: M.expm1, np.floor: M.floor,
+    np.floor_divide: M.floordiv, np.greater: M.greater, np.greater_equal: M.greater_equal,
+    np.invert: M.invert, np.isfinite: M.isfinite, np.isnan: M.isnan, np.less: M.less,
+    np.less_equal: M.less_equal, np.log: M.log, np.log1p: M.log1p,
+    np.logical_and: M.logical_and, np.logical_not: M.logical_not, np.logical_or: M.logical_or,
+    np.logical_xor: M.logical_xor, np.matmul: L.matmul, np.maximum: M.maximum,
+    np.minimum: M.minimum, np.mod: M.mod, np.multiply: M.multiply, np.negative: M.negative,
+    np.not_equal: M.not_equal, np.power: M.pow, np.reciprocal: M.reciprocal, np.rint: M.round,
+    np.sign: M.sign, np.sin: M.sin, np.sinh: M.sinh, np.sqrt: M.sqrt, np.square: M.square,
+    np.subtract: M.subtract, np.tan: M.tan, np.tanh: M.tanh, np.conj: A.conj,
+    np.conjugate: A.conj,
+}
+
+
+def _reduction(fn):
+    def f(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _no_out(fn.__name__, out)
+        r = fn(a, axis=axis, keepdims=keepdims)
+        return A.cast(r, dtype) if dtype is not None else r
+
+    return f
+
+
+def _no_out(name, out):
+    if out is not None:
+        raise TypeError(f"{name}: out= cannot write into an ft.Tensor (tensors are immutable)")
+
+
+def _swapaxes(a, axis1, axis2):
+    a = A._tensor(a)
+    perm = list(range(a.ndim))
+    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+    return A.transpose(a, perm)
+
+
+def _where(condition, x=None, y=None):
+    return M.where(condition, x, y)
+
+
+_FUNCTIONS = {
+    np.sum: _reduction(M.reduce_sum),
+    np.mean: _reduction(M.reduce_mean),
+    np.max: _reduction(M.reduce_max),
+    np.amax: _reduction(M.reduce_max),
+    np.min: _reduction(M.reduce_min),
+    np.amin: _reduction(M.reduce_min),
+    np.prod: _reduction(M.reduce_prod),
+    np.std: _reduction(M.reduce_std),
+    np.var: _reduction(M.reduce_variance),
+    np.all: _reduction(M.reduce_all),
+    np.any: _reduction(M.reduce_any),
+    np.argmax: lambda a, axis=None, out=None, **k: M.argmax(
+        A.reshape(a, (-1,)) if axis is None else a, 0 if axis is None else axis),
+    np.argmin: lambda a, axis=None, out=None, **k: M.argmin(
+        A.reshape(a, (-1,)) if axis is None else a, 0 if axis is None else axis),
+    np.reshape: lambda a, shape=None, order="C", **k: A.reshape(a, k.get("newshape", shape)),
+    np.transpose: lambda a, axes=None: A.transpose(a, axes),
+    np.swapaxes: _swapaxes,
+    np.expand_dims: lambda a, axis: A.expand_dims(a, axis),
+    np.squeeze: lambda a, axis=None: A.squeeze(a, axis),
+    np.broadcast_to: lambda array, shape, subok=False: A.broadcast_to(array, shape),
+    np.concatenate: lambda arrays, axis=0, out=None, **k: (_no_out("concatenate", out),
+                                                           A.concat(arrays, axis))[1],
+    np.stack: lambda arrays, axis=0, out=None, **k: (_no_out("stack", out),
+                                                     A.stack(arrays, axis))[1],
+    np.where: _where,
+    np.take: lambda a, indices, axis=None, out=None, mode="raise": A.gather(
+        A.reshape(a, (-1,)) if axis is None else a, indices, 0 if axis is None else axis),
+    np.zeros_like: lambda a, dtype=None, **k: A.zeros_like(a, dtype),
+    np.ones_like: lambda a, dtype=None, **k: A.ones_like(a, dtype),
+    np.clip: lambda a, a_min=None, a_max=None, out=None, **k: M.clip_by_value(a, a_min, a_max),
+    np.matmul: L.matmul,
+    np.dot: lambda a, b, out=None: L.matmul(a, b),
+    np.shape: lambda a: A._tensor(a).shape,
+    np.ndim: lambda a: A._tensor(a).ndim,
+    np.size: lambda a, axis=None: A._tensor(a).size if axis is None else A._tensor(a).shape[axis],
+    np.result_type: lambda *args: np.result_type(*[
+        a.dtype if isinstance(a, _core.Tensor) else a for a in args]),
+}
+
+
+def array_ufunc(ufunc, method, inputs, kwargs):
+    if method != "__call__":
+        raise TypeError(f"numpy.{ufunc.__name__}.{method} has no fasttape implementation")
+    if kwargs.get("out") is not None:
+        _no_out(f"numpy.{ufunc.__name__}", kwargs["out"])
+    fn = _UFUNCS.get(ufunc)
+    if fn is None:
+        raise TypeError(
+            f"numpy.{ufunc.__name__} has no fasttape implementation; convert with .numpy() "
+            "(no gradient flows through that)")
+    extra = {k: v for k, v in kwargs.items() if k != "out"}
+    if extra:
+        raise TypeError(f"numpy.{ufunc.__name__}: arguments {sorted(extra)} are not supported "
+                        "on ft.Tensor")
+    return fn(*inputs)
+
+
+def array_function(func, types, args, kwargs):
+    fn = _FUNCTIONS.get(func)
+    if fn is None:
+        raise TypeError(
+            f"numpy.{func.__name__} has no fasttape implementation; convert with .numpy() "
+            "(no gradient flows through that)")
+    return fn(*args, **kwargs)
+
+
+_core.set_special("array_ufunc", array_ufunc)
+_core.set_special("array_function", array_function)
+_core.set_special("reduce_sum", lambda g, axes: M.reduce_sum(g, axis=axes))
+_core.set_special("reshape", A.reshape)
+
+for _which, _fn in [
+    ("add", M.add), ("subtract", M.subtract), ("multiply", M.multiply), ("divide", M.divide),
+    ("floordiv", M.floordiv), ("mod", M.mod), ("pow", M.pow), ("and", M.bitwise_and),
+    ("or", M.bitwise_or), ("xor", M.bitwise_xor), ("negative", M.negative), ("abs", M.abs),
+    ("invert", M.invert), ("equal", M.equal), ("not_equal", M.not_equal), ("less", M.less),
+    ("less_equal", M.less_equal), ("greater", M.greater), ("greater_equal", M.greater_equal),
+]:
+    _core.set_operator(_which, _fn.op)
