@@ -515,6 +515,7 @@ cdef class OpDef:
     cdef readonly int n_out
     cdef readonly bint variadic
     cdef readonly bint differentiable
+    cdef readonly bint elementwise  # VJPs accept lazy broadcast gradients
     cdef readonly object shape_fn
     cdef readonly object check_fn
     cdef public object public_fn
@@ -622,6 +623,7 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.check_fn = check_fn
     op.float_only = float_only
     op.differentiable = vjp is not None
+    op.elementwise = family in ("unary", "binary", "nondiff")
     op.vjp_sources = vjp
     op.public_fn = None
     for i in range(MAX_ARGS):
@@ -1088,6 +1090,8 @@ cdef class Tape:
         cdef cnp.npy_intp *dims
         for i in range(n_in):
             n_meta += 2 + _ndim_of(<object>ins[i])
+        for j in range(n_out):
+            n_meta += 2 + _ndim_of(<object>outs[j])
         if op.save_any:
             saved = len(self._saved)
             for i in range(n_in):
@@ -1125,7 +1129,15 @@ cdef class Tape:
             pos += 2 + nd
         for j in range(n_out):
             t = <Tensor>outs[j]
-            if _is_float_array(t._value):
+            arr = t._value
+            nd = cnp.PyArray_NDIM(<cnp.ndarray>arr)
+            dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
+            meta[pos] = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+            meta[pos + 1] = nd
+            for d in range(nd):
+                meta[pos + 2 + d] = dims[d]
+            pos += 2 + nd
+            if _is_float_array(arr):
                 ids[n_in + j] = t._id
                 if ft_tape_track(&self.c, t._id) < 0:
                     raise MemoryError()
@@ -1184,27 +1196,30 @@ cdef class Tape:
                 n_slots = ft_tape_prune(&self.c, tgt, n_tgt, src, n_src, live, &slots)
             if n_slots < 0:
                 raise MemoryError("GradientTape.gradient: out of memory while pruning")
-            grads = _Sweep(self, n_slots, higher)
+            sweep = _Sweep(self, n_slots, higher)
             for i in range(len(targets)):
                 s = ft_idmap_get(&slots, tgt[i], -1)
                 if s < 0:
                     continue
                 seed = output_gradients[i] if output_gradients is not None else None
-                grads.seed(s, <Tensor>targets[i], seed)
+                sweep.seed(s, <Tensor>targets[i], seed)
             if not self.persistent:
                 self._used = True
             for k in range(n - 1, -1, -1):
                 if live[k]:
-                    grads.entry(k, &slots)
+                    sweep.entry(k, &slots)
             result = []
             for i in range(len(sources)):
                 s = ft_idmap_get(&slots, src[i], -1)
-                g = grads.grads[s] if s >= 0 else None
+                g = sweep.grads[s] if s >= 0 else None
+                t = <Tensor>sources[i]
                 if g is None:
                     if zero_unconnected:
-                        g = _zeros_like_tensor(<Tensor>sources[i])
-                elif not isinstance(g, Tensor):
-                    g = _wrap(_as_array(g))
+                        g = _zeros_like_tensor(t)
+                else:
+                    g = sweep.full(g, t._value.shape)
+                    if not isinstance(g, Tensor):
+                        g = _wrap(g)
                 result.append(g)
             return result
         finally:
@@ -1221,15 +1236,42 @@ cdef object _zeros_like_tensor(Tensor t):
     return _wrap(np.zeros(t._value.shape, t._value.dtype))
 
 
+# Note [Broadcast gradients]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~
+# Binary ops broadcast; their VJPs return gradients of the output's shape and
+# the sweep (not every VJP) sums them back to each input's shape: over leading
+# axes the input lacks and over axes where the input has size 1.
+# The other direction is lazy: a VJP may return a gradient that merely
+# *broadcasts to* its input's shape (reduce_mean returns g / n in the kept
+# shape, not a full array). Elementwise families (unary, binary, nondiff)
+# accept such gradients as they are, since broadcasting gives the same result;
+# for other ops the sweep expands g to the output's shape (a view) before the
+# VJP sees it, and results handed to the user are expanded to the source's
+# shape. This saves a full pass over the data per reduction, which is what
+# hand-written NumPy does with its scalars.
+
+
+cdef inline bint _shape_is(object arr, int64_t *meta, int64_t mpos) noexcept:
+    cdef int nd = <int>meta[mpos + 1], d
+    cdef cnp.npy_intp *dims
+    if cnp.PyArray_NDIM(<cnp.ndarray>arr) != nd:
+        return False
+    dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
+    for d in range(nd):
+        if dims[d] != meta[mpos + 2 + d]:
+            return False
+    return True
+
+
 @cython.final
 cdef class _Sweep:
     """State of one reverse sweep: dense gradient slots and the VJP calls."""
     cdef Tape tape
     cdef list grads
-    cdef bytearray owned
+    cdef bytearray owned  # 1 where the slot's array was allocated by the sweep
     cdef bint higher      # VJPs get Tensors and are recorded (higher order)
     cdef bint release     # drop saved values as soon as their entry is done
-    cdef list argbuf
+    cdef list argbuf, gbuf, inbuf, outbuf
 
     def __cinit__(self, Tape tape, int64_t n_slots, bint higher):
         self.tape = tape
@@ -1238,24 +1280,41 @@ cdef class _Sweep:
         self.higher = higher
         self.release = not tape.persistent
         self.argbuf = [None] * MAX_ARGS
+        self.gbuf = [None] * MAX_ARGS
+        self.inbuf = [None] * MAX_ARGS
+        self.outbuf = [None] * MAX_ARGS
 
     cdef seed(self, int64_t s, Tensor target, object seed):
         if seed is None:
-            g = np.ones(target._value.shape, target._value.dtype)
-        elif isinstance(seed, Tensor):
+            # ones that broadcast to the target's shape: see Note [Broadcast gradients]
+            g = _ones_seed(target._value)
+            if self.higher:
+                g = _wrap(g)
+            self.accumulate(s, g)
+            return
+        if isinstance(seed, Tensor):
             g = (<Tensor>seed)._value if not self.higher else seed
         else:
             g = np.asarray(seed, dtype=target._value.dtype)
-        if cnp.PyArray_Check(g) and g.shape != target._value.shape:
-            try:
-                g = np.broadcast_to(g, target._value.shape)
-            except ValueError:
-                raise ValueError(
-                    f"GradientTape.gradient: output_gradients of shape {g.shape} does not match "
-                    f"target of shape {target._value.shape}") from None
+        shape = g.shape
+        try:
+            if np.broadcast_shapes(shape, target._value.shape) != target._value.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"GradientTape.gradient: output_gradients of shape {shape} does not match "
+                f"the target's shape {target._value.shape}") from None
         if self.higher and not isinstance(g, Tensor):
             g = _wrap(np.array(g))
         self.accumulate(s, g)
+
+    cdef object full(self, object g, object shape):
+        """g expanded to `shape` (a view) if it is a lazy broadcast gradient."""
+        if g.shape == shape:
+            return g
+        if self.higher:
+            return _call_special("broadcast_to", (_tensor_of(g), shape))
+        return np.broadcast_to(g, shape)
 
     cdef int accumulate(self, int64_t s, object g) except -1:
         cur = self.grads[s]
@@ -1263,14 +1322,14 @@ cdef class _Sweep:
             self.grads[s] = g
         elif self.higher:
             self.grads[s] = _binary(_OP_ADD, _tensor_of(cur), _tensor_of(g))
-        elif self.owned[s]:
+        elif self.owned[s] and cur.shape == np.broadcast_shapes(cur.shape, g.shape):
             np.add(cur, g, out=cur)
         else:
             self.grads[s] = cur + g
             self.owned[s] = 1
         return 0
 
-    cdef object arg_value(self, object v):
+    cdef inline object arg_value(self, object v):
         """A saved value as a VJP sees it: raw on the fast path, Tensor when recording."""
         if not self.higher and isinstance(v, Tensor):
             return (<Tensor>v)._value
@@ -1282,81 +1341,104 @@ cdef class _Sweep:
         cdef int n_in = e.n_in, n_out = e.n_out, i, j
         cdef int64_t *ids = self.tape.c.pool + e.ids
         cdef int64_t *meta = self.tape.c.pool + e.meta
-        cdef int64_t saved = e.saved, pos, in_slot, s, mpos, nd, k2
-        cdef list gs = []
-        cdef list in_slots = []
-        cdef list saved_in = [None] * n_in
-        cdef list saved_out = [None] * n_out
+        cdef int64_t saved = e.saved, pos, s, k2
+        cdef int64_t mp_stack[2 * MAX_ARGS]
+        cdef int64_t *mp = mp_stack
+        cdef int64_t in_slot_stack[MAX_ARGS]
+        cdef int64_t *in_slot = in_slot_stack
+        cdef bint any_g = False, any_in = False
+        cdef list gs = self.gbuf
+        cdef list saved_in, saved_out = self.outbuf
         cdef object attrs = None
-        cdef bint any_g = False
-        cdef list metas = []
-        # the output gradients
-        for j in range(n_out):
-            s = ft_idmap_get(slots, ids[n_in + j], -1)
-            g = self.grads[s] if s >= 0 else None
-            if g is not None:
-                any_g = True
-                if self.higher:
-                    g = _tensor_of(g)
-            gs.append(g)
-        # where the saved values are; see Tape._append for their order
-        pos = saved
-        if op.save_any:
-            for i in range(n_in):
-                if op.save_all_in or (i < MAX_ARGS and op.save_in[i]):
-                    saved_in[i] = self.arg_value(self.tape._saved[pos])
-                    pos += 1
+        if n_in + n_out > 2 * MAX_ARGS:
+            mp = <int64_t*>malloc((n_in + n_out) * sizeof(int64_t))
+            in_slot = <int64_t*>malloc(n_in * sizeof(int64_t))
+            if mp == NULL or in_slot == NULL:
+                free(mp)
+                free(in_slot)
+                raise MemoryError()
+        saved_in = self.inbuf if n_in <= MAX_ARGS else [None] * n_in
+        if op.variadic:
+            saved_in = [None] * n_in
+        try:
+            # where each input's and output's shape record starts
+            pos = 0
+            for i in range(n_in + n_out):
+                mp[i] = pos
+                pos += 2 + meta[pos + 1]
+            # the output gradients
             for j in range(n_out):
-                if op.save_out[j]:
-                    saved_out[j] = self.arg_value(self.tape._saved[pos])
-                    pos += 1
-            if op.save_attrs:
-                attrs = self.tape._saved[pos]
-                pos += 1
-        if any_g:
-            # the shape records of the inputs
-            mpos = 0
+                s = ft_idmap_get(slots, ids[n_in + j], -1)
+                g = self.grads[s] if s >= 0 else None
+                if g is not None:
+                    any_g = True
+                    if self.higher:
+                        g = _tensor_of(g)
+                    if not op.elementwise:
+                        if not _shape_is(g if not self.higher else (<Tensor>g)._value,
+                                         meta, mp[n_in + j]):
+                            g = self.full(g, _meta_shape(meta, mp[n_in + j]))
+                gs[j] = g
             for i in range(n_in):
-                nd = meta[mpos + 1]
-                metas.append(mpos)
-                mpos += 2 + nd
-                in_slots.append(ft_idmap_get(slots, ids[i], -1) if ids[i] else -1)
-            if op.joint:
-                if any(sl >= 0 for sl in in_slots):
+                in_slot[i] = ft_idmap_get(slots, ids[i], -1) if ids[i] else -1
+                if in_slot[i] >= 0:
+                    any_in = True
+            # the saved values, in Tape._append's order
+            pos = saved
+            if op.save_any:
+                for i in range(n_in):
+                    if op.save_all_in or (i < MAX_ARGS and op.save_in[i]):
+                        saved_in[i] = self.arg_value(self.tape._saved[pos])
+                        pos += 1
+                for j in range(n_out):
+                    if op.save_out[j]:
+                        saved_out[j] = self.arg_value(self.tape._saved[pos])
+                        pos += 1
+                if op.save_attrs:
+                    attrs = self.tape._saved[pos]
+                    pos += 1
+            if any_g and any_in:
+                if op.joint:
                     res = self.call(op.vjp_fns[0], op.vjp_plans[0], op, gs, saved_in,
-                                    saved_out, attrs, meta, metas, n_in)
+                                    saved_out, attrs, meta, mp, n_in)
                     if not isinstance(res, (tuple, list)) or len(res) != n_in:
                         raise TypeError(
                             f"op {op.name}: the joint VJP must return one gradient per input "
                             f"({n_in}), got {type(res).__name__}")
                     for i in range(n_in):
-                        if in_slots[i] >= 0 and res[i] is not None:
-                            self.accumulate(in_slots[i], self.fit(res[i], meta, metas[i], op, i))
-            else:
+                        if in_slot[i] >= 0 and res[i] is not None:
+                            self.accumulate(in_slot[i], self.fit(res[i], meta, mp[i], op, i))
+                else:
+                    for i in range(n_in):
+                        if in_slot[i] < 0:
+                            continue
+                        fn = op.vjp_fns[i]
+                        if fn is None:
+                            continue
+                        if fn is _IDENTITY:
+                            gi = gs[0]
+                        else:
+                            gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
+                                           attrs, meta, mp, n_in)
+                        if gi is not None:
+                            self.accumulate(in_slot[i], self.fit(gi, meta, mp[i], op, i))
+        finally:
+            for j in range(min(n_out, MAX_ARGS)):
+                gs[j] = None
+                saved_out[j] = None
+            if saved_in is self.inbuf:
                 for i in range(n_in):
-                    in_slot = in_slots[i]
-                    if in_slot < 0:
-                        continue
-                    fn = op.vjp_fns[i]
-                    if fn is None:
-                        continue
-                    if fn is _IDENTITY:
-                        gi = gs[0]
-                        if gi is None:
-                            continue
-                    else:
-                        gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
-                                       attrs, meta, metas, n_in)
-                        if gi is None:
-                            continue
-                    self.accumulate(in_slot, self.fit(gi, meta, metas[i], op, i))
+                    saved_in[i] = None
+            if mp != mp_stack:
+                free(mp)
+                free(in_slot)
         if self.release and saved >= 0:
             for k2 in range(saved, pos):
                 self.tape._saved[k2] = None
         return 0
 
     cdef object call(self, object fn, bytes plan, OpDef op, list gs, list saved_in,
-                     list saved_out, object attrs, int64_t *meta, list metas, int n_in):
+                     list saved_out, object attrs, int64_t *meta, int64_t *mp, int n_in):
         cdef const unsigned char *p = plan
         cdef Py_ssize_t n = len(plan) // 2, a
         cdef int kind, idx
@@ -1368,19 +1450,17 @@ cdef class _Sweep:
             idx = p[2 * a + 1]
             if kind == K_G:
                 v = gs[idx]
-                if v is None and op.n_out == 1:
-                    v = gs[0]
             elif kind == K_IN:
                 v = saved_in if op.variadic else saved_in[idx]
             elif kind == K_OUT:
                 v = saved_out[idx]
             elif kind == K_SHAPE:
                 if op.variadic:
-                    v = [_meta_shape(meta, metas[i]) for i in range(n_in)]
+                    v = [_meta_shape(meta, mp[i]) for i in range(n_in)]
                 else:
-                    v = _meta_shape(meta, metas[idx])
+                    v = _meta_shape(meta, mp[idx])
             elif kind == K_DTYPE:
-                v = cnp.PyArray_DescrFromType(<int>meta[metas[idx]]) if meta[metas[idx]] >= 0 else None
+                v = cnp.PyArray_DescrFromType(<int>meta[mp[idx]]) if meta[mp[idx]] >= 0 else None
             else:
                 v = attrs[idx]
             buf[a] = v
@@ -1392,15 +1472,12 @@ cdef class _Sweep:
 
     cdef object fit(self, object g, int64_t *meta, int64_t mpos, OpDef op, int i):
         """Sums a gradient over broadcast axes back to its input's shape and
-        casts it to the input's dtype. See Note [Broadcast reduction]."""
-        # Note [Broadcast reduction]
-        # ~~~~~~~~~~~~~~~~~~~~~~~~~~
-        # Binary ops broadcast; their VJPs return gradients of the output's
-        # shape, and the sweep (not every VJP) sums them back: over leading
-        # axes the input lacks and over axes where the input has size 1.
+        casts it to the input's dtype. See Note [Broadcast gradients]."""
         cdef int nd = <int>meta[mpos + 1], gnd, lead, d
         cdef int type_num = <int>meta[mpos]
-        cdef bint same = True
+        cdef cnp.npy_intp *gdims
+        cdef list axes
+        cdef bint reduce = False
         if self.higher:
             g = _tensor_of(g)
             arr = (<Tensor>g)._value
@@ -1408,41 +1485,61 @@ cdef class _Sweep:
             if not cnp.PyArray_Check(g):
                 g = cnp.PyArray_FROM_O(g)
             arr = g
-        gnd = cnp.PyArray_NDIM(<cnp.ndarray>arr)
-        if gnd != nd:
-            same = False
-        else:
-            for d in range(nd):
-                if cnp.PyArray_DIMS(<cnp.ndarray>arr)[d] != meta[mpos + 2 + d]:
-                    same = False
-                    break
-        if not same:
-            shape = _meta_shape(meta, mpos)
+        if not _shape_is(arr, meta, mpos):
+            gnd = cnp.PyArray_NDIM(<cnp.ndarray>arr)
+            gdims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
             lead = gnd - nd
-            if lead < 0:
-                raise ValueError(
-                    f"op {op.name}: VJP for input {i} returned shape {arr.shape}, "
-                    f"input has shape {shape}")
-            axes = list(range(lead))
-            for d in range(nd):
-                if meta[mpos + 2 + d] == 1 and cnp.PyArray_DIMS(<cnp.ndarray>arr)[lead + d] != 1:
-                    axes.append(lead + d)
-            if self.higher:
-                g = _call_special("reshape", (_call_special("reduce_sum", (g, tuple(axes))), shape,))
-            else:
-                g = np.sum(g, axis=tuple(axes)).reshape(shape)
-            arr = g if not self.higher else (<Tensor>g)._value
-            if arr.shape != shape:
-                raise ValueError(
-                    f"op {op.name}: VJP for input {i} returned a gradient that does not "
-                    f"reduce to the input's shape {shape}")
+            axes = []
+            for d in range(lead):
+                axes.append(d)
+            for d in range(max(lead, 0), gnd):
+                if gdims[d] != meta[mpos + 2 + d - lead]:
+                    if meta[mpos + 2 + d - lead] == 1:
+                        axes.append(d)
+                    elif gdims[d] != 1:
+                        raise ValueError(
+                            f"op {op.name}: the VJP for input {i} returned a gradient of shape "
+                            f"{arr.shape}, which does not match the input's shape "
+                            f"{_meta_shape(meta, mpos)}")
+            if axes:
+                # sum over broadcast axes; a smaller gradient stays lazy
+                if self.higher:
+                    g = _call_special("reduce_sum", (g, tuple(axes)))
+                    g = _call_special("reshape", (g, _fit_shape(arr.shape, axes, lead)))
+                    arr = (<Tensor>g)._value
+                else:
+                    g = _np_add_reduce(g, tuple(axes)).reshape(_fit_shape(arr.shape, axes, lead))
+                    arr = g
         if type_num >= 0 and cnp.PyArray_TYPE(<cnp.ndarray>arr) != type_num:
             dt = cnp.PyArray_DescrFromType(type_num)
             if self.higher:
-                g = _call_special("cast", (g, dt,))
+                g = _call_special("cast", (g, dt))
             else:
                 g = g.astype(dt)
         return g
+
+
+cdef object _np_add_reduce = np.add.reduce
+cdef dict _ONES = {}
+
+
+cdef object _ones_seed(object value):
+    """A shared read-only array of ones with value's rank and dtype, all dims 1.
+    Never written to: the sweep only adds in place into arrays it allocated."""
+    key = (cnp.PyArray_NDIM(<cnp.ndarray>value), cnp.PyArray_TYPE(<cnp.ndarray>value))
+    g = _ONES.get(key)
+    if g is None:
+        g = np.ones((1,) * key[0], value.dtype)
+        g.flags.writeable = False
+        _ONES[key] = g
+    return g
+
+
+cdef object _fit_shape(tuple gshape, list axes, int lead):
+    """The shape after summing `axes` of gshape, dropping the `lead` leading
+    axes and keeping the others (size 1 where summed)."""
+    cdef int d
+    return tuple([1 if d in axes else gshape[d] for d in range(max(lead, 0), len(gshape))])
 
 
 cdef inline object _meta_shape(int64_t *meta, int64_t mpos):

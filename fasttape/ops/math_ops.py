@@ -6,6 +6,7 @@ Tensors (when an outer tape records the backward pass).
 """
 
 import math
+import operator
 
 import numpy as np
 
@@ -147,8 +148,16 @@ minimum = binary("minimum", np.minimum, {
     "y": lambda g, x, y: np.where(x <= y, 0, g)})
 mod = binary("mod", np.mod, {"x": "identity", "y": lambda g, x, y: -g * np.floor_divide(x, y)})
 multiply = binary("multiply", np.multiply, {"x": lambda g, y: g * y, "y": lambda g, x: g * x})
-pow = binary("pow", np.power, {  # noqa: A001
-    "x": lambda g, x, y: g * y * x ** (y - 1),
+def _pow_grad_x(g, x, y):
+    if type(y) is int or type(y) is float:  # a Python exponent: x ** 2 is the common case
+        if y == 2:
+            return (g * 2) * x  # one pass when g is a lazy broadcast scalar
+        return (g * y) * x ** (y - 1)
+    return g * y * x ** (y - 1)
+
+
+pow = binary("pow", operator.pow, {  # noqa: A001  (ndarray ** 2 takes NumPy's fast path)
+    "x": _pow_grad_x,
     "y": lambda g, x, out: g * out * _positive_log(x)})
 subtract = binary("subtract", np.subtract, {"x": "identity", "y": lambda g: -g})
 
@@ -253,9 +262,10 @@ def where(condition, x=None, y=None, name=None):
 
 def _expand(g, x_shape, axis, keepdims):
     """g of a reduction's output shape, reshaped to broadcast against x_shape."""
-    if not keepdims:
-        g = np.reshape(g, reduced_shape(x_shape, axis, True))
-    return g
+    if keepdims or axis is None:  # already broadcasts (a full reduction's g is 0-d)
+        return g
+    shape = reduced_shape(x_shape, axis, True)
+    return g.reshape(shape) if isinstance(g, np.ndarray) else np.reshape(g, shape)
 
 
 def _count(x_shape, axis):
@@ -271,6 +281,13 @@ def _extreme_vjp(g, x, out, axis, keepdims):
     mask = np.where(x == _expand(out, x.shape, axis, keepdims), np.ones_like(x), np.zeros_like(x))
     count = np.sum(mask, axis=axis, keepdims=True)
     return _expand(g, x.shape, axis, keepdims) * mask / count
+
+
+def _mean(x, axis, keepdims):
+    if x.dtype.kind in "fc":  # np.add.reduce skips np.mean's Python-level wrapper
+        n = _count(x.shape, axis)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims) / (n if n else np.nan)
+    return np.trunc(np.mean(x, axis=axis, keepdims=keepdims)).astype(x.dtype)  # ints: as TF
 
 
 def _logsumexp(x, axis, keepdims):
@@ -296,9 +313,9 @@ reduce_logsumexp = reduce(
 reduce_max = reduce("reduce_max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
                     _extreme_vjp)
 reduce_mean = reduce(
-    "reduce_mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
-    lambda g, x_shape, axis, keepdims:
-        np.broadcast_to(_expand(g, x_shape, axis, keepdims) / _count(x_shape, axis), x_shape))
+    "reduce_mean", lambda x, axis, keepdims: _mean(x, axis, keepdims),
+    # the gradient broadcasts to x_shape; the sweep expands it only where needed
+    lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims) / _count(x_shape, axis))
 reduce_min = reduce("reduce_min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
                     _extreme_vjp)
 reduce_prod = reduce(
@@ -313,8 +330,8 @@ reduce_std = reduce(
         / (_count(x.shape, axis) * _expand(out, x.shape, axis, keepdims)),
     float_only=True)
 reduce_sum = reduce(
-    "reduce_sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-    lambda g, x_shape, axis, keepdims: np.broadcast_to(_expand(g, x_shape, axis, keepdims), x_shape))
+    "reduce_sum", lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims),
+    lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims))
 reduce_variance = reduce(
     "reduce_variance", _variance,
     lambda g, x, axis, keepdims:

@@ -125,6 +125,7 @@ _core.set_special("array_ufunc", array_ufunc)
 _core.set_special("array_function", array_function)
 _core.set_special("reduce_sum", lambda g, axes: M.reduce_sum(g, axis=axes))
 _core.set_special("reshape", A.reshape)
+_core.set_special("broadcast_to", A.broadcast_to)
 
 for _which, _fn in [
     ("add", M.add), ("subtract", M.subtract), ("multiply", M.multiply), ("divide", M.divide),

@@ -1,0 +1,271 @@
+"""Gradient checks against central finite differences in float64.
+
+`check_grads` compares a random-direction product <u, J v> from finite
+differences with <VJP(u), v> from `ft.GradientTape` (recursing through nested
+tapes for higher orders); `check_jacobian` compares whole Jacobians, for tiny
+shapes. Both are what fasttape's own op tests use (tests/ops).
+"""
+
+import numpy as np
+
+from fasttape import nest
+from fasttape._core import core as _core
+from fasttape.backprop import GradientTape
+
+Tensor = _core.Tensor
+
+#: the ways `f` can be run; graph mode and `ft.function` join when they exist
+SUPPORTED_MODES = ("eager",)
+
+_MAX_JACOBIAN_SIZE = 400
+
+
+class _Args:
+    """The checked arguments: float64 arrays are differentiated, integer and
+    bool arrays are passed through (their gradients must be None)."""
+
+    def __init__(self, args, what):
+        self.arrays = []
+        self.is_float = []
+        for i, a in enumerate(args):
+            arr = np.asarray(a)
+            if arr.dtype.kind == "f":
+                if arr.dtype != np.float64:
+                    raise TypeError(
+                        f"{what}: argument {i} has dtype {arr.dtype.name}; finite differences "
+                        "need float64 arguments")
+            elif arr.dtype.kind not in "iub":
+                raise TypeError(f"{what}: argument {i} has unsupported dtype {arr.dtype.name}")
+            self.arrays.append(np.array(arr))
+            self.is_float.append(arr.dtype.kind == "f")
+
+    def tensors(self, arrays=None):
+        return [_core.convert_to_tensor(a) for a in (self.arrays if arrays is None else arrays)]
+
+    def shifted(self, i, delta):
+        out = list(self.arrays)
+        out[i] = self.arrays[i] + delta
+        return out
+
+
+def _leaves(out, name):
+    """The floating-point outputs of `f` (a Tensor or a nested structure), in order."""
+    leaves = []
+    for leaf in nest.flatten(out):
+        if leaf is None:
+            continue
+        if not isinstance(leaf, Tensor):
+            raise TypeError(
+                f"{name}: the checked function must return Tensors (or a nested structure of "
+                f"them), got {type(leaf).__name__}")
+        if leaf.dtype.kind == "f":
+            leaves.append(leaf)
+    return leaves
+
+
+def _values(f, args, arrays, name):
+    return [np.array(t.numpy()) for t in _leaves(f(*args.tensors(arrays)), name)]
+
+
+def _inner(a, b):
+    return float(sum(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64))
+                     for x, y in zip(a, b)))
+
+
+def _difference(plus, minus, eps):
+    return (plus.astype(np.float64) - minus.astype(np.float64)) / (2 * eps)
+
+
+def _close(a, b, rtol, atol):
+    return abs(a - b) <= atol + rtol * max(abs(a), abs(b))
+
+
+def _gradients(f, args, cotangents, name):
+    """(output values, gradients) of <cotangents, f> with respect to every argument."""
+    xs = args.tensors()
+    with GradientTape() as tape:
+        tape.watch(xs)
+        leaves = _leaves(f(*xs), name)
+    if len(leaves) != len(cotangents):
+        raise AssertionError(
+            f"{name}: {len(leaves)} floating-point outputs under a tape but {len(cotangents)} "
+            "without one")
+    seeds = [_core.convert_to_tensor(u) for u in cotangents]
+    grads = tape.gradient(leaves, xs, output_gradients=seeds) if leaves else [None] * len(xs)
+    return [t.numpy() for t in leaves], grads
+
+
+def _check_gradient_types(grads, args, name, order):
+    for i, g in enumerate(grads):
+        if not args.is_float[i]:
+            if g is not None:
+                raise AssertionError(
+                    f"{name}: argument {i} has dtype {args.arrays[i].dtype.name} and must get a "
+                    f"None gradient, got {g!r} (order {order})")
+            continue
+        if g is None:
+            continue
+        if not isinstance(g, Tensor):
+            raise AssertionError(f"{name}: gradient {i} is a {type(g).__name__}, not a Tensor")
+        if g.shape != args.arrays[i].shape or g.dtype != args.arrays[i].dtype:
+            raise AssertionError(
+                f"{name}: gradient for argument {i} has shape {g.shape} dtype {g.dtype.name}; "
+                f"the argument has shape {args.arrays[i].shape} dtype "
+                f"{args.arrays[i].dtype.name} (order {order})")
+
+
+def _check_vjp(f, args, name, order, mode, eps, rtol, atol, rng):
+    base = _values(f, args, None, name)
+    cotangents = [rng.standard_normal(v.shape).astype(v.dtype) for v in base]
+    outs, grads = _gradients(f, args, cotangents, name)
+    for j, (a, b) in enumerate(zip(outs, base)):
+        if not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True):
+            raise AssertionError(
+                f"{name}: output {j} differs under a GradientTape ({a!r}) and without one ({b!r})")
+    _check_gradient_types(grads, args, name, order)
+    for i, arr in enumerate(args.arrays):
+        if not args.is_float[i]:
+            continue
+        v = rng.standard_normal(arr.shape)
+        plus = _values(f, args, args.shifted(i, eps * v), name)
+        minus = _values(f, args, args.shifted(i, -eps * v), name)
+        fd = _inner(cotangents, [_difference(p, m, eps) for p, m in zip(plus, minus)])
+        g = grads[i]
+        ad = 0.0 if g is None else float(np.vdot(np.asarray(g.numpy(), np.float64), v))
+        if not (np.isfinite(ad) and np.isfinite(fd)) or not _close(fd, ad, rtol, atol):
+            raise AssertionError(
+                f"{name}: gradient check failed for argument {i} (shape {arr.shape}, order "
+                f"{order}, mode {mode}): <u, J v> by central differences = {fd!r}, <VJP(u), v> "
+                f"from GradientTape = {ad!r} (|difference| {abs(fd - ad):.3g}, allowed "
+                f"{atol + rtol * max(abs(fd), abs(ad)):.3g}; eps={eps})")
+    return cotangents
+
+
+def _gradient_function(f, args, cotangents, name):
+    """The function xs -> VJP_f(xs)(cotangents) with an inner tape, so that an
+    outer tape records the backward pass (the next order's f)."""
+
+    def grad_f(*xs):
+        with GradientTape() as tape:
+            tape.watch(list(xs))
+            leaves = _leaves(f(*xs), name)
+        seeds = [_core.convert_to_tensor(u) for u in cotangents]
+        grads = tape.gradient(leaves, list(xs), output_gradients=seeds)
+        return [g for g, is_float in zip(grads, args.is_float) if is_float and g is not None]
+
+    return grad_f
+
+
+def check_grads(f, args, order=1, modes=("eager",), eps=1e-6, rtol=1e-5, atol=1e-7, seed=0,
+                name=None):
+    """Checks the gradients of `f` at `args` against central finite differences.
+
+    For each floating-point argument a random direction `v` and a random
+    cotangent `u` for the outputs are drawn; <u, J v> computed by central
+    differences in float64 must match <VJP(u), v> from `ft.GradientTape`.
+    With `order=2` the gradient function itself (computed with nested tapes)
+    is checked the same way, and so on for higher orders.
+
+    Args:
+        f: takes one Tensor per argument; returns a Tensor or a nested
+            structure of Tensors (non-float outputs are ignored).
+        args: arrays; float64 ones are differentiated, integer and bool ones
+            are passed through as Tensors and must get None gradients.
+        order: the highest derivative order to check.
+        modes: how `f` runs; "eager" (GradientTape).
+        eps: the finite-difference step.
+        rtol, atol: |fd - ad| <= atol + rtol * max(|fd|, |ad|).
+        seed: seeds the random directions.
+        name: names `f` in failure messages (default: its __name__).
+
+    Raises:
+        AssertionError: naming the function, the argument index, the order
+            and both numbers.
+
+    >>> import numpy as np
+    >>> import fasttape as ft
+    >>> from fasttape.testing import check_grads
+    >>> check_grads(lambda x: ft.sin(x) * x, [np.array([0.5, 1.5])], order=2)
+    """
+    name = name or getattr(f, "__name__", repr(f))
+    if isinstance(modes, str):
+        modes = (modes,)
+    for mode in modes:
+        if mode not in SUPPORTED_MODES:
+            raise ValueError(f"check_grads: mode {mode!r} is not one of {SUPPORTED_MODES}")
+    if order < 1:
+        raise ValueError(f"check_grads: order must be >= 1, got {order}")
+    args = _Args(args, f"check_grads({name})")
+    rng = np.random.default_rng(seed)
+    for mode in modes:
+        fn = f
+        for k in range(1, order + 1):
+            label = name if k == 1 else f"{name} (gradient of order {k - 1})"
+            cotangents = _check_vjp(fn, args, label, k, mode, eps, rtol, atol, rng)
+            if k < order:
+                fn = _gradient_function(fn, args, cotangents, label)
+
+
+def check_jacobian(f, args, eps=1e-6, rtol=1e-6, atol=1e-8, name=None):
+    """Compares the full Jacobian of `f` from the tape with central differences.
+
+    Meant for tiny shapes (shape and indexing ops): the tape computes one row
+    per output element (a fresh tape each, seeded with a one-hot cotangent);
+    finite differences one column per input element.
+
+    Args:
+        f, args, name: as for `check_grads`.
+        eps: the finite-difference step.
+        rtol, atol: elementwise |fd - ad| <= atol + rtol * |fd|.
+
+    >>> import numpy as np
+    >>> import fasttape as ft
+    >>> from fasttape.testing import check_jacobian
+    >>> check_jacobian(lambda x: ft.transpose(x), [np.arange(6.0).reshape(2, 3)])
+    """
+    name = name or getattr(f, "__name__", repr(f))
+    args = _Args(args, f"check_jacobian({name})")
+    base = _values(f, args, None, name)
+    n_out = sum(v.size for v in base)
+    n_in = sum(a.size for a, fl in zip(args.arrays, args.is_float) if fl)
+    if n_out > _MAX_JACOBIAN_SIZE or n_in > _MAX_JACOBIAN_SIZE:
+        raise ValueError(
+            f"check_jacobian({name}): {n_out} outputs x {n_in} inputs is too large; use "
+            "check_grads")
+    # finite-difference columns: fd[i][j] has the outputs' (flat) derivative w.r.t. element j
+    fd = {}
+    for i, arr in enumerate(args.arrays):
+        if not args.is_float[i]:
+            continue
+        cols = np.empty((n_out, arr.size))
+        for j in range(arr.size):
+            e = np.zeros(arr.size)
+            e[j] = eps
+            e = e.reshape(arr.shape)
+            plus = _values(f, args, args.shifted(i, e), name)
+            minus = _values(f, args, args.shifted(i, -e), name)
+            cols[:, j] = np.concatenate(
+                [_difference(p, m, eps).reshape(-1) for p, m in zip(plus, minus)] or [np.empty(0)])
+        fd[i] = cols
+    row = 0
+    for k, v in enumerate(base):
+        for r in range(v.size):
+            cotangents = [np.zeros(w.shape, w.dtype) for w in base]
+            cotangents[k].reshape(-1)[r] = 1
+            _, grads = _gradients(f, args, cotangents, name)
+            _check_gradient_types(grads, args, name, 1)
+            for i in fd:
+                ad = (np.zeros(args.arrays[i].size) if grads[i] is None
+                      else np.asarray(grads[i].numpy(), np.float64).reshape(-1))
+                expected = fd[i][row]
+                bad = ~(np.abs(ad - expected) <= atol + rtol * np.abs(expected))
+                if bad.any():
+                    j = int(np.flatnonzero(bad)[0])
+                    out_idx = tuple(int(q) for q in np.unravel_index(r, v.shape))
+                    in_idx = tuple(int(q) for q in np.unravel_index(j, args.arrays[i].shape))
+                    raise AssertionError(
+                        f"{name}: Jacobian mismatch, d output {k}{list(out_idx)} / d argument "
+                        f"{i}{list(in_idx)}: central differences = {float(expected[j])!r}, "
+                        f"GradientTape = {float(ad[j])!r} ({int(bad.sum())} of {bad.size} entries in "
+                        f"this row differ)")
+            row += 1
