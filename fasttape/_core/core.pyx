@@ -587,7 +587,7 @@ cdef bytes _plan(OpDef op, object fn, str for_what):
 
 def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
                 tuple attr_names=(), int n_out=1, bint variadic=False,
-                shape_fn=None, check_fn=None, bint float_only=False):
+                shape_fn=None, check_fn=None, bint float_only=False, broadcast_grads=None):
     """Adds an op to the table and returns its OpDef.
 
     Args:
@@ -608,6 +608,9 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
         shape_fn: the static shape rule (graph mode).
         check_fn: check_fn(*inputs, *attrs) raising at the call (the family's checks).
         float_only: inputs must be floating point (checked on the fast path).
+        broadcast_grads: the VJPs accept output gradients that merely broadcast
+            to the output's shape (default: the elementwise families). See
+            Note [Broadcast gradients].
     """
     cdef OpDef op = OpDef.__new__(OpDef)
     cdef int i, k
@@ -623,7 +626,8 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.check_fn = check_fn
     op.float_only = float_only
     op.differentiable = vjp is not None
-    op.elementwise = family in ("unary", "binary", "nondiff")
+    op.elementwise = (family in ("unary", "binary", "nondiff") if broadcast_grads is None
+                      else bool(broadcast_grads))
     op.vjp_sources = vjp
     op.public_fn = None
     for i in range(MAX_ARGS):
@@ -1322,8 +1326,8 @@ cdef class _Sweep:
             self.grads[s] = g
         elif self.higher:
             self.grads[s] = _binary(_OP_ADD, _tensor_of(cur), _tensor_of(g))
-        elif self.owned[s] and cur.shape == np.broadcast_shapes(cur.shape, g.shape):
-            np.add(cur, g, out=cur)
+        elif self.owned[s] and _covers(cur, g):
+            _np_add(cur, g, out=cur)
         else:
             self.grads[s] = cur + g
             self.owned[s] = 1
@@ -1520,6 +1524,20 @@ cdef class _Sweep:
 
 
 cdef object _np_add_reduce = np.add.reduce
+cdef object _np_add = np.add
+
+
+cdef inline bint _covers(object a, object b) noexcept:
+    """True when ndarray b broadcasts to a's shape (so a += b keeps a's shape)."""
+    cdef int na = cnp.PyArray_NDIM(<cnp.ndarray>a), nb = cnp.PyArray_NDIM(<cnp.ndarray>b), d
+    cdef cnp.npy_intp *da = cnp.PyArray_DIMS(<cnp.ndarray>a)
+    cdef cnp.npy_intp *db = cnp.PyArray_DIMS(<cnp.ndarray>b)
+    if nb > na:
+        return False
+    for d in range(nb):
+        if db[d] != 1 and db[d] != da[na - nb + d]:
+            return False
+    return True
 cdef dict _ONES = {}
 
 

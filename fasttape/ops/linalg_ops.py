@@ -11,7 +11,7 @@ from fasttape.ops._registry import Tensor, convert_to_tensor, public, register
 
 
 def _mT(x):
-    return np.swapaxes(x, -1, -2)
+    return x.swapaxes(-1, -2) if isinstance(x, np.ndarray) else np.swapaxes(x, -1, -2)
 
 
 def _matmul_grad_a(g, b, a_shape):

@@ -55,28 +55,31 @@ def log_softmax(logits, axis=-1, name=None):
 
 def _one_hot_like(labels, p):
     labels = labels.numpy() if isinstance(labels, Tensor) else labels
-    p_shape = p.shape
-    out = np.zeros(p_shape, dtype=p.dtype)
-    np.put_along_axis(out, labels[..., None], 1, axis=-1)
-    return out
+    out = np.zeros((labels.size, p.shape[-1]), dtype=p.dtype)
+    out[np.arange(labels.size), labels.reshape(-1)] = 1
+    return out.reshape(p.shape)
 
 
 def _sparse_xent(labels, logits):
-    shifted = logits - np.max(logits, axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    s = np.sum(e, axis=-1, keepdims=True)
-    picked = np.take_along_axis(shifted, labels[..., None], axis=-1)
-    loss = (np.log(s) - picked)[..., 0]
-    backprop = e / s
-    np.put_along_axis(backprop, labels[..., None], np.take_along_axis(backprop, labels[..., None],
-                                                                      axis=-1) - 1, axis=-1)
-    return loss, backprop
+    c = logits.shape[-1]
+    flat = logits.reshape(-1, c)
+    lab = labels.reshape(-1)
+    rows = np.arange(flat.shape[0])
+    m = flat.max(axis=1, keepdims=True)
+    e = np.exp(flat - m)
+    s = e.sum(axis=1, keepdims=True)
+    loss = np.log(s[:, 0]) + m[:, 0] - flat[rows, lab]
+    backprop = e / s  # a fresh array: the forward may write into it
+    backprop[rows, lab] -= 1
+    return loss.reshape(labels.shape), backprop.reshape(logits.shape)
 
 
 def _sparse_xent_vjp(g0, g1, out1, labels):
     # out1 = softmax(logits) - onehot(labels): d loss / d logits. Its own
-    # cotangent g1 only arrives in higher-order sweeps.
-    grad = np.expand_dims(g0, -1) * out1 if g0 is not None else None
+    # cotangent g1 only arrives in higher-order sweeps. g0 may be a lazy
+    # broadcast gradient (see Note [Broadcast gradients] in _core): [..., None]
+    # keeps it broadcastable.
+    grad = g0[..., None] * out1 if g0 is not None else None
     if g1 is not None:
         p = out1 + _one_hot_like(labels, out1)
         jvp = p * (g1 - np.sum(g1 * p, axis=-1, keepdims=True))
@@ -86,7 +89,7 @@ def _sparse_xent_vjp(g0, g1, out1, labels):
 
 _sparse_xent_op = register(
     "sparse_softmax_cross_entropy_with_logits", "nn", _sparse_xent, ("labels", "logits"),
-    {"logits": _sparse_xent_vjp}, n_out=2)
+    {"logits": _sparse_xent_vjp}, n_out=2, broadcast_grads=True)
 
 
 @public("sparse_softmax_cross_entropy_with_logits", _sparse_xent_op, None)
