@@ -6,7 +6,8 @@
 #   tools/memcheck.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FASTTAPE_DEBUG=1 python setup.py build_ext --inplace -q >/dev/null
+FASTTAPE_DEBUG=1 python setup.py build_ext --inplace --force -q >/dev/null
+trap 'python setup.py build_ext --inplace --force -q >/dev/null' EXIT  # back to the optimised build
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(tests/core -q -p no:cacheprovider)
 py=$(python -c 'import sys; print(sys.executable)')  # the binary, not a pyenv shim

@@ -328,6 +328,9 @@ cdef class Variable(Tensor):
     def __reduce__(self):
         return (Variable, (np.array(self._value), self.trainable, self.name.rsplit(":", 1)[0]))
 
+    def __str__(self):
+        return self.__repr__()
+
     def read_value(self):
         """The current value as a Tensor (a snapshot: later assigns do not change it)."""
         return _variable_snapshot(self, True)

@@ -6,6 +6,8 @@ A plain new op is one call to a family here plus its OpSpec in
 fasttape/testing/op_db.py and its re-export in fasttape/__init__.py.
 """
 
+import operator
+
 import numpy as np
 
 from fasttape import errors
@@ -135,13 +137,13 @@ def normalize_axis(op_name, x, axis):
     out = []
     for a in axes:
         try:
-            a = int(a)
+            a = operator.index(a)  # ints only: int(1.5) would silently give axis 1
         except TypeError:
             raise errors.op_error(TypeError, op_name, (x,), f"axis must be int, got {a!r}") from None
-        if not -nd <= a < max(nd, 1):
+        if not -nd <= a < nd:
             raise errors.op_error(
                 ValueError, op_name, (x,), f"axis {a} is out of range for a tensor of rank {nd}")
-        out.append(a % max(nd, 1))
+        out.append(a % nd)
     if len(set(out)) != len(out):
         raise errors.op_error(ValueError, op_name, (x,), f"axis {axis} has repeated entries")
     return tuple(sorted(out))
@@ -169,9 +171,11 @@ def reduce(name, forward, vjp, *, float_only=False, doc=None):
 
 def register(name, family, forward, input_names, vjp=None, **kwargs):
     """A raw table entry for ops with their own signature (shape ops, linalg,
-    nn): the caller writes the public function around `op.apply`."""
-    return _core.register_op(name, family, forward, tuple(input_names),
-                             _vjp_table(vjp, tuple(input_names)), **kwargs)
+    nn): the caller writes the public function around `op.apply`. A variadic
+    op's VJP is always the joint form: it returns one gradient per input."""
+    if not kwargs.get("variadic"):
+        vjp = _vjp_table(vjp, tuple(input_names))
+    return _core.register_op(name, family, forward, tuple(input_names), vjp, **kwargs)
 
 
 def public(name, op, doc):

@@ -32,7 +32,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def _erf(x):
     # NumPy has no erf; math.erf is exact (C99 erf) and this is not on a hot path.
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    # (on 0-d input frompyfunc returns a Python float, hence np.asarray)
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.asarray(x).dtype)
 
 
 def _sigmoid(x):
@@ -246,8 +247,9 @@ def where(condition, x=None, y=None, name=None):
     """
     cond = condition if isinstance(condition, Tensor) else convert_to_tensor(condition)
     if cond.dtype != np.bool_:
-        raise errors.op_error(TypeError, "where", (cond,),
-                              f"condition must be bool, got {cond.dtype.name}", ("condition",))
+        raise errors.op_error(TypeError, "where", (cond, x, y),
+                              f"condition must be bool, got {cond.dtype.name}",
+                              ("condition", "x", "y"))
     if x is None and y is None:
         return convert_to_tensor(np.argwhere(cond.numpy()).astype(np.int64))
     if x is None or y is None:
@@ -290,6 +292,21 @@ def _mean(x, axis, keepdims):
     return np.trunc(np.mean(x, axis=axis, keepdims=keepdims)).astype(x.dtype)  # ints: as TF
 
 
+def _prod_of_others(x, axis):
+    """d prod(x) / d x: the product of the other elements along `axis`, exact
+    when x has zeros (out / x is not). With one zero z in a slice it is
+    z * prod(nonzeros) / x off z (0, written so that its derivative in z is
+    right) and prod(nonzeros) at z; with two or more it is 0 (as PyTorch, the
+    second derivatives between two zeros are then 0 too)."""
+    nonzero = x != 0
+    safe = np.where(nonzero, x, 1)
+    prod_nonzero = np.prod(safe, axis=axis, keepdims=True)
+    n_zeros = np.sum(np.where(nonzero, 0, 1), axis=axis, keepdims=True)
+    zero = np.sum(np.where(nonzero, 0, x), axis=axis, keepdims=True)  # the zero, if one
+    off_zero = np.where(n_zeros == 0, prod_nonzero, zero * prod_nonzero) / safe
+    return np.where(nonzero, off_zero, np.where(n_zeros == 1, prod_nonzero, 0))
+
+
 def _logsumexp(x, axis, keepdims):
     m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
     m = np.where(np.isfinite(m), m, 0)
@@ -320,9 +337,7 @@ reduce_min = reduce("reduce_min", lambda x, axis, keepdims: np.min(x, axis=axis,
                     _extreme_vjp)
 reduce_prod = reduce(
     "reduce_prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
-    # product of the others = out / x; exact while x has no zeros (see the op's OpSpec)
-    lambda g, x, out, axis, keepdims:
-        _expand(g, x.shape, axis, keepdims) * _expand(out, x.shape, axis, keepdims) / x)
+    lambda g, x, axis, keepdims: _expand(g, x.shape, axis, keepdims) * _prod_of_others(x, axis))
 reduce_std = reduce(
     "reduce_std", lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims),
     lambda g, x, out, axis, keepdims:
@@ -348,6 +363,8 @@ def _bool_reduce(name, fn):
         from fasttape.ops._registry import normalize_axis
 
         x = input_tensor if isinstance(input_tensor, Tensor) else convert_to_tensor(input_tensor)
+        if x.dtype != np.bool_:
+            raise errors.op_error(TypeError, name_, (x,), f"expects a bool tensor, got {x.dtype.name}")
         return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
 
     name_ = name

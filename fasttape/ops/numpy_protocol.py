@@ -28,9 +28,9 @@ _UFUNCS = {
 }
 
 
-def _reduction(fn):
+def _reduction(fn, np_name):
     def f(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _no_out(fn.__name__, out)
+        _no_out(f"numpy.{np_name}", out)
         r = fn(a, axis=axis, keepdims=keepdims)
         return A.cast(r, dtype) if dtype is not None else r
 
@@ -40,6 +40,12 @@ def _reduction(fn):
 def _no_out(name, out):
     if out is not None:
         raise TypeError(f"{name}: out= cannot write into an ft.Tensor (tensors are immutable)")
+
+
+def _truth(a):
+    """NumPy's truth value of any dtype (ft.reduce_all/any take bool tensors only)."""
+    a = A._tensor(a)
+    return a if a.dtype == np.bool_ else M.not_equal(a, 0)
 
 
 def _swapaxes(a, axis1, axis2):
@@ -54,17 +60,17 @@ def _where(condition, x=None, y=None):
 
 
 _FUNCTIONS = {
-    np.sum: _reduction(M.reduce_sum),
-    np.mean: _reduction(M.reduce_mean),
-    np.max: _reduction(M.reduce_max),
-    np.amax: _reduction(M.reduce_max),
-    np.min: _reduction(M.reduce_min),
-    np.amin: _reduction(M.reduce_min),
-    np.prod: _reduction(M.reduce_prod),
-    np.std: _reduction(M.reduce_std),
-    np.var: _reduction(M.reduce_variance),
-    np.all: _reduction(M.reduce_all),
-    np.any: _reduction(M.reduce_any),
+    np.sum: _reduction(M.reduce_sum, "sum"),
+    np.mean: _reduction(M.reduce_mean, "mean"),
+    np.max: _reduction(M.reduce_max, "max"),
+    np.amax: _reduction(M.reduce_max, "amax"),
+    np.min: _reduction(M.reduce_min, "min"),
+    np.amin: _reduction(M.reduce_min, "amin"),
+    np.prod: _reduction(M.reduce_prod, "prod"),
+    np.std: _reduction(M.reduce_std, "std"),
+    np.var: _reduction(M.reduce_variance, "var"),
+    np.all: _reduction(lambda a, **k: M.reduce_all(_truth(a), **k), "all"),
+    np.any: _reduction(lambda a, **k: M.reduce_any(_truth(a), **k), "any"),
     np.argmax: lambda a, axis=None, out=None, **k: M.argmax(
         A.reshape(a, (-1,)) if axis is None else a, 0 if axis is None else axis),
     np.argmin: lambda a, axis=None, out=None, **k: M.argmin(
