@@ -160,11 +160,13 @@ cdef class Tensor:
             yield _call_special("getitem", (self, i,))
 
     def __repr__(self):
+        # str(), not format(): a 0-d array formats as its float64 Python value
         return (f"<ft.Tensor shape={self._value.shape} dtype={self._value.dtype.name} "
-                f"numpy={self._value}>")
+                f"numpy={str(self._value)}>")
 
     def __str__(self):
-        return f"ft.Tensor({self._value}, shape={self._value.shape}, dtype={self._value.dtype.name})"
+        return (f"ft.Tensor({str(self._value)}, shape={self._value.shape}, "
+                f"dtype={self._value.dtype.name})")
 
     def __reduce__(self):
         return (_constant_from_array, (np.array(self._value),))
@@ -323,7 +325,7 @@ cdef class Variable(Tensor):
 
     def __repr__(self):
         return (f"<ft.Variable '{self.name}' shape={self._value.shape} "
-                f"dtype={self._value.dtype.name} numpy={self._value}>")
+                f"dtype={self._value.dtype.name} numpy={str(self._value)}>")
 
     def __reduce__(self):
         return (Variable, (np.array(self._value), self.trainable, self.name.rsplit(":", 1)[0]))
@@ -518,7 +520,8 @@ cdef class OpDef:
     cdef readonly int n_out
     cdef readonly bint variadic
     cdef readonly bint differentiable
-    cdef readonly bint elementwise  # VJPs accept lazy broadcast gradients
+    cdef readonly bint elementwise  # VJP results stand for output-shaped arrays
+    cdef readonly bint lazy_grads   # VJPs accept lazy broadcast gradients
     cdef readonly object shape_fn
     cdef readonly object check_fn
     cdef public object public_fn
@@ -629,8 +632,8 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.check_fn = check_fn
     op.float_only = float_only
     op.differentiable = vjp is not None
-    op.elementwise = (family in ("unary", "binary", "nondiff") if broadcast_grads is None
-                      else bool(broadcast_grads))
+    op.elementwise = family in ("unary", "binary", "nondiff")
+    op.lazy_grads = op.elementwise if broadcast_grads is None else bool(broadcast_grads)
     op.vjp_sources = vjp
     op.public_fn = None
     for i in range(MAX_ARGS):
@@ -1195,8 +1198,11 @@ cdef class Tape:
                 t = <Tensor>targets[i]
                 tgt[i] = t._id if _is_float_array(t._value) else 0
             for i in range(len(sources)):
+                # only what this tape follows has a gradient: an unwatched
+                # tensor gets None even when a recorded op used it (as TF)
                 t = <Tensor>sources[i]
-                src[i] = t._id if _is_float_array(t._value) else 0
+                src[i] = t._id if (_is_float_array(t._value)
+                                   and ft_tape_tracks(&self.c, t._id)) else 0
             n_tgt = len(targets)
             n_src = len(sources)
             with nogil:
@@ -1332,7 +1338,7 @@ cdef class _Sweep:
         elif self.owned[s] and _covers(cur, g):
             _np_add(cur, g, out=cur)
         else:
-            self.grads[s] = cur + g
+            self.grads[s] = _as_array(cur + g)  # 0-d + 0-d gives a NumPy scalar
             self.owned[s] = 1
         return 0
 
@@ -1381,7 +1387,7 @@ cdef class _Sweep:
                     any_g = True
                     if self.higher:
                         g = _tensor_of(g)
-                    if not op.elementwise:
+                    if not op.lazy_grads:
                         if not _shape_is(g if not self.higher else (<Tensor>g)._value,
                                          meta, mp[n_in + j]):
                             g = self.full(g, _meta_shape(meta, mp[n_in + j]))
@@ -1414,7 +1420,7 @@ cdef class _Sweep:
                             f"({n_in}), got {type(res).__name__}")
                     for i in range(n_in):
                         if in_slot[i] >= 0 and res[i] is not None:
-                            self.accumulate(in_slot[i], self.fit(res[i], meta, mp[i], op, i))
+                            self.accumulate(in_slot[i], self.fit(res[i], meta, mp[i], mp[n_in], op, i))
                 else:
                     for i in range(n_in):
                         if in_slot[i] < 0:
@@ -1428,7 +1434,7 @@ cdef class _Sweep:
                             gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
                                            attrs, meta, mp, n_in)
                         if gi is not None:
-                            self.accumulate(in_slot[i], self.fit(gi, meta, mp[i], op, i))
+                            self.accumulate(in_slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i))
         finally:
             for j in range(min(n_out, MAX_ARGS)):
                 gs[j] = None
@@ -1477,14 +1483,16 @@ cdef class _Sweep:
             for a in range(n):
                 buf[a] = None
 
-    cdef object fit(self, object g, int64_t *meta, int64_t mpos, OpDef op, int i):
-        """Sums a gradient over broadcast axes back to its input's shape and
-        casts it to the input's dtype. See Note [Broadcast gradients]."""
-        cdef int nd = <int>meta[mpos + 1], gnd, lead, d
+    cdef object fit(self, object g, int64_t *meta, int64_t mpos, int64_t mpos_out, OpDef op,
+                    int i):
+        """Sums a VJP's result back to its input's shape and casts it to the
+        input's dtype. See Note [Broadcast gradients].
+
+        mpos/mpos_out locate the shape records of the input and of output 0:
+        the result of an elementwise op's VJP stands for an array of the
+        output's shape, any other VJP's result for one of the input's shape
+        (or larger, with leading batch axes, as matmul's)."""
         cdef int type_num = <int>meta[mpos]
-        cdef cnp.npy_intp *gdims
-        cdef list axes
-        cdef bint reduce = False
         if self.higher:
             g = _tensor_of(g)
             arr = (<Tensor>g)._value
@@ -1492,31 +1500,11 @@ cdef class _Sweep:
             if not cnp.PyArray_Check(g):
                 g = cnp.PyArray_FROM_O(g)
             arr = g
-        if not _shape_is(arr, meta, mpos):
-            gnd = cnp.PyArray_NDIM(<cnp.ndarray>arr)
-            gdims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
-            lead = gnd - nd
-            axes = []
-            for d in range(lead):
-                axes.append(d)
-            for d in range(max(lead, 0), gnd):
-                if gdims[d] != meta[mpos + 2 + d - lead]:
-                    if meta[mpos + 2 + d - lead] == 1:
-                        axes.append(d)
-                    elif gdims[d] != 1:
-                        raise ValueError(
-                            f"op {op.name}: the VJP for input {i} returned a gradient of shape "
-                            f"{arr.shape}, which does not match the input's shape "
-                            f"{_meta_shape(meta, mpos)}")
-            if axes:
-                # sum over broadcast axes; a smaller gradient stays lazy
-                if self.higher:
-                    g = _call_special("reduce_sum", (g, tuple(axes)))
-                    g = _call_special("reshape", (g, _fit_shape(arr.shape, axes, lead)))
-                    arr = (<Tensor>g)._value
-                else:
-                    g = _np_add_reduce(g, tuple(axes)).reshape(_fit_shape(arr.shape, axes, lead))
-                    arr = g
+        if not (_shape_is(arr, meta, mpos)
+                and (not op.elementwise or _shape_is(arr, meta, mpos_out))):
+            g = self._reduce_to(g, arr.shape, _meta_shape(meta, mpos),
+                                _meta_shape(meta, mpos_out if op.elementwise else mpos), op, i)
+            arr = (<Tensor>g)._value if self.higher else g
         if type_num >= 0 and cnp.PyArray_TYPE(<cnp.ndarray>arr) != type_num:
             dt = cnp.PyArray_DescrFromType(type_num)
             if self.higher:
@@ -1524,6 +1512,31 @@ cdef class _Sweep:
             else:
                 g = g.astype(dt)
         return g
+
+    cdef object _reduce_to(self, object g, tuple g_shape, tuple in_shape, tuple ref_shape,
+                           OpDef op, int i):
+        """g (of g_shape, standing for an array of broadcast(g_shape, ref_shape))
+        summed over the axes that broadcasting added to in_shape; g stays lazy
+        (smaller) where it already broadcasts to in_shape."""
+        try:
+            full = np.broadcast_shapes(g_shape, ref_shape)
+            np.broadcast_shapes(full, in_shape)
+        except ValueError:
+            raise ValueError(
+                f"op {op.name}: the VJP for input {i} returned a gradient of shape {g_shape}, "
+                f"which does not match the input's shape {in_shape}") from None
+        lead = len(full) - len(in_shape)
+        axes = tuple([d for d in range(len(full))
+                      if d < lead or (in_shape[d - lead] == 1 and full[d] != 1)])
+        if not axes:
+            return g
+        kept = tuple([1 if d in axes else full[d] for d in range(lead, len(full))])
+        if g_shape != full:
+            # a lazy gradient over a broadcast axis: each element counts n times
+            g = self.full(g, full)
+        if self.higher:
+            return _call_special("reshape", (_call_special("reduce_sum", (g, axes)), kept))
+        return _as_array(_np_add_reduce(g, axes)).reshape(kept)
 
 
 cdef object _np_add_reduce = np.add.reduce
@@ -1554,13 +1567,6 @@ cdef object _ones_seed(object value):
         g.flags.writeable = False
         _ONES[key] = g
     return g
-
-
-cdef object _fit_shape(tuple gshape, list axes, int lead):
-    """The shape after summing `axes` of gshape, dropping the `lead` leading
-    axes and keeping the others (size 1 where summed)."""
-    cdef int d
-    return tuple([1 if d in axes else gshape[d] for d in range(max(lead, 0), len(gshape))])
 
 
 cdef inline object _meta_shape(int64_t *meta, int64_t mpos):

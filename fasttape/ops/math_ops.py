@@ -364,7 +364,8 @@ def _bool_reduce(name, fn):
 
         x = input_tensor if isinstance(input_tensor, Tensor) else convert_to_tensor(input_tensor)
         if x.dtype != np.bool_:
-            raise errors.op_error(TypeError, name_, (x,), f"expects a bool tensor, got {x.dtype.name}")
+            raise errors.op_error(TypeError, name_, (x,),
+                                  f"expects a bool tensor, got {x.dtype.name}")
         return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
 
     name_ = name

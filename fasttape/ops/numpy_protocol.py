@@ -81,9 +81,9 @@ _FUNCTIONS = {
     np.expand_dims: lambda a, axis: A.expand_dims(a, axis),
     np.squeeze: lambda a, axis=None: A.squeeze(a, axis),
     np.broadcast_to: lambda array, shape, subok=False: A.broadcast_to(array, shape),
-    np.concatenate: lambda arrays, axis=0, out=None, **k: (_no_out("concatenate", out),
+    np.concatenate: lambda arrays, axis=0, out=None, **k: (_no_out("numpy.concatenate", out),
                                                            A.concat(arrays, axis))[1],
-    np.stack: lambda arrays, axis=0, out=None, **k: (_no_out("stack", out),
+    np.stack: lambda arrays, axis=0, out=None, **k: (_no_out("numpy.stack", out),
                                                      A.stack(arrays, axis))[1],
     np.where: _where,
     np.take: lambda a, indices, axis=None, out=None, mode="raise": A.gather(

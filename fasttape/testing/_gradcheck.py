@@ -11,6 +11,7 @@ import numpy as np
 from fasttape import nest
 from fasttape._core import core as _core
 from fasttape.backprop import GradientTape
+from fasttape.ops.array_ops import cast
 
 Tensor = _core.Tensor
 
@@ -24,7 +25,8 @@ class _Args:
     """The checked arguments: float64 arrays are differentiated, integer and
     bool arrays are passed through (their gradients must be None)."""
 
-    def __init__(self, args, what):
+    def __init__(self, args, what, names=None):
+        self.names = list(names or (f"argument {i}" for i in range(len(args))))
         self.arrays = []
         self.is_float = []
         for i, a in enumerate(args):
@@ -69,7 +71,7 @@ def _values(f, args, arrays, name):
 
 def _inner(a, b):
     return float(sum(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64))
-                     for x, y in zip(a, b)))
+                     for x, y in zip(a, b, strict=True)))
 
 
 def _difference(plus, minus, eps):
@@ -81,16 +83,19 @@ def _close(a, b, rtol, atol):
 
 
 def _gradients(f, args, cotangents, name):
-    """(output values, gradients) of <cotangents, f> with respect to every argument."""
+    """(output values, gradients) of <cotangents, f> with respect to every
+    argument; cotangents None: the tape's default (the sum of the outputs)."""
     xs = args.tensors()
     with GradientTape() as tape:
         tape.watch(xs)
         leaves = _leaves(f(*xs), name)
-    if len(leaves) != len(cotangents):
-        raise AssertionError(
-            f"{name}: {len(leaves)} floating-point outputs under a tape but {len(cotangents)} "
-            "without one")
-    seeds = [_core.convert_to_tensor(u) for u in cotangents]
+    seeds = None
+    if cotangents is not None:
+        if len(leaves) != len(cotangents):
+            raise AssertionError(
+                f"{name}: {len(leaves)} floating-point outputs under a tape but "
+                f"{len(cotangents)} without one")
+        seeds = [_core.convert_to_tensor(u) for u in cotangents]
     grads = tape.gradient(leaves, xs, output_gradients=seeds) if leaves else [None] * len(xs)
     return [t.numpy() for t in leaves], grads
 
@@ -100,7 +105,7 @@ def _check_gradient_types(grads, args, name, order):
         if not args.is_float[i]:
             if g is not None:
                 raise AssertionError(
-                    f"{name}: argument {i} has dtype {args.arrays[i].dtype.name} and must get a "
+                    f"{name}: {args.names[i]} has dtype {args.arrays[i].dtype.name} and must get a "
                     f"None gradient, got {g!r} (order {order})")
             continue
         if g is None:
@@ -109,49 +114,65 @@ def _check_gradient_types(grads, args, name, order):
             raise AssertionError(f"{name}: gradient {i} is a {type(g).__name__}, not a Tensor")
         if g.shape != args.arrays[i].shape or g.dtype != args.arrays[i].dtype:
             raise AssertionError(
-                f"{name}: gradient for argument {i} has shape {g.shape} dtype {g.dtype.name}; "
+                f"{name}: gradient for {args.names[i]} has shape {g.shape} dtype {g.dtype.name}; "
                 f"the argument has shape {args.arrays[i].shape} dtype "
                 f"{args.arrays[i].dtype.name} (order {order})")
 
 
 def _check_vjp(f, args, name, order, mode, eps, rtol, atol, rng):
+    """Checks <u, J v> = <VJP(u), v> for random u and v, and for u = ones (the
+    tape's default output gradients, a path of its own in the sweep)."""
     base = _values(f, args, None, name)
     cotangents = [rng.standard_normal(v.shape).astype(v.dtype) for v in base]
     outs, grads = _gradients(f, args, cotangents, name)
-    for j, (a, b) in enumerate(zip(outs, base)):
+    for j, (a, b) in enumerate(zip(outs, base, strict=True)):
         if not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True):
             raise AssertionError(
                 f"{name}: output {j} differs under a GradientTape ({a!r}) and without one ({b!r})")
     _check_gradient_types(grads, args, name, order)
+    _, sum_grads = _gradients(f, args, None, name)
+    _check_gradient_types(sum_grads, args, name, order)
+    ones = [np.ones(v.shape) for v in base]
     for i, arr in enumerate(args.arrays):
         if not args.is_float[i]:
             continue
         v = rng.standard_normal(arr.shape)
         plus = _values(f, args, args.shifted(i, eps * v), name)
         minus = _values(f, args, args.shifted(i, -eps * v), name)
-        fd = _inner(cotangents, [_difference(p, m, eps) for p, m in zip(plus, minus)])
-        g = grads[i]
-        ad = 0.0 if g is None else float(np.vdot(np.asarray(g.numpy(), np.float64), v))
-        if not (np.isfinite(ad) and np.isfinite(fd)) or not _close(fd, ad, rtol, atol):
-            raise AssertionError(
-                f"{name}: gradient check failed for argument {i} (shape {arr.shape}, order "
-                f"{order}, mode {mode}): <u, J v> by central differences = {fd!r}, <VJP(u), v> "
-                f"from GradientTape = {ad!r} (|difference| {abs(fd - ad):.3g}, allowed "
-                f"{atol + rtol * max(abs(fd), abs(ad)):.3g}; eps={eps})")
+        jv = [_difference(p, m, eps) for p, m in zip(plus, minus, strict=True)]
+        for u, g, which in ((cotangents, grads[i], "u"), (ones, sum_grads[i], "ones")):
+            fd = _inner(u, jv)
+            ad = 0.0 if g is None else float(np.vdot(np.asarray(g.numpy(), np.float64), v))
+            if not (np.isfinite(ad) and np.isfinite(fd)) or not _close(fd, ad, rtol, atol):
+                what = ("random output gradients u" if which == "u" else
+                        "the default output gradients (u = ones)")
+                raise AssertionError(
+                    f"{name}: gradient check failed for {args.names[i]} (shape {arr.shape}, "
+                    f"order {order}, mode {mode}, {what}): <u, J v> by central differences = "
+                    f"{fd!r}, <VJP(u), v> from GradientTape = {ad!r} (|difference| "
+                    f"{abs(fd - ad):.3g}, allowed {atol + rtol * max(abs(fd), abs(ad)):.3g}; "
+                    f"eps={eps})")
     return cotangents
 
 
-def _gradient_function(f, args, cotangents, name):
-    """The function xs -> VJP_f(xs)(cotangents) with an inner tape, so that an
-    outer tape records the backward pass (the next order's f)."""
+def _gradient_function(f, args, name):
+    """The function (xs, us) -> VJP_f(xs)(us): the next order's f. It runs an
+    inner tape, so that an outer tape records the backward pass. The
+    cotangents us are arguments too (as in JAX's check_grads), so that the
+    VJPs' own VJPs are checked also where the gradient does not depend on xs
+    (linear ops: shape ops, indexing, add, matmul in each operand)."""
+    n = len(args.arrays)
 
-    def grad_f(*xs):
+    def grad_f(*xs_and_us):
+        xs, us = list(xs_and_us[:n]), xs_and_us[n:]
         with GradientTape() as tape:
-            tape.watch(list(xs))
+            tape.watch(xs)
             leaves = _leaves(f(*xs), name)
-        seeds = [_core.convert_to_tensor(u) for u in cotangents]
-        grads = tape.gradient(leaves, list(xs), output_gradients=seeds)
-        return [g for g, is_float in zip(grads, args.is_float) if is_float and g is not None]
+        seeds = [u if u.dtype == leaf.dtype else cast(u, leaf.dtype)
+                 for u, leaf in zip(us, leaves, strict=True)]
+        grads = tape.gradient(leaves, xs, output_gradients=seeds)
+        return [g for g, is_float in zip(grads, args.is_float, strict=True)
+                if is_float and g is not None]
 
     return grad_f
 
@@ -163,8 +184,9 @@ def check_grads(f, args, order=1, modes=("eager",), eps=1e-6, rtol=1e-5, atol=1e
     For each floating-point argument a random direction `v` and a random
     cotangent `u` for the outputs are drawn; <u, J v> computed by central
     differences in float64 must match <VJP(u), v> from `ft.GradientTape`.
-    With `order=2` the gradient function itself (computed with nested tapes)
-    is checked the same way, and so on for higher orders.
+    With `order=2` the gradient function (xs, u) -> VJP(u) itself, computed
+    with nested tapes, is checked the same way (its arguments after f's are
+    the cotangents), and so on for higher orders.
 
     Args:
         f: takes one Tensor per argument; returns a Tensor or a nested
@@ -195,15 +217,19 @@ def check_grads(f, args, order=1, modes=("eager",), eps=1e-6, rtol=1e-5, atol=1e
             raise ValueError(f"check_grads: mode {mode!r} is not one of {SUPPORTED_MODES}")
     if order < 1:
         raise ValueError(f"check_grads: order must be >= 1, got {order}")
-    args = _Args(args, f"check_grads({name})")
+    what = f"check_grads({name})"
     rng = np.random.default_rng(seed)
     for mode in modes:
-        fn = f
+        fn, level_args = f, _Args(args, what)
         for k in range(1, order + 1):
             label = name if k == 1 else f"{name} (gradient of order {k - 1})"
-            cotangents = _check_vjp(fn, args, label, k, mode, eps, rtol, atol, rng)
+            cotangents = _check_vjp(fn, level_args, label, k, mode, eps, rtol, atol, rng)
             if k < order:
-                fn = _gradient_function(fn, args, cotangents, label)
+                # arguments of the gradient function: the xs, then one cotangent per output
+                fn = _gradient_function(fn, level_args, label)
+                names = [f"the cotangent of output {j}" for j in range(len(cotangents))]
+                level_args = _Args(level_args.arrays + [u.astype(np.float64) for u in cotangents],
+                                   what, level_args.names + names)
 
 
 def check_jacobian(f, args, eps=1e-6, rtol=1e-6, atol=1e-8, name=None):
@@ -227,7 +253,7 @@ def check_jacobian(f, args, eps=1e-6, rtol=1e-6, atol=1e-8, name=None):
     args = _Args(args, f"check_jacobian({name})")
     base = _values(f, args, None, name)
     n_out = sum(v.size for v in base)
-    n_in = sum(a.size for a, fl in zip(args.arrays, args.is_float) if fl)
+    n_in = sum(a.size for a, fl in zip(args.arrays, args.is_float, strict=True) if fl)
     if n_out > _MAX_JACOBIAN_SIZE or n_in > _MAX_JACOBIAN_SIZE:
         raise ValueError(
             f"check_jacobian({name}): {n_out} outputs x {n_in} inputs is too large; use "
@@ -245,7 +271,8 @@ def check_jacobian(f, args, eps=1e-6, rtol=1e-6, atol=1e-8, name=None):
             plus = _values(f, args, args.shifted(i, e), name)
             minus = _values(f, args, args.shifted(i, -e), name)
             cols[:, j] = np.concatenate(
-                [_difference(p, m, eps).reshape(-1) for p, m in zip(plus, minus)] or [np.empty(0)])
+                [_difference(p, m, eps).reshape(-1) for p, m in zip(plus, minus, strict=True)]
+                or [np.empty(0)])
         fd[i] = cols
     row = 0
     for k, v in enumerate(base):
@@ -266,6 +293,6 @@ def check_jacobian(f, args, eps=1e-6, rtol=1e-6, atol=1e-8, name=None):
                     raise AssertionError(
                         f"{name}: Jacobian mismatch, d output {k}{list(out_idx)} / d argument "
                         f"{i}{list(in_idx)}: central differences = {float(expected[j])!r}, "
-                        f"GradientTape = {float(ad[j])!r} ({int(bad.sum())} of {bad.size} entries in "
-                        f"this row differ)")
+                        f"GradientTape = {float(ad[j])!r} ({int(bad.sum())} of {bad.size} "
+                        "entries in this row differ)")
             row += 1

@@ -1,0 +1,580 @@
+"""The op database: one `OpSpec` per op of the table (fasttape/ops), saying how to
+test it: input domains, shape groups, attribute grid, derivative order and
+tolerances, and NumPy's answer for the forward value.
+
+tests/ops/test_op_grads.py runs every spec through `check_grads` (and
+`check_jacobian` for shape and indexing ops); tests/ops/test_op_db_complete.py
+fails when an op of the table has no spec. A new op adds its spec here.
+"""
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+import fasttape as ft
+
+# --- input domains: gen(rng, shape) -> ndarray ----------------------------------
+
+
+def real(lo=-2.0, hi=2.0):
+    """Uniform floats in [lo, hi)."""
+    return lambda rng, shape: rng.uniform(lo, hi, shape)
+
+
+def positive(lo=0.2, hi=2.0):
+    """Uniform floats in [lo, hi), lo > 0 (log, sqrt, pow's base)."""
+    return real(lo, hi)
+
+
+def nonzero(lo=0.2, hi=2.0):
+    """Floats with lo <= |x| < hi and a random sign: away from kinks and poles at 0."""
+    return lambda rng, shape: rng.choice([-1.0, 1.0], shape) * rng.uniform(lo, hi, shape)
+
+
+def off_grid(step=1.0, margin=0.1):
+    """Floats at least `margin` away from multiples of `step` (floor, ceil, round)."""
+    return lambda rng, shape: (rng.integers(-3, 3, shape)
+                               + rng.uniform(margin, step - margin, shape)) * step
+
+
+def with_zeros(count, base=None):
+    """`base` floats with `count` entries (or all, if fewer) set to exactly 0."""
+    base = base or nonzero(0.5, 1.5)
+
+    def gen(rng, shape):
+        x = base(rng, shape)
+        flat = x.reshape(-1)
+        flat[rng.choice(flat.size, min(count, flat.size), replace=False)] = 0.0
+        return flat.reshape(shape)
+
+    return gen
+
+
+def integers(lo=-5, hi=6, dtype=np.int64):
+    return lambda rng, shape: rng.integers(lo, hi, shape).astype(dtype)
+
+
+def booleans():
+    return lambda rng, shape: rng.random(shape) < 0.5
+
+
+def with_specials():
+    """Finite floats with some nan, inf and -inf (isnan, isfinite)."""
+
+    def gen(rng, shape):
+        x = rng.uniform(-2, 2, shape)
+        pick = rng.random(shape)
+        return np.where(pick < 0.2, np.nan, np.where(pick < 0.3, np.inf,
+                                                      np.where(pick < 0.4, -np.inf, x)))
+
+    return gen
+
+
+def with_ties(base=None):
+    """Pairs of floats equal in about a third of the places (comparisons)."""
+    base = base or real()
+
+    def make(rng, shapes, attrs):
+        x = base(rng, shapes[0])
+        y = base(rng, shapes[1])
+        bx, by = np.broadcast_arrays(x, y)
+        tie = rng.random(by.shape) < 0.35
+        if y.shape == by.shape:
+            y = np.where(tie, bx, y)
+        return [x, y]
+
+    return make
+
+
+# --- acceptance tests: keep inputs away from kinks, ties and poles ----------------
+
+
+def apart(min_gap=1e-2):
+    """Every pair of broadcast x, y differs by at least min_gap (maximum, minimum)."""
+    return lambda args, attrs: bool(np.all(np.abs(np.subtract(args[0], args[1])) >= min_gap))
+
+
+def distinct(min_gap=1e-3):
+    """The values of the first argument are pairwise apart (reduce_max: no ties)."""
+
+    def accept(args, attrs):
+        v = np.sort(np.ravel(args[0]))
+        return v.size < 2 or float(np.min(np.diff(v))) >= min_gap
+
+    return accept
+
+
+# --- shape groups -------------------------------------------------------------------
+
+UNARY_SHAPES = (((),), ((4,),), ((2, 3),))
+BINARY_SHAPES = (((), ()), ((3,), ()), ((), (3,)), ((2, 3), (2, 3)), ((3, 1), (4,)),
+                 ((2, 1, 3), (4, 1)))
+REDUCE_SHAPES = (((),), ((4,),), ((3, 4),), ((2, 3, 4),))
+REDUCE_ATTRS = tuple({"axis": a, "keepdims": k}
+                     for a in (None, 0, -1, (0, 1), (-1, 0)) for k in (False, True))
+
+
+def valid_axis(shapes, attrs):
+    """attrs['axis'] names distinct axes of the first argument."""
+    axis, nd = attrs.get("axis"), len(shapes[0])
+    if axis is None:
+        return True
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    if not all(-nd <= a < nd for a in axes):
+        return False
+    return len({a % nd for a in axes}) == len(axes)
+
+
+# --- the spec ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class OpSpec:
+    """How to test one op of the table.
+
+    Attributes:
+        name: the op's name in the table (`registered_ops()`), or the public
+            name of a composite function.
+        fn: fn(*tensors, **attrs) -> Tensor or nested Tensors; calls the op.
+        ref: ref(*arrays, **attrs): NumPy's answer, for the forward check.
+        domains: one generator gen(rng, shape) per argument.
+        shapes: shape groups, one shape per argument.
+        attrs: the attribute grid: keyword arguments of fn and ref.
+        valid: valid(shapes, attrs) filters the shapes x attrs grid.
+        cases: extra (shapes, attrs) pairs, outside the grid.
+        make: make(rng, shapes, attrs) -> arguments, instead of `domains`.
+        accept: accept(args, attrs): inputs are redrawn until it holds (kinks, ties).
+        order: highest derivative order checked (2 through nested tapes).
+        differentiable: False: check forward values and that gradients are None.
+        jacobian: also compare the full Jacobian (tiny shapes: shape/index ops).
+        eps, rtol, atol: finite-difference step and tolerances (see check_grads).
+        covers: private ops tested through this one (e.g. getitem's VJP `_index_add`).
+        composite: a public function built from ops, not a table entry.
+        variant: tells apart several specs of one op (ids).
+        notes: why the domain, order or tolerance is what it is.
+    """
+
+    name: str
+    fn: Callable
+    ref: Callable | None = None
+    domains: tuple = ()
+    shapes: tuple = UNARY_SHAPES
+    attrs: tuple = ({},)
+    valid: Callable | None = None
+    cases: tuple = ()
+    make: Callable | None = None
+    accept: Callable | None = None
+    order: int = 2
+    differentiable: bool = True
+    jacobian: bool = False
+    eps: float = 1e-6
+    rtol: float = 1e-5
+    atol: float = 1e-7
+    covers: tuple = ()
+    composite: bool = False
+    variant: str = ""
+    notes: str = ""
+
+    @property
+    def label(self):
+        return f"{self.name}[{self.variant}]" if self.variant else self.name
+
+    def samples(self):
+        """The (shapes, attrs) pairs to test: the filtered grid, then `cases`."""
+        out = [(s, a) for s, a in itertools.product(self.shapes, self.attrs)
+               if self.valid is None or self.valid(s, a)]
+        return out + list(self.cases)
+
+    def make_args(self, shapes, attrs, seed):
+        """Arguments (ndarrays) drawn for `shapes`, redrawn until `accept` holds."""
+        rng = np.random.default_rng(seed)
+        for _ in range(200):
+            if self.make is not None:
+                args = self.make(rng, shapes, attrs)
+            else:
+                # variadic ops: `domains` may be longer than a case's shapes
+                args = [gen(rng, s) for gen, s in zip(self.domains, shapes, strict=False)]
+            args = [np.asarray(a) for a in args]
+            if self.accept is None or self.accept(args, attrs):
+                return args
+        raise RuntimeError(f"OpSpec {self.label}: no acceptable inputs for {shapes} {attrs}")
+
+
+# --- spec builders ---------------------------------------------------------------------
+
+
+def _unary(name, fn, ref, domain=None, **kw):
+    return OpSpec(name, fn, ref, domains=(domain or real(),), **kw)
+
+
+def _binary(name, fn, ref, domains=None, **kw):
+    kw.setdefault("shapes", BINARY_SHAPES)
+    return OpSpec(name, fn, ref, domains=domains or (real(), real()), **kw)
+
+
+def _nondiff(name, fn, ref, domains, shapes, **kw):
+    return OpSpec(name, fn, ref, domains=domains, shapes=shapes, differentiable=False, order=1,
+                  **kw)
+
+
+def _reduce(name, fn, np_fn, domain=None, shapes=REDUCE_SHAPES, **kw):
+    return OpSpec(
+        name, lambda x, axis, keepdims: fn(x, axis=axis, keepdims=keepdims),
+        lambda x, axis, keepdims: np_fn(x, axis=axis, keepdims=keepdims),
+        domains=(domain or real(),), shapes=shapes, attrs=REDUCE_ATTRS, valid=valid_axis, **kw)
+
+
+_erf_np = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _sigmoid_np(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _gelu_np(x, approximate):
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + _erf_np(x / math.sqrt(2)))
+
+
+def _logsumexp_np(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax_np(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _sparse_xent_np(labels, logits):
+    logp = logits - _logsumexp_np(logits, axis=-1, keepdims=True)
+    return -np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+# --- elementwise, one input --------------------------------------------------------------
+_UNARY = [
+    _unary("abs", ft.abs, np.abs, nonzero(), notes="kink at 0: inputs keep |x| >= 0.2"),
+    _unary("acos", ft.acos, np.arccos, real(-0.9, 0.9), notes="|x| < 1"),
+    _unary("asin", ft.asin, np.arcsin, real(-0.9, 0.9), notes="|x| < 1"),
+    _unary("atan", ft.atan, np.arctan),
+    _unary("conj", ft.conj, np.conj, notes="real inputs: the identity"),
+    _unary("cos", ft.cos, np.cos),
+    _unary("cosh", ft.cosh, np.cosh),
+    _unary("elu", ft.nn.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+           nonzero(0.1), notes="second derivative jumps at 0"),
+    _unary("erf", ft.erf, _erf_np),
+    _unary("exp", ft.exp, np.exp),
+    _unary("expm1", ft.expm1, np.expm1),
+    _unary("identity", ft.identity, lambda x: x),
+    _unary("log", ft.log, np.log, positive()),
+    _unary("log1p", ft.math.log1p, np.log1p, real(-0.5, 2.0), notes="x > -1"),
+    _unary("negative", ft.negative, np.negative),
+    _unary("reciprocal", ft.reciprocal, np.reciprocal, nonzero(0.3), notes="pole at 0"),
+    _unary("relu", ft.nn.relu, lambda x: np.maximum(x, 0), nonzero(0.1), notes="kink at 0"),
+    _unary("relu6", ft.nn.relu6, lambda x: np.clip(x, 0, 6),
+           lambda rng, s: rng.choice([-1.0, 1.0, 2.0, 4.0, 7.0], s) + rng.uniform(-0.8, 0.8, s),
+           notes="kinks at 0 and 6: inputs stay 0.2 away from both"),
+    _unary("rsqrt", ft.rsqrt, lambda x: 1 / np.sqrt(x), positive()),
+    _unary("selu", ft.nn.selu,
+           lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0))),
+           nonzero(0.1), notes="kink at 0"),
+    _unary("sigmoid", ft.sigmoid, _sigmoid_np, real(-6, 6)),
+    _unary("sign", ft.sign, np.sign, nonzero(), notes="gradient zero away from 0, as TF"),
+    _unary("sin", ft.sin, np.sin),
+    _unary("sinh", ft.sinh, np.sinh),
+    _unary("softplus", ft.nn.softplus, lambda x: np.log1p(np.exp(x)), real(-6, 6)),
+    _unary("sqrt", ft.sqrt, np.sqrt, positive()),
+    _unary("square", ft.square, np.square),
+    _unary("tan", ft.tan, np.tan, real(-1.2, 1.2), notes="poles at +-pi/2"),
+    _unary("tanh", ft.tanh, np.tanh),
+    OpSpec("gelu", lambda x, approximate: ft.nn.gelu(x, approximate=approximate), _gelu_np,
+           domains=(real(-3, 3),), attrs=({"approximate": False}, {"approximate": True})),
+    OpSpec("leaky_relu", lambda x, alpha: ft.nn.leaky_relu(x, alpha=alpha),
+           lambda x, alpha: np.where(x > 0, x, alpha * x), domains=(nonzero(0.1),),
+           attrs=({"alpha": 0.2}, {"alpha": 0.01}), notes="kink at 0"),
+    OpSpec("cast", lambda x, dtype: ft.cast(x, dtype), lambda x, dtype: x.astype(dtype),
+           domains=(real(),), attrs=({"dtype": np.longdouble},),
+           notes="float64 -> longdouble is exact; the sweep casts the gradient back"),
+    OpSpec("cast", lambda x, dtype: ft.cast(x, dtype), lambda x, dtype: x.astype(dtype),
+           domains=(real(),), attrs=({"dtype": np.float32},), eps=1e-2, rtol=1e-4, atol=1e-5,
+           variant="float32", notes="float32 rounding: a large step, loose tolerance"),
+    OpSpec("cast", lambda x, dtype: ft.cast(x, dtype), lambda x, dtype: x.astype(dtype),
+           domains=(integers(),), attrs=({"dtype": np.float64},), order=1, variant="int",
+           notes="from an integer tensor: gradient None"),
+]
+
+# --- elementwise, two inputs, broadcasting ----------------------------------------------
+_BINARY = [
+    _binary("add", ft.add, np.add),
+    _binary("atan2", ft.atan2, np.arctan2,
+            accept=lambda a, _: bool(np.all(np.hypot(a[0], a[1]) > 0.3)),
+            notes="singular at the origin"),
+    _binary("divide", ft.divide, np.divide, (real(), nonzero(0.3))),
+    _binary("maximum", ft.maximum, np.maximum, accept=apart(), notes="ties: see test_op_grads"),
+    _binary("minimum", ft.minimum, np.minimum, accept=apart()),
+    _binary("mod", ft.mod, np.mod, (real(-3, 3), nonzero(0.5)),
+            accept=lambda a, _: bool(np.all(np.abs(np.mod(a[0] / a[1] + 0.5, 1) - 0.5) > 0.05)),
+            notes="jumps where x/y is an integer"),
+    _binary("multiply", ft.multiply, np.multiply),
+    _binary("pow", ft.pow, np.power, (positive(0.5), real()), notes="x > 0 for real exponents"),
+    _binary("subtract", ft.subtract, np.subtract),
+    # Tensor operators with Python scalars (weakly typed: the scalar takes the tensor's dtype)
+    OpSpec("add", lambda x: x + 1.5, lambda x: x + 1.5, domains=(real(),), variant="x+1.5"),
+    OpSpec("subtract", lambda x: 1.5 - x, lambda x: 1.5 - x, domains=(real(),), variant="1.5-x"),
+    OpSpec("multiply", lambda x: 3 * x, lambda x: 3 * x, domains=(real(),), variant="3*x"),
+    OpSpec("divide", lambda x: 1 / x, lambda x: 1 / x, domains=(nonzero(0.3),), variant="1/x"),
+    OpSpec("divide", lambda x: x / 4.0, lambda x: x / 4.0, domains=(real(),), variant="x/4."),
+    OpSpec("maximum", lambda x: ft.maximum(x, 0.0), lambda x: np.maximum(x, 0.0),
+           domains=(nonzero(0.1),), variant="max(x,0.)"),
+    OpSpec("pow", lambda x: x**2, lambda x: x**2, domains=(real(),), variant="x**2",
+           notes="integer exponent: negative bases allowed"),
+    OpSpec("pow", lambda x: x**3, lambda x: x**3, domains=(real(),), variant="x**3"),
+    OpSpec("pow", lambda x: x**0.5, lambda x: x**0.5, domains=(positive(),), variant="x**0.5"),
+    OpSpec("pow", lambda x: 2.0**x, lambda x: 2.0**x, domains=(real(),), variant="2.**x"),
+]
+
+# --- ternary -------------------------------------------------------------------------
+
+
+def _clip_make(rng, shapes, attrs):
+    return [rng.uniform(-2, 2, shapes[0]), rng.uniform(-1.0, -0.3, shapes[1]),
+            rng.uniform(0.3, 1.0, shapes[2])]
+
+
+def _clip_accept(args, attrs):
+    t, lo, hi = args
+    return bool(np.all(np.abs(t - lo) > 0.05) and np.all(np.abs(t - hi) > 0.05))
+
+
+_TERNARY = [
+    OpSpec("clip_by_value", ft.clip_by_value, np.clip, make=_clip_make, accept=_clip_accept,
+           shapes=(((3, 4), (), ()), ((3, 4), (4,), (3, 1)), ((), (), ()), ((4,), (2, 1), ())),
+           notes="kinks at the bounds: inputs stay 0.05 away"),
+    OpSpec("where", ft.where, np.where, domains=(booleans(), real(), real()),
+           shapes=(((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), ()), ((), (3,), (3,)),
+                   ((2, 3), (2, 1), (3,)))),
+]
+
+# --- reductions ----------------------------------------------------------------------------
+_REDUCE = [
+    _reduce("reduce_logsumexp", ft.reduce_logsumexp, _logsumexp_np),
+    _reduce("reduce_max", ft.reduce_max, np.max, accept=distinct(),
+            notes="ties share the gradient (see test_op_grads); here inputs are distinct"),
+    _reduce("reduce_mean", ft.reduce_mean, np.mean),
+    _reduce("reduce_min", ft.reduce_min, np.min, accept=distinct()),
+    _reduce("reduce_prod", ft.reduce_prod, np.prod, nonzero(0.5, 1.5)),
+    _reduce("reduce_prod", ft.reduce_prod, np.prod, with_zeros(1), variant="one zero",
+            notes="the product of the others, not out / x"),
+    _reduce("reduce_prod", ft.reduce_prod, np.prod, with_zeros(2), variant="two zeros", order=1,
+            notes="second derivatives between two zeros are 0 (as PyTorch), not exact"),
+    _reduce("reduce_std", ft.reduce_std, np.std, shapes=REDUCE_SHAPES[1:],
+            notes="not differentiable where the std is 0 (a scalar, one element)"),
+    _reduce("reduce_sum", ft.reduce_sum, np.sum),
+    _reduce("reduce_variance", ft.reduce_variance, np.var),
+    OpSpec("norm", lambda x, ord, axis: ft.norm(x, ord=ord, axis=axis),
+           lambda x, ord, axis: _norm_np(x, ord, axis), domains=(nonzero(),),
+           shapes=(((4,),), ((3, 4),)),
+           attrs=tuple({"ord": o, "axis": a} for o in ("euclidean", 1, np.inf) for a in (None, -1)),
+           accept=lambda a, _: distinct()([np.abs(a[0])], _), composite=True,
+           notes="built from sqrt, reduce_sum, abs, reduce_max"),
+]
+
+
+def _norm_np(x, ord, axis):
+    if ord == "euclidean":
+        return np.sqrt(np.sum(x * x, axis=axis))
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axis)
+    return np.max(np.abs(x), axis=axis)
+
+
+# --- shape and indexing ops (full Jacobians too) -------------------------------------------
+
+
+def _shape_spec(name, fn, ref, cases, domains=None, **kw):
+    return OpSpec(name, fn, ref, domains=domains or (real(),) * len(cases[0][0]), shapes=(),
+                  cases=tuple(cases), jacobian=True, **kw)
+
+
+def _gather_make(rng, shapes, attrs):
+    params = rng.uniform(-2, 2, shapes[0])
+    n = shapes[0][attrs["axis"]]
+    return [params, rng.integers(0, n, shapes[1]).astype(np.int64)]
+
+
+_GETITEM_KEYS = [
+    ((3, 4), 1), ((3, 4), -1), ((3, 4), slice(1, None)), ((3, 4), (slice(None), 2)),
+    ((3, 4), (Ellipsis, None, slice(None, None, -2))), ((3, 4), [0, 2, 0]),
+    ((3, 4), (np.array([1, 0, 1]), slice(1, 3))), ((3, 4), (np.array([0, 2]), np.array([3, 3]))),
+    ((3, 4), np.array([True, False, True])), ((4,), 2), ((), ()), ((2, 3, 4), (1, Ellipsis, 0)),
+]
+
+_SHAPE = [
+    _shape_spec("getitem", lambda x, key: x[key], lambda x, key: x[key],
+                [((s,), {"key": k}) for s, k in _GETITEM_KEYS], covers=("_index_add",),
+                notes="basic and advanced keys, repeated indices; the VJP is the private op "
+                      "_index_add, whose own VJP runs in the nested (order 2) checks"),
+    _shape_spec("reshape", lambda x, shape: ft.reshape(x, shape),
+                lambda x, shape: np.reshape(x, shape),
+                [(((2, 3),), {"shape": (3, 2)}), (((2, 3),), {"shape": (-1,)}),
+                 (((),), {"shape": (1, 1)}), (((2, 3, 4),), {"shape": (4, -1)}),
+                 (((6,),), {"shape": [2, 1, 3]})]),
+    _shape_spec("transpose", lambda x, perm: ft.transpose(x, perm),
+                lambda x, perm: np.transpose(x, perm),
+                [(((2, 3),), {"perm": None}), (((2, 3, 4),), {"perm": (1, 0, 2)}),
+                 (((2, 3, 4),), {"perm": (2, 0, 1)}), (((2, 3, 4),), {"perm": (-1, 0, 1)}),
+                 (((),), {"perm": None}), (((4,),), {"perm": None})]),
+    _shape_spec("expand_dims", lambda x, axis: ft.expand_dims(x, axis),
+                lambda x, axis: np.expand_dims(x, axis),
+                [(((3,),), {"axis": 0}), (((3,),), {"axis": -1}), (((2, 3),), {"axis": 1}),
+                 (((),), {"axis": 0}), (((2, 3),), {"axis": -3})]),
+    _shape_spec("squeeze", lambda x, axis: ft.squeeze(x, axis),
+                lambda x, axis: np.squeeze(x, axis),
+                [(((1, 3, 1),), {"axis": None}), (((1, 3, 1),), {"axis": 0}),
+                 (((1, 3, 1),), {"axis": -1}), (((1, 3, 1),), {"axis": (0, 2)}),
+                 (((1,),), {"axis": None}), (((3,),), {"axis": None})]),
+    _shape_spec("broadcast_to", lambda x, shape: ft.broadcast_to(x, shape),
+                lambda x, shape: np.broadcast_to(x, shape),
+                [(((3, 1),), {"shape": (2, 3, 4)}), (((),), {"shape": (2, 3)}),
+                 (((4,),), {"shape": (3, 4)}), (((2, 3),), {"shape": (2, 3)})]),
+    _shape_spec("concat", lambda *xs, axis: ft.concat(list(xs), axis),
+                lambda *xs, axis: np.concatenate(xs, axis),
+                [(((2, 3), (2, 1), (2, 2)), {"axis": 1}), (((2, 3), (2, 1), (2, 2)), {"axis": -1}),
+                 (((2, 3), (1, 3)), {"axis": 0}), (((3,), (2,)), {"axis": 0}),
+                 (((2, 3),), {"axis": 0})], domains=(real(),) * 3),
+    _shape_spec("stack", lambda *xs, axis: ft.stack(list(xs), axis),
+                lambda *xs, axis: np.stack(xs, axis),
+                [(((2, 3),) * 3, {"axis": 0}), (((2, 3),) * 3, {"axis": 1}),
+                 (((2, 3),) * 3, {"axis": -1}), (((), ()), {"axis": 0}), (((3,),), {"axis": 0})],
+                domains=(real(),) * 3),
+    OpSpec("gather", lambda p, i, axis: ft.gather(p, i, axis=axis),
+           lambda p, i, axis: np.take(p, i, axis=axis), make=_gather_make, jacobian=True,
+           shapes=(), cases=((((4, 3), (5,)), {"axis": 0}), (((4, 3), (2, 2)), {"axis": 1}),
+                             (((5,), ()), {"axis": 0}), (((2, 3, 4), (3,)), {"axis": -1})),
+           notes="indices (int64) repeat: gradients accumulate; their gradient is None"),
+    OpSpec("unstack", lambda x, axis: ft.unstack(x, axis=axis),
+           lambda x, axis: list(np.moveaxis(x, axis, 0)), domains=(real(),), shapes=(),
+           cases=((((3, 4),), {"axis": 0}), (((3, 4),), {"axis": 1}), (((2, 3, 2),), {"axis": -1})),
+           jacobian=True, composite=True, notes="built from getitem"),
+]
+
+# --- linear algebra and nn --------------------------------------------------------------
+
+
+def _mT(x):
+    return np.swapaxes(x, -1, -2)
+
+
+_LINALG_NN = [
+    OpSpec("matmul", lambda a, b, ta, tb: ft.matmul(a, b, transpose_a=ta, transpose_b=tb),
+           lambda a, b, ta, tb: np.matmul(_mT(a) if ta else a, _mT(b) if tb else b),
+           domains=(real(), real()), attrs=({"ta": False, "tb": False},),
+           shapes=(((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)),
+                   ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((3,), (2, 3, 2))),
+           cases=((((4, 3), (4, 2)), {"ta": True, "tb": False}),
+                  (((3, 4), (2, 4)), {"ta": False, "tb": True}),
+                  (((2, 4, 3), (2, 2, 4)), {"ta": True, "tb": True}))),
+    OpSpec("matmul", lambda a, b: a @ b, lambda a, b: a @ b, domains=(real(), real()),
+           shapes=(((2, 3), (3, 2)),), variant="@"),
+    OpSpec("softmax", lambda x, axis: ft.nn.softmax(x, axis=axis),
+           lambda x, axis: _softmax_np(x, axis), domains=(real(-3, 3),),
+           shapes=(((4,),), ((3, 4),), ((2, 3, 4),)), attrs=({"axis": -1}, {"axis": 0})),
+    OpSpec("log_softmax", lambda x, axis: ft.nn.log_softmax(x, axis=axis),
+           lambda x, axis: np.log(_softmax_np(x, axis)), domains=(real(-3, 3),),
+           shapes=(((4,),), ((3, 4),), ((2, 3, 4),)), attrs=({"axis": -1}, {"axis": 0})),
+    OpSpec("sparse_softmax_cross_entropy_with_logits",
+           lambda labels, logits: ft.nn.sparse_softmax_cross_entropy_with_logits(labels, logits),
+           _sparse_xent_np,
+           make=lambda rng, shapes, attrs: [rng.integers(0, shapes[1][-1], shapes[0]),
+                                            rng.uniform(-3, 3, shapes[1])],
+           shapes=(((3,), (3, 5)), ((), (4,)), ((2, 3), (2, 3, 4))),
+           notes="labels (int64) get None; the second output (d loss/d logits) carries the "
+                 "second-order gradient"),
+]
+
+# --- not differentiable: forward values and None gradients -----------------------------------
+_PAIRS = (((), ()), ((4,), (4,)), ((3, 1), (4,)))
+_NONDIFF = [
+    _nondiff("ceil", ft.ceil, np.ceil, (off_grid(),), UNARY_SHAPES),
+    _nondiff("floor", ft.floor, np.floor, (off_grid(),), UNARY_SHAPES),
+    _nondiff("round", ft.round, np.round, (off_grid(0.5),), UNARY_SHAPES,
+             notes="half to even, as TF and NumPy"),
+    _nondiff("round", ft.round, np.round, (lambda rng, s: np.full(s, 2.5),), UNARY_SHAPES,
+             variant="halves"),
+    _nondiff("floordiv", ft.floordiv, np.floor_divide, (real(-3, 3), nonzero(0.5)),
+             BINARY_SHAPES),
+    _nondiff("floordiv", lambda x, y: x // y, np.floor_divide, (integers(), integers(1, 4)),
+             _PAIRS, variant="int"),
+    _nondiff("stop_gradient", ft.stop_gradient, lambda x: x, (real(),), UNARY_SHAPES),
+    _nondiff("isnan", ft.isnan, np.isnan, (with_specials(),), UNARY_SHAPES),
+    _nondiff("isfinite", ft.isfinite, np.isfinite, (with_specials(),), UNARY_SHAPES),
+    _nondiff("invert", ft.math.invert, np.invert, (integers(),), UNARY_SHAPES),
+    _nondiff("invert", lambda x: ~x, np.invert, (booleans(),), UNARY_SHAPES, variant="~bool"),
+    _nondiff("logical_not", ft.logical_not, np.logical_not, (booleans(),), UNARY_SHAPES),
+    OpSpec("reduce_all", lambda x, axis, keepdims: ft.reduce_all(x, axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: np.all(x, axis=axis, keepdims=keepdims),
+           domains=(lambda rng, s: rng.random(s) < 0.8,), shapes=REDUCE_SHAPES,
+           attrs=REDUCE_ATTRS, valid=valid_axis, differentiable=False, order=1),
+    OpSpec("reduce_any", lambda x, axis, keepdims: ft.reduce_any(x, axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: np.any(x, axis=axis, keepdims=keepdims),
+           domains=(lambda rng, s: rng.random(s) < 0.2,), shapes=REDUCE_SHAPES,
+           attrs=REDUCE_ATTRS, valid=valid_axis, differentiable=False, order=1),
+]
+for _name, _np_fn in [("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
+                      ("less_equal", np.less_equal), ("greater", np.greater),
+                      ("greater_equal", np.greater_equal)]:
+    _NONDIFF.append(OpSpec(_name, getattr(ft, _name), _np_fn, make=with_ties(),
+                           shapes=BINARY_SHAPES, differentiable=False, order=1))
+for _name, _np_fn in [("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or),
+                      ("bitwise_xor", np.bitwise_xor)]:
+    _NONDIFF.append(_nondiff(_name, getattr(ft.ops.math_ops, _name), _np_fn,
+                             (integers(), integers()), _PAIRS))
+for _name, _np_fn in [("logical_and", np.logical_and), ("logical_or", np.logical_or),
+                      ("logical_xor", np.logical_xor)]:
+    _NONDIFF.append(_nondiff(_name, getattr(ft, _name), _np_fn, (booleans(), booleans()),
+                             _PAIRS))
+
+
+def _arg_reduce(name, ft_fn, np_fn):
+    return OpSpec(
+        name, lambda x, axis, output_type: ft_fn(x, axis, output_type),
+        lambda x, axis, output_type: np_fn(x, axis=0 if axis is None else axis).astype(output_type),
+        domains=(real(),), shapes=(((4,),), ((3, 4),), ((2, 3, 4),)),
+        attrs=tuple({"axis": a, "output_type": t} for a in (None, 0, -1, 1)
+                    for t in (np.int64, np.int32)),
+        valid=lambda s, a: a["axis"] is None or -len(s[0]) <= a["axis"] < len(s[0]),
+        accept=distinct(), differentiable=False, order=1, notes="axis None means 0, as TF")
+
+
+_NONDIFF += [_arg_reduce("argmax", ft.argmax, np.argmax),
+             _arg_reduce("argmin", ft.argmin, np.argmin)]
+
+#: every spec, in the op table's order of families
+OP_SPECS = tuple(_UNARY + _BINARY + _TERNARY + _REDUCE + _SHAPE + _LINALG_NN + _NONDIFF)
+
+
+def specs_by_name():
+    """{op name: [OpSpec, ...]}."""
+    out = {}
+    for spec in OP_SPECS:
+        out.setdefault(spec.name, []).append(spec)
+    return out
+
+
+def covered_ops():
+    """Names of the table entries that some spec tests (its own or through `covers`)."""
+    names = set()
+    for spec in OP_SPECS:
+        if not spec.composite:
+            names.add(spec.name)
+        names.update(spec.covers)
+    return names
