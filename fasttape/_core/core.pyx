@@ -1518,13 +1518,11 @@ cdef class _Sweep:
         """g (of g_shape, standing for an array of broadcast(g_shape, ref_shape))
         summed over the axes that broadcasting added to in_shape; g stays lazy
         (smaller) where it already broadcasts to in_shape."""
-        try:
-            full = np.broadcast_shapes(g_shape, ref_shape)
-            np.broadcast_shapes(full, in_shape)
-        except ValueError:
+        full = _broadcast_pair(g_shape, ref_shape)
+        if full is None or _broadcast_pair(full, in_shape) is None:
             raise ValueError(
                 f"op {op.name}: the VJP for input {i} returned a gradient of shape {g_shape}, "
-                f"which does not match the input's shape {in_shape}") from None
+                f"which does not match the input's shape {in_shape}")
         lead = len(full) - len(in_shape)
         axes = tuple([d for d in range(len(full))
                       if d < lead or (in_shape[d - lead] == 1 and full[d] != 1)])
@@ -1567,6 +1565,22 @@ cdef object _ones_seed(object value):
         g.flags.writeable = False
         _ONES[key] = g
     return g
+
+
+cdef object _broadcast_pair(tuple a, tuple b):
+    """NumPy's broadcast of two shapes, or None when they do not broadcast."""
+    cdef Py_ssize_t na = len(a), nb = len(b), n = max(na, nb), d
+    cdef list out = [None] * n
+    for d in range(n):
+        x = a[na - n + d] if d >= n - na else 1
+        y = b[nb - n + d] if d >= n - nb else 1
+        if x == y or y == 1:
+            out[d] = x
+        elif x == 1:
+            out[d] = y
+        else:
+            return None
+    return tuple(out)
 
 
 cdef inline object _meta_shape(int64_t *meta, int64_t mpos):

@@ -15,6 +15,8 @@ def _mT(x):
 
 
 def _matmul_grad_a(g, b, a_shape):
+    if b.ndim == 2 and len(a_shape) >= 2:  # the common case first: (..., n, k) @ (k, m)
+        return g @ b.T
     if len(a_shape) == 1 and b.ndim == 1:  # (k,) @ (k,) -> ()
         return g * b
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
@@ -25,6 +27,8 @@ def _matmul_grad_a(g, b, a_shape):
 
 
 def _matmul_grad_b(g, a, b_shape):
+    if a.ndim == 2 and len(b_shape) >= 2:  # (n, k) @ (..., k, m)
+        return a.T @ g
     if a.ndim == 1 and len(b_shape) == 1:
         return g * a
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
