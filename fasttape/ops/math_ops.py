@@ -12,6 +12,7 @@ import numpy as np
 
 from fasttape import errors
 from fasttape.ops._registry import (
+    masked,
     Tensor,
     binary,
     broadcast_shapes,
@@ -64,9 +65,9 @@ log1p = unary("log1p", np.log1p, lambda g, x: g / (1 + x))
 negative = unary("negative", np.negative, lambda g: -g, float_only=False)
 reciprocal = unary("reciprocal", np.reciprocal, lambda g, out: -g * out * out)
 relu = unary("relu", lambda x: np.maximum(x, 0),
-             lambda g, out: np.where(out > 0, g, 0))  # subgradient 0 at 0, as TF
+             lambda g, out: masked(g, out > 0))  # subgradient 0 at 0, as TF
 relu6 = unary("relu6", lambda x: np.clip(x, 0, 6),
-              lambda g, x: np.where((x > 0) & (x < 6), g, 0))
+              lambda g, x: masked(g, (x > 0) & (x < 6)))
 round = unary("round", np.round, None)  # noqa: A001  (half to even, as TF)
 rsqrt = unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, out: -0.5 * g * out * out * out)
 selu = unary("selu",
@@ -142,11 +143,11 @@ divide = binary("divide", np.true_divide,
                 {"x": lambda g, y: g / y, "y": lambda g, y, out: -g * out / y})
 floordiv = binary("floordiv", np.floor_divide, None)  # piecewise constant: no gradient, as TF
 maximum = binary("maximum", np.maximum, {
-    "x": lambda g, x, y: np.where(x >= y, g, 0),  # ties go to x, as TF
-    "y": lambda g, x, y: np.where(x >= y, 0, g)})
+    "x": lambda g, x, y: masked(g, x >= y),  # ties go to x, as TF
+    "y": lambda g, x, y: masked(g, ~(x >= y))})
 minimum = binary("minimum", np.minimum, {
-    "x": lambda g, x, y: np.where(x <= y, g, 0),
-    "y": lambda g, x, y: np.where(x <= y, 0, g)})
+    "x": lambda g, x, y: masked(g, x <= y),
+    "y": lambda g, x, y: masked(g, ~(x <= y))})
 mod = binary("mod", np.mod, {"x": "identity", "y": lambda g, x, y: -g * np.floor_divide(x, y)})
 multiply = binary("multiply", np.multiply, {"x": lambda g, y: g * y, "y": lambda g, x: g * x})
 def _pow_grad_x(g, x, y):
@@ -196,9 +197,9 @@ logical_xor = _bool_only("logical_xor", np.logical_xor, 2)
 _clip_op = register(
     "clip_by_value", "binary", np.clip, ("t", "clip_value_min", "clip_value_max"), {
         "t": lambda g, t, clip_value_min, clip_value_max:
-            np.where((t >= clip_value_min) & (t <= clip_value_max), g, 0),
-        "clip_value_min": lambda g, t, clip_value_min: np.where(t < clip_value_min, g, 0),
-        "clip_value_max": lambda g, t, clip_value_max: np.where(t > clip_value_max, g, 0)},
+            masked(g, (t >= clip_value_min) & (t <= clip_value_max)),
+        "clip_value_min": lambda g, t, clip_value_min: masked(g, t < clip_value_min),
+        "clip_value_max": lambda g, t, clip_value_max: masked(g, t > clip_value_max)},
     shape_fn=lambda a, b, c: broadcast_shapes(broadcast_shapes(a, b), c))
 
 
@@ -234,8 +235,8 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
 
 _where_op = register(
     "where", "binary", np.where, ("condition", "x", "y"), {
-        "x": lambda g, condition: np.where(condition, g, 0),
-        "y": lambda g, condition: np.where(condition, 0, g)},
+        "x": lambda g, condition: masked(g, condition),
+        "y": lambda g, condition: masked(g, ~condition)},
     shape_fn=lambda c, a, b: broadcast_shapes(broadcast_shapes(c, a), b))
 
 
