@@ -559,7 +559,14 @@ _NONDIFF += [_arg_reduce("argmax", ft.argmax, np.argmax),
              _arg_reduce("argmin", ft.argmin, np.argmin)]
 
 #: every spec, in the op table's order of families
-OP_SPECS = tuple(_UNARY + _BINARY + _TERNARY + _REDUCE + _SHAPE + _LINALG_NN + _NONDIFF)
+# Specs of the shape and linear-algebra ops of the complete library (SPEC section 2).
+_SHAPE_LINALG_MORE = []
+
+# Specs of the neural-network ops of the complete library (SPEC section 2, ft.nn).
+_NN_MORE = []
+
+OP_SPECS = tuple(_UNARY + _BINARY + _TERNARY + _REDUCE + _SHAPE + _LINALG_NN + _NONDIFF
+                 + _SHAPE_LINALG_MORE + _NN_MORE)
 
 
 def specs_by_name():
