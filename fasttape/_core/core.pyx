@@ -522,6 +522,7 @@ cdef class OpDef:
     cdef readonly bint differentiable
     cdef readonly bint elementwise  # VJP results stand for output-shaped arrays
     cdef readonly bint lazy_grads   # VJPs accept lazy broadcast gradients
+    cdef readonly bint batchable    # VJPs pass a leading batch axis of g through
     cdef readonly object shape_fn
     cdef readonly object check_fn
     cdef public object public_fn
@@ -593,7 +594,8 @@ cdef bytes _plan(OpDef op, object fn, str for_what):
 
 def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
                 tuple attr_names=(), int n_out=1, bint variadic=False,
-                shape_fn=None, check_fn=None, bint float_only=False, broadcast_grads=None):
+                shape_fn=None, check_fn=None, bint float_only=False, broadcast_grads=None,
+                batchable=None):
     """Adds an op to the table and returns its OpDef.
 
     Args:
@@ -617,6 +619,8 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
         broadcast_grads: the VJPs accept output gradients that merely broadcast
             to the output's shape (default: the elementwise families). See
             Note [Broadcast gradients].
+        batchable: the VJPs pass extra leading axes of g through (default: the
+            elementwise families). See Note [Batched sweeps].
     """
     cdef OpDef op = OpDef.__new__(OpDef)
     cdef int i, k
@@ -634,6 +638,7 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.differentiable = vjp is not None
     op.elementwise = family in ("unary", "binary", "nondiff")
     op.lazy_grads = op.elementwise if broadcast_grads is None else bool(broadcast_grads)
+    op.batchable = op.elementwise if batchable is None else bool(batchable)
     op.vjp_sources = vjp
     op.public_fn = None
     for i in range(MAX_ARGS):
@@ -1156,11 +1161,15 @@ cdef class Tape:
         return 0
 
     # ------------------------------------------------------------ sweep
-    def _gradient(self, list targets, list sources, list output_gradients, bint zero_unconnected):
+    def _gradient(self, list targets, list sources, list output_gradients, bint zero_unconnected,
+                  Py_ssize_t batch=0):
         """The reverse sweep: gradients of sum(targets) w.r.t. each source.
 
         targets: Tensors; sources: Tensors/Variables; output_gradients: None or
         one seed per target. Returns a list with one gradient (or None) per source.
+        With batch = B > 0 the seeds have a leading axis of B cotangents and so
+        have the results: B vector-Jacobian products in one sweep (see Note
+        [Batched sweeps]).
         """
         global _warned_self_recording
         cdef int64_t n = self.c.n_entries, n_slots, k, s
@@ -1209,7 +1218,7 @@ cdef class Tape:
                 n_slots = ft_tape_prune(&self.c, tgt, n_tgt, src, n_src, live, &slots)
             if n_slots < 0:
                 raise MemoryError("GradientTape.gradient: out of memory while pruning")
-            sweep = _Sweep(self, n_slots, higher)
+            sweep = _Sweep(self, n_slots, higher, batch)
             for i in range(len(targets)):
                 s = ft_idmap_get(&slots, tgt[i], -1)
                 if s < 0:
@@ -1228,9 +1237,9 @@ cdef class Tape:
                 t = <Tensor>sources[i]
                 if g is None:
                     if zero_unconnected:
-                        g = _zeros_like_tensor(t)
+                        g = _wrap(np.zeros(sweep.batch + t._value.shape, t._value.dtype))
                 else:
-                    g = sweep.full(g, t._value.shape)
+                    g = sweep.full(g, sweep.batch + t._value.shape)
                     if not isinstance(g, Tensor):
                         g = _wrap(g)
                 result.append(g)
@@ -1245,8 +1254,16 @@ cdef class Tape:
                 ft_tape_free(&self.c)
 
 
-cdef object _zeros_like_tensor(Tensor t):
-    return _wrap(np.zeros(t._value.shape, t._value.dtype))
+# Note [Batched sweeps]
+# ~~~~~~~~~~~~~~~~~~~~~
+# A Jacobian is B vector-Jacobian products. Rather than B sweeps, the sweep
+# runs once with cotangents that carry a leading axis of size B: the seed is
+# the identity, every slot holds (B, *shape) arrays, and the results are the
+# Jacobian's rows. VJPs of ops marked `batchable` are written so that a
+# leading axis on g passes through (elementwise ops broadcast right-aligned;
+# matmul's batch axes; reduce_sum/mean keep g's extra leading axes); for the
+# others the sweep calls the VJP once per row and stacks the results, so
+# every op works and the common ones are vectorised.
 
 
 # Note [Broadcast gradients]
@@ -1285,9 +1302,11 @@ cdef class _Sweep:
     cdef bint higher      # VJPs get Tensors and are recorded (higher order)
     cdef bint release     # drop saved values as soon as their entry is done
     cdef list argbuf, gbuf, inbuf, outbuf
+    cdef readonly tuple batch  # () or (B,): the leading axis of batched cotangents
 
-    def __cinit__(self, Tape tape, int64_t n_slots, bint higher):
+    def __cinit__(self, Tape tape, int64_t n_slots, bint higher, Py_ssize_t batch=0):
         self.tape = tape
+        self.batch = (batch,) if batch > 0 else ()
         self.grads = [None] * n_slots
         self.owned = bytearray(n_slots)
         self.higher = higher
@@ -1310,13 +1329,11 @@ cdef class _Sweep:
         else:
             g = np.asarray(seed, dtype=target._value.dtype)
         shape = g.shape
-        try:
-            if np.broadcast_shapes(shape, target._value.shape) != target._value.shape:
-                raise ValueError
-        except ValueError:
+        want = self.batch + target._value.shape
+        if _broadcast_pair(shape, want) != want:
             raise ValueError(
                 f"GradientTape.gradient: output_gradients of shape {shape} does not match "
-                f"the target's shape {target._value.shape}") from None
+                f"the target's shape {target._value.shape}")
         if self.higher and not isinstance(g, Tensor):
             g = _wrap(np.array(g))
         self.accumulate(s, g)
@@ -1387,7 +1404,9 @@ cdef class _Sweep:
                     any_g = True
                     if self.higher:
                         g = _tensor_of(g)
-                    if not op.lazy_grads:
+                    if self.batch:
+                        g = self.full(g, self.batch + _meta_shape(meta, mp[n_in + j]))
+                    elif not op.lazy_grads:
                         if not _shape_is(g if not self.higher else (<Tensor>g)._value,
                                          meta, mp[n_in + j]):
                             g = self.full(g, _meta_shape(meta, mp[n_in + j]))
@@ -1410,7 +1429,9 @@ cdef class _Sweep:
                 if op.save_attrs:
                     attrs = self.tape._saved[pos]
                     pos += 1
-            if any_g and any_in:
+            if any_g and any_in and self.batch and not op.batchable:
+                self.rows(op, gs, saved_in, saved_out, attrs, meta, mp, n_in, n_out, in_slot)
+            elif any_g and any_in:
                 if op.joint:
                     res = self.call(op.vjp_fns[0], op.vjp_plans[0], op, gs, saved_in,
                                     saved_out, attrs, meta, mp, n_in)
@@ -1483,6 +1504,59 @@ cdef class _Sweep:
             for a in range(n):
                 buf[a] = None
 
+    cdef int rows(self, OpDef op, list gs, list saved_in, list saved_out, object attrs,
+                  int64_t *meta, int64_t *mp, int n_in, int n_out, int64_t *in_slot) except -1:
+        """A batched sweep through an op whose VJPs are not batchable: one VJP
+        call per cotangent row, results stacked. See Note [Batched sweeps]."""
+        cdef Py_ssize_t b, nb = self.batch[0]
+        cdef int i, j
+        cdef tuple batch = self.batch
+        cdef list per_input = [[] for i in range(n_in)]
+        cdef list row_gs
+        self.batch = ()
+        try:
+            for b in range(nb):
+                row_gs = [gs[j][b] if gs[j] is not None else None for j in range(n_out)]
+                row_gs += [None] * (MAX_ARGS - len(row_gs))
+                if op.joint:
+                    res = self.call(op.vjp_fns[0], op.vjp_plans[0], op, row_gs, saved_in,
+                                    saved_out, attrs, meta, mp, n_in)
+                    res = list(res)
+                else:
+                    res = []
+                    for i in range(n_in):
+                        fn = op.vjp_fns[i]
+                        if in_slot[i] < 0 or fn is None:
+                            res.append(None)
+                        elif fn is _IDENTITY:
+                            res.append(row_gs[0])
+                        else:
+                            res.append(self.call(fn, op.vjp_plans[i], op, row_gs, saved_in,
+                                                 saved_out, attrs, meta, mp, n_in))
+                for i in range(n_in):
+                    if in_slot[i] >= 0 and res[i] is not None:
+                        per_input[i].append(
+                            self.full(self.fit(res[i], meta, mp[i], mp[n_in], op, i),
+                                      _meta_shape(meta, mp[i])))
+                    else:
+                        per_input[i].append(None)
+        finally:
+            self.batch = batch
+        for i in range(n_in):
+            rows = per_input[i]
+            if in_slot[i] < 0 or all(r is None for r in rows):
+                continue
+            shape = _meta_shape(meta, mp[i])
+            if self.higher:
+                stacked = _call_special("stack", ([
+                    r if r is not None else _wrap(np.zeros(shape, cnp.PyArray_DescrFromType(
+                        <int>meta[mp[i]]))) for r in rows],))
+            else:
+                stacked = np.stack([r if r is not None else np.zeros(
+                    shape, cnp.PyArray_DescrFromType(<int>meta[mp[i]])) for r in rows])
+            self.accumulate(in_slot[i], stacked)
+        return 0
+
     cdef object fit(self, object g, int64_t *meta, int64_t mpos, int64_t mpos_out, OpDef op,
                     int i):
         """Sums a VJP's result back to its input's shape and casts it to the
@@ -1500,8 +1574,13 @@ cdef class _Sweep:
             if not cnp.PyArray_Check(g):
                 g = cnp.PyArray_FROM_O(g)
             arr = g
-        if not (_shape_is(arr, meta, mpos)
-                and (not op.elementwise or _shape_is(arr, meta, mpos_out))):
+        if self.batch:
+            g = self._reduce_to(g, arr.shape, self.batch + _meta_shape(meta, mpos),
+                                self.batch + _meta_shape(meta, mpos_out if op.elementwise
+                                                         else mpos), op, i)
+            arr = (<Tensor>g)._value if self.higher else g
+        elif not (_shape_is(arr, meta, mpos)
+                  and (not op.elementwise or _shape_is(arr, meta, mpos_out))):
             g = self._reduce_to(g, arr.shape, _meta_shape(meta, mpos),
                                 _meta_shape(meta, mpos_out if op.elementwise else mpos), op, i)
             arr = (<Tensor>g)._value if self.higher else g

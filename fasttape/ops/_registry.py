@@ -153,7 +153,8 @@ def reduce(name, forward, vjp, *, float_only=False, doc=None):
     """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims)."""
     op = _core.register_op(
         name, "reduce", forward, ("x",), _vjp_table(vjp, ("x",)),
-        attr_names=("axis", "keepdims"), shape_fn=reduced_shape)
+        attr_names=("axis", "keepdims"), shape_fn=reduced_shape,
+        batchable=True)  # their VJPs go through math_ops._expand, which keeps g's leading axes
 
     def fn(input_tensor, axis=None, keepdims=False, name=None):
         x = input_tensor if isinstance(input_tensor, Tensor) else convert_to_tensor(input_tensor)

@@ -179,7 +179,8 @@ def squeeze(input, axis=None, name=None):  # noqa: A002
 
 
 _broadcast_to_op = register("broadcast_to", "shape_op", np.broadcast_to, ("input",),
-                            "identity", attr_names=("shape",))  # the sweep sums it back
+                            "identity", attr_names=("shape",),  # the sweep sums it back
+                            batchable=True)
 
 
 @public("broadcast_to", _broadcast_to_op, None)

@@ -18,7 +18,7 @@ def _matmul_grad_a(g, b, a_shape):
     if b.ndim == 2 and len(a_shape) >= 2:  # the common case first: (..., n, k) @ (k, m)
         return g @ b.T
     if len(a_shape) == 1 and b.ndim == 1:  # (k,) @ (k,) -> ()
-        return g * b
+        return np.expand_dims(g, -1) * b  # (not g * b: g may have leading batch axes)
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
         return np.expand_dims(g, -1) * b
     if len(a_shape) == 1:  # (k,) @ (..., k, m) -> (..., m)
@@ -30,7 +30,7 @@ def _matmul_grad_b(g, a, b_shape):
     if a.ndim == 2 and len(b_shape) >= 2:  # (n, k) @ (..., k, m)
         return a.T @ g
     if a.ndim == 1 and len(b_shape) == 1:
-        return g * a
+        return np.expand_dims(g, -1) * a
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
         return np.expand_dims(a, -1) * np.expand_dims(g, -2)
     if len(b_shape) == 1:  # (..., n, k) @ (k,) -> (..., n)
@@ -46,7 +46,8 @@ def _matmul_shape(a, b):
 
 
 _matmul_op = register("matmul", "linalg_op", np.matmul, ("a", "b"),
-                      {"a": _matmul_grad_a, "b": _matmul_grad_b}, shape_fn=_matmul_shape)
+                      {"a": _matmul_grad_a, "b": _matmul_grad_b}, shape_fn=_matmul_shape,
+                      batchable=True)  # g's extra leading axes are matmul batch axes
 _core.set_operator("matmul", _matmul_op)
 
 

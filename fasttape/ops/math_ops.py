@@ -264,10 +264,14 @@ def where(condition, x=None, y=None, name=None):
 
 
 def _expand(g, x_shape, axis, keepdims):
-    """g of a reduction's output shape, reshaped to broadcast against x_shape."""
-    if keepdims or axis is None:  # already broadcasts (a full reduction's g is 0-d)
+    """g of a reduction's output shape, reshaped to broadcast against x_shape
+    (extra leading axes of g, the rows of a batched sweep, are kept in front)."""
+    nd = len(x_shape)
+    out_nd = nd if keepdims else nd - (nd if axis is None else len(axis))
+    lead = g.shape[: len(g.shape) - out_nd]  # cotangent rows of a batched sweep
+    if not lead and (keepdims or axis is None):  # already broadcasts (a full reduction's g is 0-d)
         return g
-    shape = reduced_shape(x_shape, axis, True)
+    shape = tuple(lead) + reduced_shape(x_shape, axis, True)
     return g.reshape(shape) if isinstance(g, np.ndarray) else np.reshape(g, shape)
 
 

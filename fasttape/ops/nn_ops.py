@@ -89,7 +89,7 @@ def _sparse_xent_vjp(g0, g1, out1, labels):
 
 _sparse_xent_op = register(
     "sparse_softmax_cross_entropy_with_logits", "nn", _sparse_xent, ("labels", "logits"),
-    {"logits": _sparse_xent_vjp}, n_out=2, broadcast_grads=True)
+    {"logits": _sparse_xent_vjp}, n_out=2, broadcast_grads=True, batchable=True)
 
 
 @public("sparse_softmax_cross_entropy_with_logits", _sparse_xent_op, None)
