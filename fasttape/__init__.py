@@ -15,6 +15,7 @@ from fasttape._core.core import convert_to_tensor as convert_to_tensor
 from fasttape._core.core import executing_eagerly as executing_eagerly
 from fasttape.backprop import GradientTape as GradientTape
 from fasttape.backprop import UnconnectedGradients as UnconnectedGradients
+from fasttape.backprop import custom_gradient as custom_gradient
 from fasttape.dtypes import (  # noqa: F401
     bool, complex64, complex128, double, float16, float32, float64, half, int8, int16, int32,
     int64, string, uint8, uint16, uint32, uint64,

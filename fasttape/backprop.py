@@ -3,6 +3,8 @@ with the reverse sweep in fasttape._core.
 """
 
 import enum
+import functools
+import inspect
 
 import numpy as np
 
@@ -188,3 +190,138 @@ class _StopRecording:
         self._tape._set_recording(self._was)
         return False
 
+
+
+# --- custom gradients -----------------------------------------------------------
+
+_CUSTOM_OPS = {}
+
+
+def _custom_op(n_out):
+    """The table entry for custom-gradient functions with n_out outputs (made on
+    first use; an op's number of outputs is fixed)."""
+    op = _CUSTOM_OPS.get(n_out)
+    if op is None:
+        from fasttape.ops._registry import register
+
+        def forward(*args):
+            outputs = args[-4]
+            return outputs[0] if n_out == 1 else tuple(outputs)
+
+        def vjp(*args):
+            gs, outs = args[:n_out], args[n_out:2 * n_out]
+            inputs, _, grad_fn, n_inputs, variables = args[2 * n_out:]
+            grads = _call_grad_fn(grad_fn, gs, outs, n_inputs, variables)
+            _check_grad_dtypes(grad_fn, grads, inputs)
+            return grads
+
+        params = ([f"g{j}" for j in range(n_out)] + [f"out{j}" for j in range(n_out)]
+                  + ["inputs", "outputs", "grad_fn", "n_inputs", "variables"])
+        vjp.__signature__ = inspect.Signature(
+            [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
+        op = register(f"_custom_gradient_{n_out}", "custom", forward, ("inputs",), vjp,
+                      attr_names=("outputs", "grad_fn", "n_inputs", "variables"),
+                      n_out=n_out, variadic=True)
+        _CUSTOM_OPS[n_out] = op
+    return op
+
+
+def _call_grad_fn(grad_fn, gs, outs, n_inputs, variables):
+    dys = [_as_cotangent(g, out) for g, out in zip(gs, outs)]
+    name = getattr(grad_fn, "__qualname__", "grad_fn")
+    if variables:
+        res = grad_fn(*dys, variables=list(variables))
+        if not isinstance(res, (tuple, list)) or len(res) != 2:
+            raise TypeError(
+                f"custom_gradient: {name} must return (input gradients, variable gradients) "
+                "when the function reads variables")
+        input_grads, var_grads = res
+        var_grads = list(var_grads) if isinstance(var_grads, (tuple, list)) else [var_grads]
+        if len(var_grads) != len(variables):
+            raise ValueError(
+                f"custom_gradient: {name} returned {len(var_grads)} variable gradients for "
+                f"{len(variables)} variables ({', '.join(v.name for v in variables)})")
+    else:
+        input_grads, var_grads = grad_fn(*dys), []
+    if n_inputs == 1 and not isinstance(input_grads, (tuple, list)):
+        input_grads = [input_grads]
+    input_grads = list(input_grads) if isinstance(input_grads, (tuple, list)) else [input_grads]
+    if len(input_grads) != n_inputs:
+        raise ValueError(
+            f"custom_gradient: {name} returned {len(input_grads)} gradients for {n_inputs} "
+            "inputs; return one per input (None for no gradient)")
+    return input_grads + var_grads
+
+
+def _check_grad_dtypes(grad_fn, grads, inputs):
+    for k, (g, x) in enumerate(zip(grads, inputs)):
+        if g is None:
+            continue
+        gd, xd = np.asarray(g).dtype, np.asarray(x).dtype
+        if gd != xd and xd.kind in "fc":
+            raise TypeError(
+                f"custom_gradient: {getattr(grad_fn, '__qualname__', 'grad_fn')} returned a "
+                f"gradient of dtype {gd.name} for input {k} of dtype {xd.name}; use ft.cast")
+
+
+def _as_cotangent(g, out):
+    if g is None:
+        g = np.zeros(np.shape(out), np.asarray(out).dtype)
+    return g if isinstance(g, Tensor) else _core.wrap_array(np.asarray(g))
+
+
+def custom_gradient(f=None):
+    """Decorates `f(*x) -> (y, grad_fn)` so that tapes use `grad_fn` for its gradient.
+
+    `grad_fn(*dy)` returns one gradient per input `x` (None for none); when
+    `f` reads trainable variables, `grad_fn(*dy, variables=None)` must accept
+    them and return `(input_gradients, variable_gradients)`. `y` may be a
+    tensor or a nested structure of tensors (one `dy` per tensor). Outer
+    tapes record the ops inside `grad_fn`, so gradients of a custom gradient
+    work (higher order) when `grad_fn` computes with tensors.
+
+    >>> import fasttape as ft
+    >>> @ft.custom_gradient
+    ... def clip_gradient(x):
+    ...     return ft.identity(x), lambda dy: ft.clip_by_value(dy, -1.0, 1.0)
+    >>> x = ft.constant([3.0])
+    >>> with ft.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = clip_gradient(x) * 5.0
+    >>> tape.gradient(y, x).numpy()
+    array([1.], dtype=float32)
+    """
+    if f is None:
+        return custom_gradient
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        inputs = [a if isinstance(a, Tensor) else _core.convert_to_tensor(a) for a in args]
+        watcher = GradientTape()  # finds the variables f reads
+        # f's own ops are recorded too: its outputs reach the tape only through
+        # the custom op below (new tensors), so first-order sweeps prune f's
+        # ops away, while grad_fn's use of f's intermediates stays
+        # differentiable for outer tapes (higher order), as in TensorFlow.
+        with watcher:
+            result = f(*inputs, **kwargs)
+        if not isinstance(result, tuple) or len(result) != 2 or not callable(result[1]):
+            raise TypeError(
+                f"custom_gradient: {f.__qualname__} must return (outputs, grad_fn)")
+        y, grad_fn = result
+        flat_y = [t if isinstance(t, Tensor) else _core.convert_to_tensor(t)
+                  for t in nest.flatten(y)]
+        variables = [v for v in watcher.watched_variables() if v.trainable]
+        if variables and "variables" not in inspect.signature(grad_fn).parameters and not any(
+                p.kind is p.VAR_KEYWORD for p in inspect.signature(grad_fn).parameters.values()):
+            raise TypeError(
+                f"custom_gradient: {f.__qualname__} reads variables "
+                f"({', '.join(v.name for v in variables)}), so its grad_fn must accept a "
+                "keyword argument `variables`")
+        op = _custom_op(len(flat_y))
+        outs = op.apply(inputs + variables,
+                        (tuple(_core.tensor_value(t) for t in flat_y), grad_fn, len(inputs),
+                         tuple(variables)))
+        outs = [outs] if len(flat_y) == 1 else list(outs)
+        return nest.pack_sequence_as(y, outs)
+
+    return wrapper
