@@ -106,7 +106,7 @@ def _data(seed):
     return rng.normal(size=(32, 6)), rng.normal(size=(32, 3))
 
 
-def _train(seed, steps=200):
+def _train(seed, steps=1000):
     """Trains a small model with SGD; returns the losses and the final weights."""
     w1, b1, w2 = params = _make_model(seed)
     xs, ys = _data(seed)
@@ -124,8 +124,8 @@ def _train(seed, steps=200):
     return losses, [v.numpy().copy() for v in params]
 
 
-def test_four_threads_compute_correct_gradients_concurrently():
-    seeds = [0, 1, 2, 3]
+def test_eight_threads_compute_correct_gradients_concurrently():
+    seeds = list(range(8))
     expected = {s: _train(s) for s in seeds}  # single-threaded reference
     results, errors = {}, []
     barrier = threading.Barrier(len(seeds))
