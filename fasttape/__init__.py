@@ -5,6 +5,7 @@ on a compiled tape and walks it back. This module is the public facade only:
 everything public is re-exported here, so that internals can move.
 """
 
+from fasttape import debugging as debugging
 from fasttape import dtypes as dtypes
 from fasttape import errors as errors
 from fasttape import ops as _ops  # noqa: F401  (fills the op table)
@@ -22,16 +23,20 @@ from fasttape.dtypes import (  # noqa: F401
 )
 from fasttape.dtypes import as_dtype as as_dtype
 from fasttape.ops.array_ops import (  # noqa: F401
-    broadcast_to, cast, concat, conj, expand_dims, eye, fill, gather, identity, linspace, ones,
-    ones_like, range, reshape, squeeze, stack, stop_gradient, transpose, unstack, zeros,
-    zeros_like,
+    boolean_mask, broadcast_to, cast, concat, conj, expand_dims, eye, fill, gather, gather_nd,
+    identity, linspace, one_hot, ones, ones_like, pad, range, reshape, scatter_nd, split, squeeze,
+    stack, stop_gradient, tile, transpose, unstack, zeros, zeros_like,
 )
+from fasttape.ops.array_ops import slice_ as slice  # noqa: F401
+from fasttape.ops.linalg_ops import einsum as einsum
 from fasttape.ops.linalg_ops import matmul as matmul
+from fasttape.ops.linalg_ops import norm as norm
+from fasttape.ops.linalg_ops import tensordot as tensordot
 from fasttape.ops.math_ops import (  # noqa: F401
     abs, acos, add, argmax, argmin, asin, atan, atan2, ceil, clip_by_value, cos, cosh, divide,
     equal, erf, exp, expm1, floor, floordiv, greater, greater_equal, isfinite, isnan, less,
     less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum,
-    mod, multiply, negative, norm, not_equal, pow, reciprocal, reduce_all, reduce_any,
+    mod, multiply, negative, not_equal, pow, reciprocal, reduce_all, reduce_any,
     reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum,
     reduce_variance, round, rsqrt, sigmoid, sign, sin, sinh, sqrt, square, subtract, tan, tanh,
     where,

@@ -5,6 +5,7 @@ with the reverse sweep in fasttape._core.
 import enum
 import functools
 import inspect
+import warnings
 
 import numpy as np
 
@@ -76,13 +77,15 @@ class GradientTape(_core.Tape):
         return _StopRecording(self)
 
     def gradient(self, target, sources, output_gradients=None,
-                 unconnected_gradients=UnconnectedGradients.NONE):
+                 unconnected_gradients=UnconnectedGradients.NONE, explain_unconnected=False):
         """The gradient of `target` (the sum of a nested structure of tensors)
         with respect to `sources` (a tensor, variable or nested structure).
 
         Returns the structure of `sources` with a Tensor, or None (or zeros
         with `unconnected_gradients=ZERO`) for sources the target does not
-        depend on or whose dtype is not floating point.
+        depend on or whose dtype is not floating point. With
+        `explain_unconnected=True`, a warning says why for each such source
+        (see `ft.debugging.explain_gradient`).
         """
         unconnected = UnconnectedGradients(unconnected_gradients)
         targets = [_as_tensor(t, "target") for t in nest.flatten(target)]
@@ -94,8 +97,19 @@ class GradientTape(_core.Tape):
                 raise ValueError(
                     f"GradientTape.gradient: {len(seeds)} output_gradients for "
                     f"{len(targets)} targets")
+        why = None
+        if explain_unconnected:  # before the sweep: a non-persistent tape releases its record
+            from fasttape.debugging import explain_gradient
+
+            why = explain_gradient(self, targets, flat_sources)
         grads = self._gradient(targets, flat_sources, seeds,
                                unconnected is UnconnectedGradients.ZERO)
+        if why is not None:
+            for g, reason in zip(grads, why):
+                if reason != "connected" and (g is None or unconnected is
+                                              UnconnectedGradients.ZERO):
+                    warnings.warn(f"GradientTape.gradient: no gradient for {reason}",
+                                  stacklevel=2)
         return nest.pack_sequence_as(sources, grads)
 
 

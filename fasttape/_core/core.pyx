@@ -27,6 +27,19 @@ cnp.import_array()
 cdef extern from "numpy/arrayobject.h":
     int NPY_USERDEF
 
+cdef extern from *:
+    """
+    /* Per-thread depth of reverse sweeps in progress: ops that VJPs run are
+       not user code, so they are not logged as dead ends. */
+    static __thread int ft_sweeping_ = 0;
+    static inline void ft_sweep_enter(void) { ft_sweeping_++; }
+    static inline void ft_sweep_exit(void) { ft_sweeping_--; }
+    static inline int ft_in_sweep(void) { return ft_sweeping_; }
+    """
+    void ft_sweep_enter() nogil
+    void ft_sweep_exit() nogil
+    int ft_in_sweep() nogil
+
 cdef extern from "Python.h":
     ctypedef struct PyListObject:
         PyObject **ob_item
@@ -110,6 +123,8 @@ cdef class Tensor:
 
         Use `np.array(t)` for a writable copy.
         """
+        if ft_tls_depth():
+            _note_exit(self, ".numpy()")
         view = self._value.view()
         view.flags.writeable = False
         return view
@@ -148,6 +163,8 @@ cdef class Tensor:
         return int(self._one_element("index"))
 
     cdef object _one_element(self, str what):
+        if ft_tls_depth():
+            _note_exit(self, f"{what}()")
         if cnp.PyArray_SIZE(<cnp.ndarray>self._value) != 1:
             raise TypeError(
                 f"{what}() needs a one-element ft.Tensor, not shape {self._value.shape}")
@@ -913,7 +930,7 @@ cdef object _apply(OpDef op, tuple inputs, tuple attrs):
     else:
         outputs = tuple([_wrap(_as_array(o)) for o in out])
         result = outputs
-    if ft_tls_depth() and op.differentiable:
+    if ft_tls_depth():
         if n_in > MAX_ARGS:
             # variadic ops with many inputs: record through a heap array
             _record_many(op, inputs, outputs, attrs)
@@ -954,11 +971,13 @@ cdef int _record(OpDef op, PyObject **ins, int n_in, PyObject **outs, int n_out,
     cdef bint hit
     cdef Tensor t
     cdef object x
-    if not op.differentiable:
-        return 0
     for k in range(depth):
         ct = ft_tls_at(k)
-        if not ct.recording:
+        if not op.differentiable or not ct.recording:
+            # See Note [Dead ends]
+            if not ft_in_sweep() and _tracks_any(ct, ins, n_in):
+                (<Tape>ct.owner)._dead_end(
+                    "stop_recording" if op.differentiable else "nondiff", op.name, ins, n_in)
             continue
         hit = False
         for i in range(n_in):
@@ -971,6 +990,44 @@ cdef int _record(OpDef op, PyObject **ins, int n_in, PyObject **outs, int n_out,
                     hit = True
         if hit:
             (<Tape>ct.owner)._append(op, ins, n_in, outs, n_out, attrs)
+    return 0
+
+
+# Note [Dead ends]
+# ~~~~~~~~~~~~~~~~
+# "Why is my gradient None?" needs to know where a followed tensor stopped
+# being followed: a non-differentiable op (comparison, argmax, stop_gradient),
+# an op run inside stop_recording(), or the value leaving through .numpy().
+# Such ops are never recorded, so each tape that follows one of their inputs
+# logs a small event instead (kind, op, input ids, the user's source line) in
+# Tape._events. Events hold no tensor. Ops that VJPs run during a sweep are
+# not logged. fasttape.debugging.explain_gradient reads the log.
+
+cdef bint _tracks_any(ft_tape_t *ct, PyObject **ins, int n_in) except -1:
+    """Does the tape follow an input (or would it, on use, a trainable variable)?"""
+    cdef int i
+    cdef object x
+    for i in range(n_in):
+        x = <object>ins[i]
+        if isinstance(x, Tensor) and (ft_tape_tracks(ct, (<Tensor>x)._id) or (
+                ((<Tensor>x)._flags & _F_TRAINABLE)
+                and (<Tape>ct.owner).watch_accessed_variables)):
+            return True
+    return False
+
+
+cdef int _note_exit(Tensor t, str how) except -1:
+    """Logs t's value leaving fasttape (.numpy(), float(), ...) on the tapes that follow it."""
+    cdef int k
+    cdef ft_tape_t *ct
+    cdef PyObject *ins[1]
+    if ft_in_sweep():
+        return 0
+    ins[0] = <PyObject*>t
+    for k in range(ft_tls_depth()):
+        ct = ft_tls_at(k)
+        if ft_tape_tracks(ct, t._id):
+            (<Tape>ct.owner)._dead_end("exit", how, ins, 1)
     return 0
 
 
@@ -1015,6 +1072,7 @@ cdef class Tape:
     cdef ft_tape_t c
     cdef list _saved
     cdef list _watched_vars
+    cdef readonly list _events  # See Note [Dead ends]
     cdef readonly bint persistent
     cdef readonly bint watch_accessed_variables
     cdef bint _used
@@ -1024,6 +1082,7 @@ cdef class Tape:
         ft_tape_init(&self.c, <void*>self)
         self._saved = []
         self._watched_vars = []
+        self._events = []
         self._used = False
         self._active = 0
 
@@ -1083,7 +1142,32 @@ cdef class Tape:
         ft_tape_clear(&self.c)
         self._saved = []
         self._watched_vars = []
+        self._events = []
         self._used = False
+
+    cdef int _dead_end(self, str kind, str what, PyObject **ins, int n_in) except -1:
+        cdef int i
+        ids = tuple([(<Tensor>ins[i])._id if isinstance(<object>ins[i], Tensor) else 0
+                     for i in range(n_in)])
+        self._events.append((kind, what, ids, _errors.user_frame()))
+        return 0
+
+    def _tracks(self, Tensor t):
+        return bool(ft_tape_tracks(&self.c, t._id))
+
+    def _entries(self):
+        """The record as Python data: (op name, input ids, output ids) per entry."""
+        cdef int64_t k
+        cdef ft_entry_t *e
+        cdef int64_t *ids
+        out = []
+        for k in range(self.c.n_entries):
+            e = &self.c.entries[k]
+            ids = self.c.pool + e.ids
+            out.append(((<OpDef>_OPS[e.op]).name,
+                        tuple([ids[i] for i in range(e.n_in)]),
+                        tuple([ids[e.n_in + j] for j in range(e.n_out)])))
+        return out
 
     @property
     def _n_entries(self):
@@ -1227,9 +1311,13 @@ cdef class Tape:
                 sweep.seed(s, <Tensor>targets[i], seed)
             if not self.persistent:
                 self._used = True
-            for k in range(n - 1, -1, -1):
-                if live[k]:
-                    sweep.entry(k, &slots)
+            ft_sweep_enter()
+            try:
+                for k in range(n - 1, -1, -1):
+                    if live[k]:
+                        sweep.entry(k, &slots)
+            finally:
+                ft_sweep_exit()
             result = []
             for i in range(len(sources)):
                 s = ft_idmap_get(&slots, src[i], -1)
@@ -1251,6 +1339,7 @@ cdef class Tape:
             ft_idmap_free(&slots)
             if not self.persistent and self._used:
                 self._saved = []
+                self._events = []
                 ft_tape_free(&self.c)
 
 
