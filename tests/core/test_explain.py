@@ -109,4 +109,4 @@ def test_ops_inside_a_sweep_are_not_logged():
             y = ft.reduce_sum(ft.nn.relu(x))
         g = inner.gradient(y, x)  # relu's VJP compares (out > 0) on tensors
     assert not [e for e in outer._events if e[1] == "greater"]
-    assert outer.gradient(g, x) is not None
+    np.testing.assert_array_equal(g.numpy(), [1.0, 0.0])
