@@ -4,7 +4,6 @@ tape.gradient(..., explain_unconnected=True) name the cause and the user's line.
 import warnings
 
 import numpy as np
-import pytest
 
 import fasttape as ft
 
@@ -85,9 +84,13 @@ def test_gradient_explain_unconnected_warns_on_a_non_persistent_tape():
     with ft.GradientTape() as tape:
         tape.watch(x)
         y = ft.constant(x.numpy()) * c
-    with pytest.warns(UserWarning, match=r"no gradient for x .*\.numpy\(\)"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         gx, gc = tape.gradient(y, [x, c], explain_unconnected=True)
     assert gx is None and gc is None
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2
+    assert ".numpy()" in messages[0] and "never watched" in messages[1]
 
 
 def test_gradient_without_the_flag_does_not_warn():
