@@ -21,6 +21,9 @@ WORKLOADS = {
     "broadcast_reduce": (5, np.float32),
     "overhead_add_nograd": (6, np.float32),
     "overhead_add_grad": (6, np.float32),
+    # second order and Jacobians (issue 5): float64, so that the check is tight
+    "hvp_mlp_small": (7, np.float64),
+    "jacobian_100": (8, np.float64),
 }
 
 # Layer widths and batch size of the two MLPs.
@@ -85,6 +88,19 @@ def make(name, dtype):
     if name == "broadcast_reduce":
         params = [cast(_he(rng, 512, 512)), cast(_bias(rng, 512))]
         return {"params": params, "x": cast(rng.standard_normal((512, 512)))}
+    if name == "hvp_mlp_small":  # mlp_small_step's loss and a direction v
+        sizes, batch = MLP_SIZES["mlp_small_step"]
+        params, v = [], []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            params += [cast(_he(rng, fan_in, fan_out)), cast(_bias(rng, fan_out))]
+        for p in params:
+            v.append(cast(rng.standard_normal(p.shape)))
+        x = cast(rng.standard_normal((batch, sizes[0])))
+        labels = rng.integers(0, sizes[-1], size=batch, dtype=np.int64)
+        return {"params": params, "v": v, "x": x, "labels": labels}
+    if name == "jacobian_100":  # J of y = tanh(W x) at x, W (100, 100)
+        return {"params": [cast(rng.standard_normal(100))],
+                "w": cast(rng.standard_normal((100, 100)) / 10.0)}
     if name.startswith("overhead_"):
         return {"a": cast(rng.standard_normal(1)), "b": cast(rng.standard_normal(1))}
     raise KeyError(name)

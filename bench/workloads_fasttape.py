@@ -120,6 +120,32 @@ def overhead_result_taped(state):
         return [a + state["b"]]
 
 
+# -- hvp_mlp_small: Hessian-vector product (nested tapes) ---------------------
+
+def hvp_grads(state):
+    params, v = state["params"], state["v"]
+    with ft.GradientTape() as outer:
+        with ft.GradientTape() as inner:
+            h = ft.nn.relu(state["x"] @ params[0] + params[1])
+            logits = h @ params[2] + params[3]
+            loss = ft.reduce_mean(ft.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=state["labels"], logits=logits))
+        grads = inner.gradient(loss, params)
+        gv = ft.reduce_sum(grads[0] * v[0])
+        for g, vi in zip(grads[1:], v[1:]):
+            gv = gv + ft.reduce_sum(g * vi)
+    return outer.gradient(gv, params)
+
+
+# -- jacobian_100: J of tanh(W x), one batched sweep ----------------------------
+
+def jacobian_grads(state):
+    (x,) = state["params"]
+    with ft.GradientTape() as tape:
+        y = ft.tanh(state["w"] @ x)
+    return [tape.jacobian(y, x)]
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -133,4 +159,7 @@ WORKLOADS = {
                                     _checked(overhead_result)),
     "overhead_add_grad": Workload(overhead_setup, overhead_grad,
                                   _checked(overhead_result_taped)),
+    "hvp_mlp_small": Workload(_params_setup("hvp_mlp_small"), hvp_grads, _checked(hvp_grads)),
+    "jacobian_100": Workload(_params_setup("jacobian_100"), jacobian_grads,
+                             _checked(jacobian_grads)),
 }

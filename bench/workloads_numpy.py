@@ -130,6 +130,41 @@ def overhead_result(state):
     return [state["a"] + state["b"]]
 
 
+# -- hvp_mlp_small: Hessian-vector product of mlp_small_step's loss ----------
+# Pearlmutter's R-operator by hand: forward and backward passes of the
+# directional derivative along v = (V1, c1, V2, c2).
+
+def hvp_grads(state):
+    (w1, b1, w2, b2), (v1, c1, v2, c2) = state["params"], state["v"]
+    x, labels = state["x"], state["labels"]
+    n = labels.shape[0]
+    rows = np.arange(n)
+    z1 = x @ w1 + b1
+    mask = z1 > 0
+    h = z1 * mask
+    z2 = h @ w2 + b2
+    e = np.exp(z2 - z2.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    rz1 = x @ v1 + c1
+    rh = rz1 * mask
+    rz2 = rh @ w2 + h @ v2 + c2
+    dz2 = p.copy()
+    dz2[rows, labels] -= 1
+    dz2 /= n
+    rdz2 = (p * rz2 - p * np.sum(p * rz2, axis=1, keepdims=True)) / n
+    rdh = rdz2 @ w2.T + dz2 @ v2.T
+    rdz1 = rdh * mask
+    return [x.T @ rdz1, rdz1.sum(axis=0), rh.T @ dz2 + h.T @ rdz2, rdz2.sum(axis=0)]
+
+
+# -- jacobian_100: J of y = tanh(W x), 100 x 100 ------------------------------
+
+def jacobian_grads(state):
+    (x,), w = state["params"], state["w"]
+    y = np.tanh(w @ x)
+    return [(1 - y * y)[:, None] * w]
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, chain_grads),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -141,4 +176,6 @@ WORKLOADS = {
                                  broadcast_grads, broadcast_grads),
     "overhead_add_nograd": Workload(overhead_setup, overhead_step, overhead_result),
     "overhead_add_grad": Workload(overhead_setup, overhead_step, overhead_result),
+    "hvp_mlp_small": Workload(_params_setup("hvp_mlp_small"), hvp_grads, hvp_grads),
+    "jacobian_100": Workload(_params_setup("jacobian_100"), jacobian_grads, jacobian_grads),
 }

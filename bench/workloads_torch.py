@@ -124,6 +124,39 @@ def overhead_result(state):
     return [state["a"] + state["b"]]
 
 
+# -- hvp_mlp_small: double backward ---------------------------------------------
+
+def hvp_grads(state):
+    params = state["params"]
+    h = torch.relu(state["x"] @ params[0] + params[1])
+    logits = h @ params[2] + params[3]
+    loss = F.cross_entropy(logits, state["labels"])
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    gv = sum((g * v).sum() for g, v in zip(grads, state["v_t"]))
+    return torch.autograd.grad(gv, params)
+
+
+def hvp_setup(dtype):
+    state = _params_setup("hvp_mlp_small")(dtype)
+    state["v_t"] = [torch.from_numpy(v) for v in state["v"]]
+    return state
+
+
+# -- jacobian_100: torch.autograd.functional.jacobian(vectorize=True) -----------
+
+def jacobian_grads(state):
+    (x,) = state["params"]
+    w = state["w_t"]
+    return [torch.autograd.functional.jacobian(lambda x: torch.tanh(w @ x), x,
+                                               vectorize=True)]
+
+
+def jacobian_setup(dtype):
+    state = _params_setup("jacobian_100")(dtype)
+    state["w_t"] = torch.from_numpy(state["w"])
+    return state
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -137,4 +170,6 @@ WORKLOADS = {
                                     _checked(overhead_result)),
     "overhead_add_grad": Workload(_overhead_setup(True), overhead_step,
                                   _checked(overhead_result)),
+    "hvp_mlp_small": Workload(hvp_setup, hvp_grads, _checked(hvp_grads)),
+    "jacobian_100": Workload(jacobian_setup, jacobian_grads, _checked(jacobian_grads)),
 }
