@@ -1,5 +1,29 @@
 """`ft.linalg`: linear algebra (TensorFlow's tf.linalg)."""
 
 from fasttape.ops.array_ops import eye  # noqa: F401
-from fasttape.ops.linalg_ops import matmul  # noqa: F401
-from fasttape.ops.math_ops import norm  # noqa: F401
+from fasttape.ops.linalg_ops import (  # noqa: F401
+    cholesky,
+    det,
+    diag_part,
+    einsum,
+    inv,
+    logdet,
+    matmul,
+    matrix_transpose,
+    norm,
+    slogdet,
+    solve,
+    tensordot,
+    trace,
+)
+from fasttape.ops.linalg_ops import matrix_transpose as transpose  # noqa: F401
+
+
+def adjoint(matrix, name=None):
+    """The conjugate transpose of the matrices in the last two axes (tf.linalg.adjoint).
+
+    >>> import fasttape as ft
+    >>> ft.linalg.adjoint(ft.ones((2, 3))).shape
+    (3, 2)
+    """
+    return matrix_transpose(matrix, conjugate=True)

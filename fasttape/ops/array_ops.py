@@ -5,6 +5,7 @@ gradients of broadcasts are left to the sweep's broadcast reduction.
 """
 
 import builtins
+import operator
 
 import numpy as np
 
@@ -33,7 +34,8 @@ def _shape_arg(op_name, x, shape):
     try:
         out = tuple(int(d) for d in np.asarray(shape).reshape(-1))
     except (TypeError, ValueError):
-        raise errors.op_error(TypeError, op_name, (x,), f"shape must be ints, got {shape!r}") from None
+        raise errors.op_error(TypeError, op_name, (x,),
+                              f"shape must be ints, got {shape!r}") from None
     return out
 
 
@@ -210,8 +212,8 @@ def _same_rank_dtype(op_name, values):
     if not values:
         raise errors.op_error(ValueError, op_name, (), "needs at least one tensor")
     ref = next((v for v in values if isinstance(v, Tensor)), None)
-    vals = [v if isinstance(v, Tensor) else convert_to_tensor(v, ref.dtype if ref is not None else None)
-            for v in values]
+    dtype = ref.dtype if ref is not None else None
+    vals = [v if isinstance(v, Tensor) else convert_to_tensor(v, dtype) for v in values]
     if len({v.dtype for v in vals}) > 1:
         raise errors.op_error(TypeError, op_name, tuple(vals),
                               "all tensors must have one dtype; use ft.cast")
@@ -225,7 +227,7 @@ def concat(values, axis, name=None):
     axis = normalize_axis("concat", vals[0], axis)[0]
     for v in vals[1:]:
         if v.ndim != vals[0].ndim or any(
-            a != b for i, (a, b) in enumerate(zip(v.shape, vals[0].shape)) if i != axis
+            a != b for i, (a, b) in enumerate(zip(v.shape, vals[0].shape, strict=True)) if i != axis
         ):
             raise errors.op_error(ValueError, "concat", tuple(vals),
                                   f"shapes must match except along axis {axis}")
@@ -256,8 +258,32 @@ def stack(values, axis=0, name=None):
 _core.set_special("stack", stack)
 
 
+def _invalid(op_name, inputs, detail, names=None):
+    """An InvalidArgumentError (a ValueError) for a bad value, such as an index out of range."""
+    return errors.op_error(errors.InvalidArgumentError, op_name, inputs, detail, names)
+
+
+def _pieces(x, axis, sizes):
+    """x split along `axis` into consecutive pieces of `sizes`, each a getitem."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(getitem(x, _slice_key(axis, start, start + size)))
+        start += size
+    return out
+
+
 def unstack(value, num=None, axis=0, name=None):
-    """Splits `value` along `axis` into a list of tensors of rank one lower."""
+    """Splits `value` along `axis` into a list of tensors of rank one lower.
+
+    A composite of `getitem` (x[..., i, ...]), as `split`: an op of the table
+    has a fixed number of outputs (and at most 16), while unstack has one per
+    index. Each piece's gradient is a zero-padded copy of it, so the backward
+    pass costs O(num * size); that is the price of not special-casing the sweep.
+
+    >>> import fasttape as ft
+    >>> [t.numpy().tolist() for t in ft.unstack(ft.constant([[1, 2], [3, 4]]), axis=1)]
+    [[1, 3], [2, 4]]
+    """
     x = _tensor(value)
     ax = normalize_axis("unstack", x, axis)[0]
     n = x.shape[ax]
@@ -266,38 +292,568 @@ def unstack(value, num=None, axis=0, name=None):
     return [getitem(x, (slice(None),) * ax + (i,)) for i in range(n)]
 
 
-# --- gathering ------------------------------------------------------------------
-_gather_op = register(
-    "gather", "shape_op", lambda params, indices, axis: np.take(params, indices, axis=axis),
-    ("params", "indices"),
-    {"params": lambda g, indices, params_shape, axis:
-        call_op(_index_add_op, (g,), (params_shape, (slice(None),) * axis + (_raw(indices),)))},
-    attr_names=("axis",))
+def split(value, num_or_size_splits, axis=0, num=None, name=None):
+    """Splits `value` along `axis` into a list of tensors, as tf.split.
+
+    `num_or_size_splits` is either an int n (n equal pieces; the axis must
+    divide evenly) or a list of piece sizes (TensorFlow's semantics: sizes,
+    not NumPy's split indices), one of which may be -1 for "the rest".
+
+    A composite of `getitem` on basic slices, not one op: an op of the table
+    has a fixed number of outputs (at most 16) and split has as many as the
+    caller asks for. Each piece's gradient is its zero-padded copy, so the
+    backward pass costs O(pieces * size).
+
+    Args:
+        value: the tensor to split.
+        num_or_size_splits: an int, or a list (or 1-D integer tensor) of sizes.
+        axis: the axis to split along.
+        num: the number of pieces, checked when given.
+
+    Returns:
+        A list of Tensors.
+
+    >>> import fasttape as ft
+    >>> [t.shape for t in ft.split(ft.zeros((5, 2)), [2, -1])]
+    [(2, 2), (3, 2)]
+    """
+    x = _tensor(value)
+    ax = normalize_axis("split", x, axis)[0]
+    n = x.shape[ax]
+    spec = _raw(num_or_size_splits)
+    if np.ndim(spec) == 0:
+        try:
+            k = operator.index(spec)
+        except TypeError:
+            raise errors.op_error(TypeError, "split", (x,),
+                                  f"num_or_size_splits must be ints, got {spec!r}") from None
+        if k <= 0 or n % k:
+            raise _invalid("split", (x,), f"cannot split axis {ax} of size {n} into {k} equal "
+                                          "pieces")
+        sizes = [n // k] * k
+    else:
+        try:
+            sizes = [operator.index(s) for s in np.asarray(spec).reshape(-1).tolist()]
+        except TypeError:
+            raise errors.op_error(TypeError, "split", (x,),
+                                  f"num_or_size_splits must be ints, got {spec!r}") from None
+        unknown = [i for i, s in enumerate(sizes) if s == -1]
+        if len(unknown) > 1 or any(s < -1 for s in sizes):
+            raise _invalid("split", (x,), f"sizes {sizes} may hold one -1 and otherwise "
+                                          "non-negative sizes")
+        known = builtins.sum(s for s in sizes if s != -1)
+        if unknown and known <= n:
+            sizes[unknown[0]] = n - known
+        if builtins.sum(sizes) != n or -1 in sizes:
+            raise _invalid("split", (x,), f"sizes {list(spec)} do not add up to the size {n} "
+                                          f"of axis {ax}")
+    if num is not None and num != len(sizes):
+        raise errors.op_error(ValueError, "split", (x,), f"num={num} but {len(sizes)} pieces")
+    return _pieces(x, ax, sizes)
+
+
+def _tile_vjp(g, input_shape, multiples):
+    # view g as (m0, n0, m1, n1, ...) and sum over the copies
+    split_shape = []
+    for m, n in zip(multiples, input_shape, strict=True):
+        split_shape += [m, n]
+    return np.sum(np.reshape(g, split_shape), axis=tuple(builtins.range(0, len(split_shape), 2)))
+
+
+_tile_op = register("tile", "shape_op", np.tile, ("input",), _tile_vjp, attr_names=("multiples",))
+
+
+@public("tile", _tile_op, None)
+def tile(input, multiples, name=None):  # noqa: A002
+    """`input` repeated `multiples[i]` times along each axis i.
+
+    Args:
+        input: a tensor.
+        multiples: one non-negative int per axis of `input`.
+
+    >>> import fasttape as ft
+    >>> ft.tile(ft.constant([[1, 2]]), [2, 2]).numpy().tolist()
+    [[1, 2, 1, 2], [1, 2, 1, 2]]
+    """
+    x = _tensor(input)
+    m = _shape_arg("tile", x, multiples)
+    if len(m) != x.ndim:
+        raise errors.op_error(ValueError, "tile", (x,),
+                              f"multiples {list(m)} must have one entry per axis ({x.ndim})")
+    if any(k < 0 for k in m):
+        raise _invalid("tile", (x,), f"multiples {list(m)} must be non-negative")
+    return _tile_op.apply((x,), (m,))
+
+
+_PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmetric"}
+
+
+def _pad(x, paddings, mode, constant_values):
+    if mode == "CONSTANT":
+        shape = tuple(lo + n + hi for (lo, hi), n in zip(paddings, x.shape, strict=True))
+        out = np.full(shape, constant_values, dtype=x.dtype)
+        out[_interior(paddings, x.shape)] = x
+        return out
+    return np.pad(x, paddings, mode=_PAD_MODES[mode]) if paddings else x
+
+
+def _interior(paddings, shape):
+    return tuple(slice(lo, lo + n) for (lo, _), n in zip(paddings, shape, strict=True))
+
+
+def _pad_vjp(g, tensor_shape, paddings, mode):
+    if mode == "CONSTANT":
+        return g[_interior(paddings, tensor_shape)]
+    # REFLECT, SYMMETRIC: each output element is a copy of some input element
+    # (the pad of an index map says which); the VJP adds g back onto them.
+    n = int(np.prod(tensor_shape))
+    if not tensor_shape:
+        return g
+    source = np.pad(np.arange(n).reshape(tensor_shape), paddings, mode=_PAD_MODES[mode])
+    flat = call_op(_index_add_op, (np.reshape(g, (-1,)),), ((n,), source.reshape(-1)))
+    return np.reshape(flat, tensor_shape)
+
+
+_pad_op = register("pad", "shape_op", _pad, ("tensor",), _pad_vjp,
+                   attr_names=("paddings", "mode", "constant_values"))
+
+
+@public("pad", _pad_op, None)
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
+    """Pads `tensor` with `paddings[i] = [before, after]` elements along axis i.
+
+    Args:
+        tensor: a tensor.
+        paddings: an int array of shape (rank, 2), non-negative.
+        mode: "CONSTANT" (fill with `constant_values`), "REFLECT" (mirror
+            without the edge; paddings < the axis' size) or "SYMMETRIC"
+            (mirror with the edge; paddings <= the axis' size); case-insensitive.
+        constant_values: the fill value of CONSTANT mode (not differentiable).
+
+    >>> import fasttape as ft
+    >>> ft.pad(ft.constant([1, 2, 3]), [[2, 1]], mode="REFLECT").numpy().tolist()
+    [3, 2, 1, 2, 3, 2]
+    """
+    x = _tensor(tensor)
+    mode_ = str(mode).upper()
+    if mode_ not in _PAD_MODES:
+        raise errors.op_error(ValueError, "pad", (x,),
+                              f"mode must be CONSTANT, REFLECT or SYMMETRIC, got {mode!r}")
+    p = _raw(paddings)
+    arr = np.asarray(p)
+    if arr.dtype.kind not in "iu" or arr.shape != (x.ndim, 2):
+        raise errors.op_error(
+            ValueError, "pad", (x,),
+            f"paddings must be ints of shape ({x.ndim}, 2), got {arr.tolist()!r}")
+    pads = tuple((int(lo), int(hi)) for lo, hi in arr)
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        raise _invalid("pad", (x,), f"paddings {arr.tolist()} must be non-negative")
+    if mode_ != "CONSTANT":
+        slack = 1 if mode_ == "REFLECT" else 0
+        for ax, ((lo, hi), n) in enumerate(zip(pads, x.shape, strict=True)):
+            if builtins.max(lo, hi) > n - slack:
+                raise _invalid("pad", (x,),
+                               f"{mode_} paddings must be at most {n - slack} along axis {ax} "
+                               f"of size {n}, got {[lo, hi]}")
+    cv = _raw(constant_values)
+    if mode_ == "CONSTANT":
+        cv_arr = np.asarray(cv)
+        if cv_arr.ndim != 0:
+            raise errors.op_error(ValueError, "pad", (x,), "constant_values must be a scalar")
+        if cv_arr.dtype.kind in "fc" and x.dtype.kind in "iub":
+            raise errors.op_error(TypeError, "pad", (x,),
+                                  f"constant_values {cv!r} does not fit dtype {x.dtype.name}")
+        cv = cv_arr.astype(x.dtype)[()]
+    else:
+        cv = 0
+    return _pad_op.apply((x,), (pads, mode_, cv))
+
+
+def _slice_vjp(g, input_shape, begin, size):
+    paddings = tuple((b, n - b - s) for b, s, n in zip(begin, size, input_shape, strict=True))
+    return call_op(_pad_op, (g,), (paddings, "CONSTANT", 0))
+
+
+_slice_op = register(
+    "slice", "shape_op",
+    lambda x, begin, size: x[tuple(slice(b, b + s) for b, s in zip(begin, size, strict=True))],
+    ("input",), _slice_vjp, attr_names=("begin", "size"))
+
+
+@public("slice", _slice_op, None)
+def slice_(input_, begin, size, name=None):
+    """The block of `input_` of shape `size` starting at `begin`, as tf.slice.
+
+    Args:
+        input_: a tensor.
+        begin: one start index per axis (0 <= begin[i] <= shape[i]).
+        size: one size per axis; -1 means "to the end of the axis".
+
+    >>> import fasttape as ft
+    >>> ft.slice(ft.constant([[1, 2, 3], [4, 5, 6]]), [0, 1], [-1, 2]).numpy().tolist()
+    [[2, 3], [5, 6]]
+    """
+    x = _tensor(input_)
+    b = _shape_arg("slice", x, begin)
+    s = _shape_arg("slice", x, size)
+    if len(b) != x.ndim or len(s) != x.ndim:
+        raise errors.op_error(
+            ValueError, "slice", (x,),
+            f"begin {list(b)} and size {list(s)} must have one entry per axis ({x.ndim})")
+    s = tuple(n - lo if k == -1 else k for lo, k, n in zip(b, s, x.shape, strict=True))
+    for ax, (lo, k, n) in enumerate(zip(b, s, x.shape, strict=True)):
+        if lo < 0 or k < 0 or lo + k > n:
+            raise _invalid("slice", (x,), f"begin {list(b)} and size {list(s)} are out of "
+                                          f"range along axis {ax} of size {n}")
+    return _slice_op.apply((x,), (b, s))
+
+
+# --- gathering and scattering ---------------------------------------------------------
+# Each gather is x[key] for a NumPy index `key` built from the indices; its VJP
+# is the private op _index_add (zeros, then g added at key), whose own VJP is
+# the gather again, so gradients of gradients flow.
 
 
 def _raw(x):
     return x.numpy() if isinstance(x, Tensor) else x
 
 
+def _int_indices(op_name, inputs, idx, names):
+    if idx.dtype.kind not in "iu":
+        raise errors.op_error(TypeError, op_name, inputs,
+                              f"indices must be integers, got {idx.dtype.name}", names)
+
+
+def _gather_key(indices, axis, batch_dims, params_shape):
+    """The index of params that tf.gather takes: with batch_dims b > 0, one
+    advanced index per axis before `axis` (aranges laid out so that all of them
+    broadcast to batch + params_shape[b:axis] + indices.shape[b:])."""
+    if batch_dims == 0:
+        return (slice(None),) * axis + (indices,)
+    n_pre = axis - batch_dims
+    tail = indices.shape[batch_dims:]
+    rank = axis + len(tail)
+    key = [np.arange(params_shape[i]).reshape((params_shape[i],) + (1,) * (rank - 1 - i))
+           for i in builtins.range(axis)]
+    key.append(indices.reshape(indices.shape[:batch_dims] + (1,) * n_pre + tail))
+    return tuple(key)
+
+
+def _gather(params, indices, axis, batch_dims):
+    if batch_dims == 0:
+        return np.take(params, indices, axis=axis)
+    return params[_gather_key(indices, axis, batch_dims, params.shape)]
+
+
+def _gather_vjp(g, indices, params_shape, axis, batch_dims):
+    key = _gather_key(_raw(indices), axis, batch_dims, params_shape)
+    return call_op(_index_add_op, (g,), (params_shape, key))
+
+
+_gather_op = register("gather", "shape_op", _gather, ("params", "indices"),
+                      {"params": _gather_vjp}, attr_names=("axis", "batch_dims"))
+
+
+def _check_range(op_name, inputs, names, values, n, where):
+    if values.size and (values.min() < 0 or values.max() >= n):
+        raise _invalid(op_name, inputs, f"indices must lie in [0, {n}) {where}, got "
+                                        f"[{values.min()}, {values.max()}]", names)
+
+
 @public("gather", _gather_op, None)
 def gather(params, indices, axis=None, batch_dims=0, name=None):
-    """Slices of `params` at `indices` along `axis` (default 0), as tf.gather."""
+    """Slices of `params` at `indices` along `axis`, as tf.gather.
+
+    The result has shape params.shape[:axis] + indices.shape[batch_dims:] +
+    params.shape[axis + 1:]. With `batch_dims` b, the first b axes of params
+    and indices are batch axes that match: batch element i gathers from
+    params[i] with indices[i].
+
+    Args:
+        params: the tensor to gather from.
+        indices: an integer tensor, each entry in [0, params.shape[axis]).
+        axis: the axis of params to gather along (default: batch_dims).
+        batch_dims: the number of leading batch axes (negative: counted from
+            the end of indices' axes); axis >= batch_dims.
+
+    Raises:
+        InvalidArgumentError: an index is out of range.
+
+    >>> import fasttape as ft
+    >>> p = ft.constant([[1, 2, 3], [4, 5, 6]])
+    >>> ft.gather(p, [[2, 0], [1, 1]], axis=1, batch_dims=1).numpy().tolist()
+    [[3, 1], [5, 5]]
+    """
     p = _tensor(params)
     idx = _tensor(indices)
-    if idx.dtype.kind not in "iu":
+    names = ("params", "indices")
+    _int_indices("gather", (p, idx), idx, names)
+    try:
+        b = operator.index(batch_dims)
+    except TypeError:
         raise errors.op_error(TypeError, "gather", (p, idx),
-                              f"indices must be integers, got {idx.dtype.name}", ("params", "indices"))
-    if batch_dims != 0:
-        raise errors.op_error(NotImplementedError, "gather", (p, idx), "batch_dims != 0",
-                              ("params", "indices"))
-    ax = normalize_axis("gather", p, 0 if axis is None else axis)[0]
+                              f"batch_dims must be an int, got {batch_dims!r}", names) from None
+    if b < 0:
+        b += idx.ndim
+    if not 0 <= b <= idx.ndim or (b > 0 and b >= p.ndim):
+        raise errors.op_error(ValueError, "gather", (p, idx),
+                              f"batch_dims={batch_dims} is out of range for indices of rank "
+                              f"{idx.ndim} and params of rank {p.ndim}", names)
+    ax = normalize_axis("gather", p, b if axis is None else axis)[0]
+    if ax < b:
+        raise errors.op_error(ValueError, "gather", (p, idx),
+                              f"axis {ax} must be >= batch_dims ({b})", names)
+    if p.shape[:b] != idx.shape[:b]:
+        raise errors.op_error(ValueError, "gather", (p, idx),
+                              f"the first {b} (batch) axes of params and indices differ", names)
+    _check_range("gather", (p, idx), names, idx.numpy(), p.shape[ax], f"along axis {ax}")
+    return _gather_op.apply((p, idx), (ax, b))
+
+
+def _nd_key(indices, batch_dims):
+    """The index that gather_nd and scatter_nd use: an arange per batch axis,
+    then indices[..., j] for axis batch_dims + j. With indices.shape[-1] == 0
+    (whole slices) it indexes a new axis of size 1 at batch_dims instead."""
+    r = indices.ndim - 1
+    key = [np.arange(n).reshape((n,) + (1,) * (r - 1 - i))
+           for i, n in enumerate(indices.shape[:batch_dims])]
+    if indices.shape[-1] == 0:
+        key.append(np.zeros(indices.shape[:-1], np.intp))
+    key += [indices[..., j] for j in builtins.range(indices.shape[-1])]
+    return tuple(key)
+
+
+def _nd_shape(shape, indices, batch_dims):
+    """`shape` as _nd_key indexes it (an axis of size 1 added for whole slices)."""
+    shape = tuple(shape)
+    return shape if indices.shape[-1] else shape[:batch_dims] + (1,) + shape[batch_dims:]
+
+
+def _gather_nd(params, indices, batch_dims):
+    return params.reshape(_nd_shape(params.shape, indices, batch_dims))[
+        _nd_key(indices, batch_dims)]
+
+
+def _gather_nd_vjp(g, indices, params_shape, batch_dims):
+    idx = _raw(indices)
+    z = call_op(_index_add_op, (g,), (_nd_shape(params_shape, idx, batch_dims),
+                                      _nd_key(idx, batch_dims)))
+    return z if idx.shape[-1] else np.reshape(z, params_shape)
+
+
+_gather_nd_op = register("gather_nd", "shape_op", _gather_nd, ("params", "indices"),
+                         {"params": _gather_nd_vjp}, attr_names=("batch_dims",))
+
+
+def _check_nd_indices(op_name, inputs, names, idx, shape, batch_dims):
+    if idx.ndim < 1 + batch_dims:
+        raise errors.op_error(ValueError, op_name, inputs,
+                              f"indices must have rank >= {batch_dims + 1}", names)
+    k = idx.shape[-1]
+    if k > len(shape) - batch_dims:
+        raise errors.op_error(
+            ValueError, op_name, inputs,
+            f"indices.shape[-1] = {k} exceeds the {len(shape) - batch_dims} indexable axes", names)
     iv = idx.numpy()
-    if iv.size and (iv.min() < 0 or iv.max() >= p.shape[ax]):
-        raise errors.InvalidArgumentError(
-            errors.op_error(ValueError, "gather", (p, idx),
-                            f"indices must lie in [0, {p.shape[ax]}) along axis {ax}, got "
-                            f"[{iv.min()}, {iv.max()}]", ("params", "indices")).args[0])
-    return _gather_op.apply((p, idx), (ax,))
+    for j in builtins.range(k):
+        _check_range(op_name, inputs, names, iv[..., j], shape[batch_dims + j],
+                     f"in indices[..., {j}] (axis {batch_dims + j})")
+
+
+@public("gather_nd", _gather_nd_op, None)
+def gather_nd(params, indices, batch_dims=0, name=None):
+    """Slices of `params` at the multi-indices in the last axis of `indices`.
+
+    indices[..., :] = (i0, ..., ik-1) picks params[i0, ..., ik-1] (a slice of
+    shape params.shape[batch_dims + k:]); the result has shape
+    indices.shape[:-1] + params.shape[batch_dims + k:], as tf.gather_nd.
+
+    Args:
+        params: the tensor to gather from.
+        indices: an integer tensor of shape (..., k), k <= rank(params) - batch_dims.
+        batch_dims: the number of leading batch axes shared by params and indices.
+
+    Raises:
+        InvalidArgumentError: an index is out of range.
+
+    >>> import fasttape as ft
+    >>> ft.gather_nd(ft.constant([[1, 2], [3, 4]]), [[1, 0], [0, 1]]).numpy().tolist()
+    [3, 2]
+    """
+    p = _tensor(params)
+    idx = _tensor(indices)
+    names = ("params", "indices")
+    _int_indices("gather_nd", (p, idx), idx, names)
+    b = int(batch_dims)
+    if b < 0 or (b > 0 and (b >= idx.ndim or p.shape[:b] != idx.shape[:b])):
+        raise errors.op_error(
+            ValueError, "gather_nd", (p, idx),
+            f"batch_dims={batch_dims}: the first batch_dims axes of params and indices "
+            "must match, and indices needs one more axis", names)
+    _check_nd_indices("gather_nd", (p, idx), names, idx, p.shape, b)
+    return _gather_nd_op.apply((p, idx), (b,))
+
+
+def _scatter_nd(indices, updates, shape):
+    z = np.zeros(_nd_shape(shape, indices, 0), dtype=updates.dtype)
+    np.add.at(z, _nd_key(indices, 0), updates)  # repeated indices add up, as TF
+    return z.reshape(shape)
+
+
+_scatter_nd_op = register(
+    "scatter_nd", "shape_op", _scatter_nd, ("indices", "updates"),
+    {"updates": lambda g, indices: call_op(_gather_nd_op, (g, indices), (0,))},
+    attr_names=("shape",))
+
+
+@public("scatter_nd", _scatter_nd_op, None)
+def scatter_nd(indices, updates, shape, name=None):
+    """Zeros of `shape` with `updates` added at `indices` (repeats add up), as tf.scatter_nd.
+
+    The inverse of `gather_nd`: updates has shape indices.shape[:-1] +
+    shape[indices.shape[-1]:].
+
+    Args:
+        indices: an integer tensor of shape (..., k), each multi-index in range.
+        updates: the values to add.
+        shape: the result's shape.
+
+    Raises:
+        InvalidArgumentError: an index is out of range.
+
+    >>> import fasttape as ft
+    >>> ft.scatter_nd([[1], [3], [1]], ft.constant([1.0, 2.0, 3.0]), [4]).numpy().tolist()
+    [0.0, 4.0, 0.0, 2.0]
+    """
+    idx = _tensor(indices)
+    u = _tensor(updates)
+    names = ("indices", "updates")
+    _int_indices("scatter_nd", (idx, u), idx, names)
+    shp = _shape_arg("scatter_nd", u, shape)
+    if any(d < 0 for d in shp):
+        raise errors.op_error(ValueError, "scatter_nd", (idx, u),
+                              f"shape {list(shp)} must be non-negative", names)
+    _check_nd_indices("scatter_nd", (idx, u), names, idx, shp, 0)
+    expected = idx.shape[:-1] + shp[idx.shape[-1]:]
+    if u.shape != expected:
+        raise errors.op_error(
+            ValueError, "scatter_nd", (idx, u),
+            f"updates must have shape indices.shape[:-1] + shape[{idx.shape[-1]}:] = "
+            f"{expected}", names)
+    return _scatter_nd_op.apply((idx, u), (shp,))
+
+
+def _mask_key(mask, axis):
+    return (slice(None),) * axis + tuple(np.nonzero(_raw(mask)))
+
+
+_boolean_mask_op = register(
+    "boolean_mask", "shape_op", lambda tensor, mask, axis: tensor[_mask_key(mask, axis)],
+    ("tensor", "mask"),
+    {"tensor": lambda g, mask, tensor_shape, axis:
+        call_op(_index_add_op, (g,), (tensor_shape, _mask_key(mask, axis)))},
+    attr_names=("axis",))
+
+
+@public("boolean_mask", _boolean_mask_op, None)
+def boolean_mask(tensor, mask, axis=None, name=None):
+    """The entries of `tensor` where the bool `mask` holds, as tf.boolean_mask.
+
+    `mask` (rank k >= 1) covers axes axis .. axis + k - 1 of `tensor`, which
+    are flattened into one axis of the selected entries.
+
+    Args:
+        tensor: a tensor.
+        mask: a bool tensor whose shape equals tensor.shape[axis:axis + k].
+        axis: the first masked axis (default 0).
+
+    >>> import fasttape as ft
+    >>> ft.boolean_mask(ft.constant([[1, 2], [3, 4]]), [False, True]).numpy().tolist()
+    [[3, 4]]
+    """
+    x = _tensor(tensor)
+    m = _tensor(mask)
+    names = ("tensor", "mask")
+    if m.dtype != np.bool_:
+        raise errors.op_error(TypeError, "boolean_mask", (x, m),
+                              f"mask must be bool, got {m.dtype.name}", names)
+    if m.ndim == 0:
+        raise errors.op_error(ValueError, "boolean_mask", (x, m), "mask must have rank >= 1",
+                              names)
+    ax = 0 if axis is None else int(axis)
+    if ax < 0:
+        ax += x.ndim
+    if not 0 <= ax <= x.ndim - m.ndim or x.shape[ax:ax + m.ndim] != m.shape:
+        raise errors.op_error(
+            ValueError, "boolean_mask", (x, m),
+            f"mask's shape must equal tensor.shape[axis:axis + {m.ndim}] with axis {axis}",
+            names)
+    return _boolean_mask_op.apply((x, m), (ax,))
+
+
+def _one_hot(indices, depth, on_value, off_value, axis, dtype):
+    hot = np.expand_dims(indices, -1) == np.arange(depth)  # out-of-range rows stay off
+    out = np.where(hot, np.asarray(on_value, dtype), np.asarray(off_value, dtype))
+    return out if axis == indices.ndim else np.moveaxis(out, -1, axis)
+
+
+_one_hot_op = register("one_hot", "nondiff", _one_hot, ("indices",), None,
+                       attr_names=("depth", "on_value", "off_value", "axis", "dtype"))
+
+
+@public("one_hot", _one_hot_op, None)
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
+    """One-hot vectors of length `depth` along a new `axis`, as tf.one_hot.
+
+    Entries are `on_value` (default 1) where the position equals the index and
+    `off_value` (default 0) elsewhere; an index outside [0, depth) gives a row
+    of `off_value`. Not differentiable (as in TensorFlow).
+
+    Args:
+        indices: an integer tensor.
+        depth: the length of the one-hot axis.
+        on_value, off_value: scalars.
+        axis: where the new axis goes (default -1, the last).
+        dtype: the result's dtype; default that of on_value or off_value when
+            given as tensors or NumPy values, else float32.
+
+    >>> import fasttape as ft
+    >>> ft.one_hot([0, 2, 5], 3).numpy().tolist()
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    """
+    idx = _tensor(indices)
+    if idx.dtype.kind not in "iu":
+        raise errors.op_error(TypeError, "one_hot", (idx,),
+                              f"indices must be integers, got {idx.dtype.name}", ("indices",))
+    try:
+        depth = operator.index(_raw(depth)[()] if isinstance(depth, Tensor) else depth)
+    except TypeError:
+        raise errors.op_error(TypeError, "one_hot", (idx,), f"depth must be an int, got {depth!r}",
+                              ("indices",)) from None
+    if depth < 0:
+        raise _invalid("one_hot", (idx,), f"depth must be non-negative, got {depth}", ("indices",))
+    values = [v for v in (on_value, off_value) if v is not None]
+    typed = [np.asarray(_raw(v)).dtype for v in values
+             if isinstance(v, (Tensor, np.ndarray, np.generic))]
+    if dtype is None:
+        dtype = typed[0] if typed else np.float32
+    dtype = np.dtype(dtype)
+    if any(t != dtype for t in typed):
+        raise errors.op_error(TypeError, "one_hot", (idx,),
+                              f"on_value and off_value must have dtype {dtype.name}, got "
+                              f"{sorted(t.name for t in typed)}; use ft.cast", ("indices",))
+    on = 1 if on_value is None else _raw(on_value)
+    off = 0 if off_value is None else _raw(off_value)
+    for v in (on, off):
+        if np.ndim(v) != 0:
+            raise errors.op_error(ValueError, "one_hot", (idx,),
+                                  "on_value and off_value must be scalars", ("indices",))
+    ax = -1 if axis is None else int(axis)
+    if not -idx.ndim - 1 <= ax <= idx.ndim:
+        raise errors.op_error(ValueError, "one_hot", (idx,),
+                              f"axis {ax} is out of range for a result of rank {idx.ndim + 1}",
+                              ("indices",))
+    return _one_hot_op.apply((idx,), (depth, on, off, ax % (idx.ndim + 1), dtype))
 
 
 # --- dtype ----------------------------------------------------------------------
@@ -377,9 +933,19 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     return _wrap(np.arange(*vals, dtype=dtype))
 
 
-def eye(num_rows, num_columns=None, dtype=np.float32, name=None):
-    """The identity matrix."""
-    return _wrap(np.eye(num_rows, num_columns, dtype=dtype))
+def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=None):
+    """The identity matrix, as tf.eye: ones on the diagonal of a (num_rows,
+    num_columns) matrix, repeated over `batch_shape` when given.
+
+    >>> import fasttape as ft
+    >>> ft.eye(2, batch_shape=[3]).shape
+    (3, 2, 2)
+    """
+    m = np.eye(int(num_rows), None if num_columns is None else int(num_columns), dtype=dtype)
+    if batch_shape is not None:
+        batch = _shape_arg("eye", None, batch_shape)
+        m = np.array(np.broadcast_to(m, batch + m.shape))
+    return _wrap(m)
 
 
 def linspace(start, stop, num, axis=0, name=None):

@@ -405,15 +405,3 @@ def _arg_reduce(name, fn):
 
 argmax = _arg_reduce("argmax", np.argmax)
 argmin = _arg_reduce("argmin", np.argmin)
-
-
-def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):  # noqa: A002
-    """The vector norm over `axis` (`ord` 'euclidean'/2, 1 or np.inf), built from ops."""
-    x = _float_tensor("norm", tensor)
-    if ord in ("euclidean", 2, 2.0, "fro"):
-        return sqrt(reduce_sum(x * x, axis=axis, keepdims=keepdims))
-    if ord == 1:
-        return reduce_sum(abs(x), axis=axis, keepdims=keepdims)
-    if ord == np.inf:
-        return reduce_max(abs(x), axis=axis, keepdims=keepdims)
-    raise errors.op_error(ValueError, "norm", (x,), f"unsupported ord {ord!r}")

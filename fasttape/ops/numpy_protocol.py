@@ -59,6 +59,63 @@ def _where(condition, x=None, y=None):
     return M.where(condition, x, y)
 
 
+def _pad(array, pad_width, mode="constant", constant_values=0, **kwargs):
+    a = A._tensor(array)
+    if kwargs or mode not in ("constant", "reflect", "symmetric"):
+        raise TypeError(f"numpy.pad: mode {mode!r} and arguments {sorted(kwargs)} are not "
+                        "supported on ft.Tensor (constant, reflect, symmetric are)")
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
+    return A.pad(a, widths, mode.upper(), constant_values)
+
+
+def _tile(A_, reps):
+    """numpy.tile: reps and the array's axes are padded with leading 1s to one length."""
+    a = A._tensor(A_)
+    reps = tuple(int(r) for r in np.atleast_1d(reps))
+    if len(reps) > a.ndim:
+        a = A.reshape(a, (1,) * (len(reps) - a.ndim) + a.shape)
+    return A.tile(a, (1,) * (a.ndim - len(reps)) + reps)
+
+
+def _split(ary, indices_or_sections, axis=0):
+    """numpy.split: sections or split *indices* (ft.split takes sizes, as TF)."""
+    a = A._tensor(ary)
+    if np.ndim(indices_or_sections) == 0:
+        return A.split(a, indices_or_sections, axis)
+    n = a.shape[axis]
+    cuts = [min(max(int(i) + (n if int(i) < 0 else 0), 0), n) for i in indices_or_sections]
+    bounds = [0] + cuts + [n]
+    sizes = [max(hi - lo, 0) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    return A.split(a, sizes, axis)
+
+
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_out("numpy.trace", out)
+    a = A._tensor(a)
+    if offset != 0:
+        raise TypeError("numpy.trace: offset != 0 is not supported on ft.Tensor")
+    axis1, axis2 = axis1 % a.ndim, axis2 % a.ndim
+    perm = [i for i in range(a.ndim) if i not in (axis1, axis2)] + [axis1, axis2]
+    r = L.trace(A.transpose(a, perm))
+    return A.cast(r, dtype) if dtype is not None else r
+
+
+def _linalg_norm(x, ord=None, axis=None, keepdims=False):
+    x = A._tensor(x)
+    if axis is None and ord is not None and x.ndim == 2:
+        axis = (0, 1)  # NumPy: a matrix norm of a 2-D array
+    if ord is None:
+        ord = "fro" if isinstance(axis, (tuple, list)) and len(axis) == 2 else "euclidean"
+    return L.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+def _linalg_solve(a, b):
+    b = A._tensor(b)
+    if b.ndim == 1:  # NumPy 2: a 1-D b is one vector
+        return L.solve(a, A.expand_dims(b, -1))[..., 0]
+    return L.solve(a, b)
+
+
 _FUNCTIONS = {
     np.sum: _reduction(M.reduce_sum, "sum"),
     np.mean: _reduction(M.reduce_mean, "mean"),
@@ -86,6 +143,20 @@ _FUNCTIONS = {
     np.stack: lambda arrays, axis=0, out=None, **k: (_no_out("numpy.stack", out),
                                                      A.stack(arrays, axis))[1],
     np.where: _where,
+    np.tile: _tile,
+    np.pad: _pad,
+    np.split: _split,
+    np.einsum: lambda *operands, out=None, optimize=False, **k: (
+        _no_out("numpy.einsum", out), L.einsum(*operands, **k))[1],
+    np.tensordot: lambda a, b, axes=2: L.tensordot(a, b, axes),
+    np.trace: _trace,
+    np.linalg.inv: lambda a: L.inv(a),
+    np.linalg.det: lambda a: L.det(a),
+    np.linalg.slogdet: lambda a: L.slogdet(a),
+    np.linalg.solve: _linalg_solve,
+    np.linalg.cholesky: lambda a, upper=False: (
+        L.matrix_transpose(L.cholesky(a)) if upper else L.cholesky(a)),
+    np.linalg.norm: _linalg_norm,
     np.take: lambda a, indices, axis=None, out=None, mode="raise": A.gather(
         A.reshape(a, (-1,)) if axis is None else a, indices, 0 if axis is None else axis),
     np.zeros_like: lambda a, dtype=None, **k: A.zeros_like(a, dtype),

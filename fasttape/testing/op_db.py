@@ -560,7 +560,246 @@ _NONDIFF += [_arg_reduce("argmax", ft.argmax, np.argmax),
 
 #: every spec, in the op table's order of families
 # Specs of the shape and linear-algebra ops of the complete library (SPEC section 2).
-_SHAPE_LINALG_MORE = []
+
+
+def _split_np(x, spec, axis):
+    n = x.shape[axis]
+    if isinstance(spec, int):
+        return np.split(x, spec, axis=axis)
+    sizes = [n - sum(s for s in spec if s != -1) if s == -1 else s for s in spec]
+    return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+
+
+def _pad_np(x, paddings, mode, cv):
+    if x.ndim == 0:
+        return x
+    if mode == "CONSTANT":
+        return np.pad(x, paddings, constant_values=cv)
+    return np.pad(x, paddings, mode=mode.lower())
+
+
+def _index_make(rng, shapes, attrs):
+    """params, then int64 indices whose last axis indexes params' axes after batch_dims."""
+    params = rng.uniform(-2, 2, shapes[0])
+    b = attrs.get("batch_dims", 0)
+    k = shapes[1][-1]
+    cols = [rng.integers(0, shapes[0][b + j], shapes[1][:-1]) for j in range(k)]
+    idx = np.stack(cols, axis=-1) if k else np.zeros(shapes[1], np.int64)
+    return [params, idx.astype(np.int64)]
+
+
+def _gather_batch_make(rng, shapes, attrs):
+    params = rng.uniform(-2, 2, shapes[0])
+    return [params, rng.integers(0, shapes[0][attrs["axis"]], shapes[1]).astype(np.int64)]
+
+
+def _gather_batch_np(p, i, axis, batch_dims):
+    b = batch_dims % i.ndim if batch_dims < 0 else batch_dims
+    if b == 0:
+        return np.take(p, i, axis=axis)
+    return np.stack([_gather_batch_np(p[n], i[n], axis - 1, b - 1) for n in range(p.shape[0])])
+
+
+def _gather_nd_np(p, idx, batch_dims):
+    if batch_dims:
+        return np.stack([_gather_nd_np(p[n], idx[n], batch_dims - 1) for n in range(p.shape[0])])
+    if idx.shape[-1] == 0:
+        return np.broadcast_to(p, idx.shape[:-1] + p.shape)
+    flat = idx.reshape(-1, idx.shape[-1])
+    out = np.stack([p[tuple(row)] for row in flat]) if len(flat) else np.empty((0,) + p.shape)
+    return out.reshape(idx.shape[:-1] + p.shape[idx.shape[-1]:])
+
+
+def _scatter_make(rng, shapes, attrs):
+    idx_shape, upd_shape = shapes
+    k = idx_shape[-1]
+    cols = [rng.integers(0, attrs["shape"][j], idx_shape[:-1]) for j in range(k)]
+    return [np.stack(cols, axis=-1).astype(np.int64), rng.uniform(-2, 2, upd_shape)]
+
+
+def _scatter_nd_np(idx, upd, shape):
+    out = np.zeros(shape)
+    np.add.at(out, tuple(np.moveaxis(idx, -1, 0)), upd)
+    return out
+
+
+def _one_hot_np(i, depth, axis, on_value=1.0, off_value=0.0):
+    out = np.where(i[..., None] == np.arange(depth), on_value, off_value).astype(np.float32)
+    return np.moveaxis(out, -1, axis)
+
+
+def _matrix(n, batch=(), sign=False):
+    """Well-conditioned matrices: uniform(-1, 1) plus n * I (rows of random sign when asked)."""
+    def gen(rng, shape):
+        a = rng.uniform(-1, 1, shape) + n * np.eye(shape[-1])
+        if sign:
+            a = a * rng.choice([-1.0, 1.0], shape[:-1] + (1,))
+        return a
+    return gen
+
+
+def _sym(a):
+    return 0.5 * (a + ft.linalg.matrix_transpose(a))
+
+
+def _spd_np(a):
+    return 0.5 * (a + _mT(a))
+
+
+def _square_make(rng, shapes, attrs):
+    return [_matrix(shapes[0][-1], sign=True)(rng, shapes[0])] + [
+        rng.uniform(-2, 2, s) for s in shapes[1:]]
+
+
+_EINSUM_CASES = [
+    ("ij,jk->ik", ((2, 3), (3, 4))), ("ij,jk", ((2, 3), (3, 2))),
+    ("bij,bjk->bik", ((2, 2, 3), (2, 3, 2))), ("...ij,...jk->...ik", ((2, 1, 2, 3), (3, 3, 2))),
+    ("i,i->", ((3,), (3,))), ("i,j->ij", ((3,), (2,))), ("ii->i", ((3, 3),)), ("ii", ((3, 3),)),
+    ("ij->", ((2, 3),)), ("ij->i", ((2, 3),)), ("ij->ji", ((2, 3),)), ("ii,i->i", ((3, 3), (3,))),
+    ("iij->j", ((2, 2, 3),)), ("i...i->...", ((3, 2, 3),)),
+    ("ij,jk,kl->il", ((2, 3), (3, 2), (2, 2))),
+    ("Ba,b", ((2, 3), (4,))), ("i,i->i", ((1,), (3,))), ("bi,bi->b", ((3, 4), (3, 4))),
+    (",->", ((), ())), ("...,...->...", ((2, 3), (3,))), ("ij,ij,ij->", ((2, 2), (2, 1), (1, 2))),
+    ("ij,k->", ((2, 2), (3,))),
+]
+
+_NORM_MATRIX_ATTRS = tuple({"ord": o, "axis": a, "keepdims": k}
+                           for o in ("fro", 1, np.inf) for a in ((0, 1), (-1, -2))
+                           for k in (False, True))
+
+
+def _norm_matrix_np(x, ord, axis, keepdims):
+    return np.linalg.norm(x, ord, axis=axis, keepdims=keepdims)
+
+
+def _col_row_sums_distinct(args, attrs):
+    a = np.abs(args[0])
+    ax = [d % a.ndim for d in attrs["axis"]]
+    return all(distinct(1e-2)([np.sum(a, axis=d)], attrs) for d in ax)
+
+
+_SHAPE_LINALG_MORE = [
+    # --- shape ops: full Jacobians too
+    OpSpec("split", lambda x, spec, axis: ft.split(x, spec, axis), _split_np, domains=(real(),),
+           shapes=(), jacobian=True, composite=True,
+           cases=((((6, 2),), {"spec": 3, "axis": 0}), (((2, 6),), {"spec": [1, -1, 2], "axis": 1}),
+                  (((4,),), {"spec": [4], "axis": 0}),
+                  (((2, 5, 1),), {"spec": [2, 0, 3], "axis": -2})),
+           notes="built from getitem (one piece per output)"),
+    _shape_spec("tile", lambda x, multiples: ft.tile(x, multiples),
+                lambda x, multiples: np.tile(x, multiples),
+                [(((2, 3),), {"multiples": [2, 1]}), (((3,),), {"multiples": [3]}),
+                 (((),), {"multiples": []}), (((2, 1, 2),), {"multiples": (1, 3, 2)}),
+                 (((2,),), {"multiples": [0]})]),
+    _shape_spec("pad", lambda x, paddings, mode, cv: ft.pad(x, paddings, mode, cv), _pad_np,
+                [(((2, 3),), {"paddings": [[1, 0], [2, 1]], "mode": "CONSTANT", "cv": 0.0}),
+                 (((3,),), {"paddings": [[0, 2]], "mode": "CONSTANT", "cv": 1.5}),
+                 (((3, 4),), {"paddings": [[2, 1], [0, 3]], "mode": "REFLECT", "cv": 0}),
+                 (((3, 2),), {"paddings": [[3, 1], [2, 2]], "mode": "SYMMETRIC", "cv": 0}),
+                 (((),), {"paddings": np.zeros((0, 2), int), "mode": "REFLECT", "cv": 0})],
+                covers=("_index_add",),
+                notes="REFLECT/SYMMETRIC add g back onto the mirrored elements (_index_add)"),
+    _shape_spec("slice", lambda x, begin, size: ft.slice(x, begin, size),
+                lambda x, begin, size: x[tuple(slice(b, None if s == -1 else b + s)
+                                               for b, s in zip(begin, size, strict=True))],
+                [(((3, 4),), {"begin": [1, 0], "size": [2, -1]}),
+                 (((5,),), {"begin": [2], "size": [3]}), (((),), {"begin": [], "size": []}),
+                 (((2, 3, 4),), {"begin": [0, 1, 1], "size": [1, 2, 0]})],
+                notes="its VJP is pad, whose VJP is slicing"),
+    OpSpec("gather", lambda p, i, axis, batch_dims: ft.gather(p, i, axis, batch_dims),
+           _gather_batch_np, make=_gather_batch_make, jacobian=True, shapes=(),
+           variant="batch_dims",
+           cases=((((2, 3, 4), (2, 5)), {"axis": 1, "batch_dims": 1}),
+                  (((2, 3, 4), (2, 2)), {"axis": 2, "batch_dims": 1}),
+                  (((2, 3, 4), (2, 3, 2)), {"axis": 2, "batch_dims": -1}),
+                  (((2, 3), (2,)), {"axis": 1, "batch_dims": 1}),
+                  (((2, 3, 2), (2, 2, 2)), {"axis": 2, "batch_dims": 1})),
+           notes="one advanced index: aranges over the batch (and other leading) axes"),
+    OpSpec("gather_nd", lambda p, i, batch_dims: ft.gather_nd(p, i, batch_dims), _gather_nd_np,
+           make=_index_make, jacobian=True, shapes=(),
+           cases=((((3, 4), (5, 2)), {"batch_dims": 0}), (((3, 4), (2, 1)), {"batch_dims": 0}),
+                  (((3, 2), (2, 2, 1)), {"batch_dims": 0}), (((3, 2), (2, 0)), {"batch_dims": 0}),
+                  (((2, 3, 4), (2, 4, 1)), {"batch_dims": 1}),
+                  (((2, 3, 2), (2, 2)), {"batch_dims": 1})),
+           notes="indices repeat: gradients accumulate (through _index_add)"),
+    OpSpec("scatter_nd", lambda i, u, shape: ft.scatter_nd(i, u, shape), _scatter_nd_np,
+           make=_scatter_make, jacobian=True, shapes=(),
+           cases=((((6, 1), (6, 3)), {"shape": (4, 3)}), (((5, 2), (5,)), {"shape": (3, 2)}),
+                  (((2, 2, 2), (2, 2, 2)), {"shape": (2, 3, 2)})),
+           notes="repeated indices add up; the VJP for updates is gather_nd"),
+    OpSpec("boolean_mask", lambda x, m, axis: ft.boolean_mask(x, m, axis),
+           lambda x, m, axis: x[(slice(None),) * ((axis or 0) % x.ndim) + (m,)],
+           domains=(real(), booleans()), jacobian=True, shapes=(),
+           cases=((((4, 3), (4,)), {"axis": None}), (((2, 3, 4), (3, 4)), {"axis": 1}),
+                  (((2, 3), (2, 3)), {"axis": 0}), (((3, 2), (2,)), {"axis": -1}))),
+    OpSpec("one_hot", lambda i, depth, axis: ft.one_hot(i, depth, axis=axis),
+           lambda i, depth, axis: _one_hot_np(i, depth, -1 if axis is None else axis),
+           domains=(integers(-1, 5),), shapes=(((4,),), ((2, 3),), ((),)),
+           attrs=({"depth": 4, "axis": None}, {"depth": 3, "axis": 0}, {"depth": 0, "axis": -1}),
+           valid=lambda s, a: a["axis"] in (None, -1) or a["axis"] <= len(s[0]),
+           differentiable=False, order=1, notes="indices out of [0, depth) give rows of zeros"),
+    OpSpec("one_hot", lambda i: ft.one_hot(i, 3, on_value=2.0, off_value=-1.0, axis=1),
+           lambda i: _one_hot_np(i, 3, 1, 2.0, -1.0), domains=(integers(0, 3),),
+           shapes=(((2, 2),),), differentiable=False, order=1, variant="values"),
+    # --- linear algebra
+    OpSpec("tensordot", lambda a, b, axes: ft.tensordot(a, b, axes),
+           lambda a, b, axes: np.tensordot(a, b, axes), domains=(real(), real()), shapes=(),
+           cases=((((2, 3), (3, 4)), {"axes": 1}), (((2, 3, 4), (3, 4, 2)), {"axes": 2}),
+                  (((2, 3, 4), (4, 3, 2)), {"axes": [[1, 2], [1, 0]]}),
+                  (((2,), (3,)), {"axes": 0}), (((3, 2), (2, 3)), {"axes": ([0], [1])}),
+                  (((2, 3, 2), (2, 2)), {"axes": [[2, 0], [0, 1]]}))),
+    OpSpec("einsum", lambda *xs, equation: ft.einsum(equation, *xs),
+           lambda *xs, equation: np.einsum(equation, *xs), domains=(real(),) * 3, shapes=(),
+           cases=tuple((shapes, {"equation": eq}) for eq, shapes in _EINSUM_CASES),
+           covers=("_einsum_pair",),
+           notes="two operands run the private op _einsum_pair (one VJP per operand), other "
+                 "counts the variadic op; both have einsum VJPs (Note [einsum gradients])"),
+    OpSpec("inv", lambda a: ft.linalg.inv(a), np.linalg.inv, domains=(_matrix(3, sign=True),),
+           shapes=(((3, 3),), ((2, 2, 2),), ((1, 1),))),
+    OpSpec("inv", lambda a: ft.linalg.inv(a, adjoint=True), lambda a: np.linalg.inv(_mT(a)),
+           domains=(_matrix(3),), shapes=(((3, 3),),), variant="adjoint"),
+    OpSpec("solve", lambda a, b, adjoint: ft.linalg.solve(a, b, adjoint=adjoint),
+           lambda a, b, adjoint: np.linalg.solve(_mT(a) if adjoint else a, b),
+           make=_square_make, shapes=(((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((3, 3), (2, 3, 2)),
+                                      ((2, 1, 2, 2), (3, 2, 2))),
+           attrs=({"adjoint": False}, {"adjoint": True}),
+           notes="batch axes broadcast; the sweep sums the gradients back"),
+    OpSpec("det", ft.linalg.det, np.linalg.det, domains=(_matrix(3, sign=True),),
+           shapes=(((3, 3),), ((2, 2, 2),), ((1, 1),)), rtol=1e-4,
+           notes="values of a few hundred: relative tolerance"),
+    OpSpec("slogdet", ft.linalg.slogdet, np.linalg.slogdet, domains=(_matrix(3, sign=True),),
+           shapes=(((3, 3),), ((2, 2, 2),)), notes="the sign's cotangent gives no gradient"),
+    OpSpec("cholesky", lambda a: ft.linalg.cholesky(_sym(a)),
+           lambda a: np.linalg.cholesky(_spd_np(a)), domains=(_matrix(6),),
+           shapes=(((3, 3),), ((2, 2, 2),), ((1, 1),)),
+           notes="SPD inputs (symmetric part of a diagonally dominant matrix); the symmetrised "
+                 "input makes finite differences see the symmetric gradient"),
+    OpSpec("logdet", lambda a: ft.linalg.logdet(_sym(a)),
+           lambda a: np.linalg.slogdet(_spd_np(a))[1], domains=(_matrix(6),),
+           shapes=(((3, 3),), ((2, 2, 2),)), composite=True, notes="2 sum log diag(cholesky)"),
+    OpSpec("matrix_transpose", ft.linalg.matrix_transpose, _mT, domains=(real(),),
+           shapes=(((2, 3),), ((2, 3, 4),)), composite=True, jacobian=True),
+    OpSpec("diag_part", ft.linalg.diag_part, lambda x: np.diagonal(x, axis1=-2, axis2=-1),
+           domains=(real(),), shapes=(((3, 3),), ((2, 3),), ((2, 4, 3),)), composite=True,
+           jacobian=True),
+    OpSpec("trace", ft.linalg.trace, lambda x: np.trace(x, axis1=-2, axis2=-1),
+           domains=(real(),), shapes=(((3, 3),), ((2, 3, 2),)), composite=True),
+    OpSpec("norm", lambda x, ord, axis: ft.norm(x, ord=ord, axis=axis),
+           lambda x, ord, axis: np.sum(np.abs(x) ** ord, axis=axis) ** (1 / ord),
+           domains=(nonzero(0.3),), shapes=(((4,),), ((2, 3),)),
+           attrs=tuple({"ord": o, "axis": a} for o in (3, 0.5, 1.5) for a in (None, 0)),
+           composite=True, variant="p", notes="(sum |x|^p)^(1/p) from pow, abs, reduce_sum"),
+    OpSpec("norm", lambda x, ord, axis, keepdims: ft.linalg.norm(x, ord, axis, keepdims),
+           _norm_matrix_np, domains=(nonzero(0.3),), shapes=(((3, 4),), ((2, 3, 2),)),
+           attrs=_NORM_MATRIX_ATTRS, accept=_col_row_sums_distinct, composite=True,
+           variant="matrix", notes="max of column (ord 1) or row (inf) sums: sums kept apart"),
+    OpSpec("norm", lambda x, axis, keepdims: ft.linalg.norm(x, 2, axis, keepdims),
+           lambda x, axis, keepdims: np.linalg.norm(x, 2, axis=axis, keepdims=keepdims),
+           domains=(real(),), shapes=(((3, 4),), ((2, 3, 2),)),
+           attrs=({"axis": (0, 1), "keepdims": False}, {"axis": (-1, 0), "keepdims": True}),
+           composite=True, order=1, covers=("_spectral_norm",), variant="spectral",
+           notes="largest singular value: u1 v1^T, first order only (raises under an outer tape)"),
+]
 
 # Specs of the neural-network ops of the complete library (SPEC section 2, ft.nn).
 _NN_MORE = []
