@@ -8,6 +8,9 @@ everything public is re-exported here, so that internals can move.
 from fasttape import debugging as debugging
 from fasttape import dtypes as dtypes
 from fasttape import errors as errors
+from fasttape import linalg as linalg  # noqa: E402
+from fasttape import math as math  # noqa: E402
+from fasttape import nn as nn  # noqa: E402
 from fasttape import ops as _ops  # noqa: F401  (fills the op table)
 from fasttape import random as random
 from fasttape._core.core import Tensor as Tensor
@@ -17,15 +20,55 @@ from fasttape._core.core import executing_eagerly as executing_eagerly
 from fasttape.backprop import GradientTape as GradientTape
 from fasttape.backprop import UnconnectedGradients as UnconnectedGradients
 from fasttape.backprop import custom_gradient as custom_gradient
-from fasttape.dtypes import (  # noqa: F401
-    bool, complex64, complex128, double, float16, float32, float64, half, int8, int16, int32,
-    int64, string, uint8, uint16, uint32, uint64,
-)
 from fasttape.dtypes import as_dtype as as_dtype
+from fasttape.dtypes import (  # noqa: F401
+    bool,
+    complex64,
+    complex128,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    string,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
 from fasttape.ops.array_ops import (  # noqa: F401
-    boolean_mask, broadcast_to, cast, concat, conj, expand_dims, eye, fill, gather, gather_nd,
-    identity, linspace, one_hot, ones, ones_like, pad, range, reshape, scatter_nd, split, squeeze,
-    stack, stop_gradient, tile, transpose, unstack, zeros, zeros_like,
+    boolean_mask,
+    broadcast_to,
+    cast,
+    concat,
+    conj,
+    expand_dims,
+    eye,
+    fill,
+    gather,
+    gather_nd,
+    identity,
+    linspace,
+    one_hot,
+    ones,
+    ones_like,
+    pad,
+    range,
+    reshape,
+    scatter_nd,
+    split,
+    squeeze,
+    stack,
+    stop_gradient,
+    tile,
+    transpose,
+    unstack,
+    zeros,
+    zeros_like,
 )
 from fasttape.ops.array_ops import slice_ as slice  # noqa: F401
 from fasttape.ops.linalg_ops import einsum as einsum
@@ -33,20 +76,69 @@ from fasttape.ops.linalg_ops import matmul as matmul
 from fasttape.ops.linalg_ops import norm as norm
 from fasttape.ops.linalg_ops import tensordot as tensordot
 from fasttape.ops.math_ops import (  # noqa: F401
-    abs, acos, add, argmax, argmin, asin, atan, atan2, ceil, clip_by_value, cos, cosh, divide,
-    equal, erf, exp, expm1, floor, floordiv, greater, greater_equal, isfinite, isnan, less,
-    less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum,
-    mod, multiply, negative, not_equal, pow, reciprocal, reduce_all, reduce_any,
-    reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum,
-    reduce_variance, round, rsqrt, sigmoid, sign, sin, sinh, sqrt, square, subtract, tan, tanh,
+    abs,
+    acos,
+    add,
+    argmax,
+    argmin,
+    asin,
+    atan,
+    atan2,
+    ceil,
+    clip_by_value,
+    cos,
+    cosh,
+    divide,
+    equal,
+    erf,
+    exp,
+    expm1,
+    floor,
+    floordiv,
+    greater,
+    greater_equal,
+    isfinite,
+    isnan,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    pow,
+    reciprocal,
+    reduce_all,
+    reduce_any,
+    reduce_logsumexp,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_std,
+    reduce_sum,
+    reduce_variance,
+    round,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sinh,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
     where,
 )
 from fasttape.ops.math_ops import divide as truediv  # noqa: F401
-from fasttape.ops.math_ops import sign as sign  # noqa: F401
-
-from fasttape import linalg as linalg  # noqa: E402
-from fasttape import math as math  # noqa: E402
-from fasttape import nn as nn  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -24,8 +24,9 @@ def explain_gradient(tape, target, sources):
     >>> with ft.GradientTape(persistent=True) as tape:
     ...     tape.watch(x)
     ...     y = ft.constant(x.numpy() * 2.0)
-    >>> print(ft.debugging.explain_gradient(tape, y, x))  # doctest: +ELLIPSIS
-    x (shape=(2,) dtype=float32) is not connected to the target: its value left fasttape through .numpy() at ...
+    >>> why = ft.debugging.explain_gradient(tape, y, x)
+    >>> "left fasttape through .numpy()" in why
+    True
     """
     targets = nest.flatten(target)
     flat = nest.flatten(sources)

@@ -65,6 +65,5 @@ from fasttape.ops.math_ops import (  # noqa: F401
     tanh,
 )
 from fasttape.ops.math_ops import divide as truediv  # noqa: F401
-from fasttape.ops.math_ops import floordiv as floordiv  # noqa: F401
 from fasttape.ops.math_ops import mod as floormod  # noqa: F401
 from fasttape.ops.nn_ops import log_softmax, softmax  # noqa: F401

@@ -86,7 +86,8 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
     def fn(x, name=None):
         return _unary_call(op, x)
 
-    return _public(name, op, fn, doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
+    return _public(name, op, fn,
+                   doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
 
 
 def binary(name, forward, vjp, *, doc=None, family="binary"):
@@ -139,7 +140,8 @@ def normalize_axis(op_name, x, axis):
         try:
             a = operator.index(a)  # ints only: int(1.5) would silently give axis 1
         except TypeError:
-            raise errors.op_error(TypeError, op_name, (x,), f"axis must be int, got {a!r}") from None
+            raise errors.op_error(
+                TypeError, op_name, (x,), f"axis must be int, got {a!r}") from None
         if not -nd <= a < nd:
             raise errors.op_error(
                 ValueError, op_name, (x,), f"axis {a} is out of range for a tensor of rank {nd}")
