@@ -114,20 +114,30 @@ def reshape(tensor, shape, name=None):
     return _reshape_op.apply((x,), (_shape_arg("reshape", x, shape),))
 
 
+def _inverse_perm(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
 _transpose_op = register(
-    "transpose", "shape_op", np.transpose, ("a",),
-    lambda g, perm: np.transpose(g, np.argsort(perm)), attr_names=("perm",))
+    "transpose", "shape_op", lambda a, perm: a.transpose(perm), ("a",),
+    lambda g, perm: call_op(_transpose_op, (g,), (_inverse_perm(perm),)), attr_names=("perm",))
 
 
 @public("transpose", _transpose_op, None)
 def transpose(a, perm=None, conjugate=False, name=None):
     """Permutes the axes of `a` (reverses them when `perm` is None)."""
     x = _tensor(a)
-    perm = tuple(range(x.ndim))[::-1] if perm is None else _shape_arg("transpose", x, perm)
-    if sorted(p % builtins.max(x.ndim, 1) for p in perm) != list(range(x.ndim)):
-        raise errors.op_error(ValueError, "transpose", (x,),
-                              f"perm {perm} is not a permutation of the {x.ndim} axes")
-    perm = tuple(p % x.ndim for p in perm)
+    if perm is None:
+        perm = tuple(range(x.ndim - 1, -1, -1))
+    else:
+        perm = _shape_arg("transpose", x, perm)
+        if sorted(p % builtins.max(x.ndim, 1) for p in perm) != list(range(x.ndim)):
+            raise errors.op_error(ValueError, "transpose", (x,),
+                                  f"perm {perm} is not a permutation of the {x.ndim} axes")
+        perm = tuple(p % x.ndim for p in perm)
     out = _transpose_op.apply((x,), (perm,))
     return out if not conjugate or x.dtype.kind != "c" else conj(out)
 
