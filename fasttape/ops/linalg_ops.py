@@ -165,7 +165,7 @@ def tensordot(a, b, axes, name=None):
     (2, 5)
     """
     x, y = _same_dtype("tensordot", (a, b), ("a", "b"))
-    if np.ndim(_raw(axes)) == 0:
+    if not isinstance(axes, (list, tuple)) and np.ndim(_raw(axes)) == 0:
         try:
             n = operator.index(_raw(axes))
         except TypeError:
@@ -389,8 +389,14 @@ _inv_op = register(
     lambda g, out: -np.matmul(_mT(out), np.matmul(g, _mT(out))))  # -A^-T g A^-T
 
 
-def _inv(x):
-    return call_op(_inv_op, (x,))
+def _inv(x, for_what):
+    """inv(x) inside a VJP: a singular x raises InvalidArgumentError naming inv
+    and the gradient that needed it (call_op runs the bare forward on arrays)."""
+    try:
+        return call_op(_inv_op, (x,))
+    except np.linalg.LinAlgError as e:
+        raise errors.op_error(errors.InvalidArgumentError, "inv", (x,),
+                              f"{e}: the gradient of {for_what} needs the inverse") from None
 
 
 @public("inv", _inv_op, None)
@@ -458,7 +464,7 @@ def solve(matrix, rhs, adjoint=False, name=None):
 
 _det_op = register(
     "det", "linalg_op", np.linalg.det, ("input",),
-    lambda g, input, out: (g * out)[..., None, None] * _mT(_inv(input)))  # g det A^-T
+    lambda g, input, out: (g * out)[..., None, None] * _mT(_inv(input, "det")))  # g det A^-T
 
 
 @public("det", _det_op, None)
@@ -482,7 +488,7 @@ def _slogdet(x):
 _slogdet_op = register(
     "slogdet", "linalg_op", _slogdet, ("input",),
     # the sign is piecewise constant: only log|det| has a gradient, A^-T per unit
-    lambda g1, input: None if g1 is None else g1[..., None, None] * _mT(_inv(input)),
+    lambda g1, input: None if g1 is None else g1[..., None, None] * _mT(_inv(input, "slogdet")),
     n_out=2)
 
 
