@@ -276,7 +276,10 @@ def _parse_einsum(equation, operands):
 
 def _einsum(*args):
     equation, operands = args[-1], args[:-1]
-    return np.einsum(equation, *operands, optimize="greedy" if len(operands) > 2 else False)
+    # NumPy's contraction planner (BLAS, a good order) costs some 50 us: worth it for
+    # three or more operands and for large pairs, not for small ones
+    plan = len(operands) > 2 or (len(operands) == 2 and operands[0].size + operands[1].size > 4096)
+    return np.einsum(equation, *operands, optimize="greedy" if plan else False)
 
 
 def _einsum_call(equation, operands):
@@ -339,8 +342,8 @@ def einsum(equation, *inputs, **kwargs):
     Args:
         equation: the subscripts, e.g. 'bij,bjk->bik'.
         *inputs: tensors of one dtype, one per operand of the equation.
-        **kwargs: `name` and `optimize` are accepted and ignored (the
-            contraction order is NumPy's greedy one for three or more operands).
+        **kwargs: `name` and `optimize` are accepted and ignored (NumPy's greedy
+            contraction planner runs for three or more operands and large pairs).
 
     >>> import fasttape as ft
     >>> ft.einsum('ij,jk->ik', ft.ones((2, 3)), ft.ones((3, 4))).shape
