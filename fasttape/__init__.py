@@ -140,6 +140,15 @@ from fasttape.ops.math_ops import (  # noqa: F401
 )
 from fasttape.ops.math_ops import divide as truediv  # noqa: F401
 
+# activations: in ft.nn as in TensorFlow, and at the top level where SPEC lists them
+from fasttape.ops.math_ops import elu as elu  # noqa: E402
+from fasttape.ops.math_ops import gelu as gelu  # noqa: E402
+from fasttape.ops.math_ops import leaky_relu as leaky_relu  # noqa: E402
+from fasttape.ops.math_ops import relu as relu  # noqa: E402
+from fasttape.ops.math_ops import relu6 as relu6  # noqa: E402
+from fasttape.ops.math_ops import selu as selu  # noqa: E402
+from fasttape.ops.math_ops import softplus as softplus  # noqa: E402
+
 __version__ = "0.1.0"
 
 
