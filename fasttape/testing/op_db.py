@@ -802,7 +802,341 @@ _SHAPE_LINALG_MORE = [
 ]
 
 # Specs of the neural-network ops of the complete library (SPEC section 2, ft.nn).
-_NN_MORE = []
+# References: direct loops over output positions and window taps (no im2col).
+
+
+def _same_pads(in_sp, k_sp, strides, dilations, padding):
+    """TensorFlow's output size and (before, after) pads per spatial axis."""
+    out, pads = [], []
+    for i, (n, k, s, d) in enumerate(zip(in_sp, k_sp, strides, dilations)):
+        ek = (k - 1) * d + 1
+        if padding == "SAME":
+            o = -(-n // s)
+            total = max((o - 1) * s + ek - n, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            pads.append((0, 0) if padding == "VALID" else tuple(padding[i + 1]))
+            o = (n + sum(pads[-1]) - ek) // s + 1
+        out.append(o)
+    return out, pads
+
+
+def _tuple(v, r):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,) * r
+
+
+def _conv_np(x, w, strides, padding, dilations=1):
+    """Channels-last convolution of any spatial rank, by loops."""
+    r = x.ndim - 2
+    strides, dilations = _tuple(strides, r), _tuple(dilations, r)
+    out_sp, pads = _same_pads(x.shape[1:-1], w.shape[:r], strides, dilations, padding)
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    out = np.zeros([x.shape[0]] + out_sp + [w.shape[-1]])
+    for pos in np.ndindex(*out_sp):
+        for k in np.ndindex(*w.shape[:r]):
+            idx = tuple(p * s + j * d for p, s, j, d in zip(pos, strides, k, dilations))
+            out[(slice(None),) + pos] += xp[(slice(None),) + idx] @ w[k]
+    return out
+
+
+def _conv_transpose_np(x, w, output_shape, strides, padding):
+    """The adjoint of _conv_np in its input (filters (kh, kw, out_c, in_c)), by loops."""
+    strides = _tuple(strides, 2)
+    out_sp, pads = _same_pads(output_shape[1:3], w.shape[:2], strides, (1, 1), padding)
+    padded = [output_shape[0]] + [n + b + a for n, (b, a) in zip(output_shape[1:3], pads)]
+    yp = np.zeros(padded + [output_shape[3]])
+    for pos in np.ndindex(*out_sp):
+        for k in np.ndindex(*w.shape[:2]):
+            idx = tuple(p * s + j for p, s, j in zip(pos, strides, k))
+            yp[(slice(None),) + idx] += x[(slice(None),) + pos] @ w[k].T
+    return yp[
+        :, pads[0][0] : pads[0][0] + output_shape[1], pads[1][0] : pads[1][0] + output_shape[2]
+    ]
+
+
+def _pool_np(x, ksize, strides, padding, reduce):
+    ksize, strides = _tuple(ksize, 2), _tuple(strides, 2)
+    out_sp, pads = _same_pads(x.shape[1:3], ksize, strides, (1, 1), padding)
+    out = np.zeros([x.shape[0]] + out_sp + [x.shape[3]])
+    for i, j in np.ndindex(*out_sp):
+        r0, c0 = i * strides[0] - pads[0][0], j * strides[1] - pads[1][0]
+        win = x[:, max(r0, 0) : r0 + ksize[0], max(c0, 0) : c0 + ksize[1]]
+        out[:, i, j] = reduce(win, axis=(1, 2))
+    return out
+
+
+def _xent_np(labels, logits, axis):
+    logp = logits - _logsumexp_np(logits, axis=axis, keepdims=True)
+    return -np.sum(labels * logp, axis=axis)
+
+
+def _dropout_np(x, rate, seed, noise_shape=None):
+    keep = np.random.default_rng(seed).random(x.shape if noise_shape is None else noise_shape)
+    return x * np.where(keep >= rate, 1 / (1 - rate), 0.0)
+
+
+def _layer_norm_np(x, gamma, beta, axis, epsilon):
+    mean = np.mean(x, axis=axis, keepdims=True)
+    var = np.var(x, axis=axis, keepdims=True)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
+
+
+def _batch_norm_np(x, mean, variance, offset, scale, eps=1e-3):
+    return (x - mean) * scale / np.sqrt(variance + eps) + offset
+
+
+def _labels_logits(rng, shapes, attrs):
+    return [rng.uniform(0, 1, shapes[0]), rng.uniform(-3, 3, shapes[1])]
+
+
+def _embedding_make(rng, shapes, attrs):
+    return [
+        rng.uniform(-2, 2, shapes[0]),
+        rng.integers(0, shapes[0][0], shapes[1]).astype(np.int64),
+    ]
+
+
+def _batch_norm_make(rng, shapes, attrs):
+    # x, mean, variance (> 0), offset, scale; the last two may be left out
+    lows = ((-2, 2), (-1, 1), (0.5, 2), (-1, 1), (0.5, 2))
+    return [rng.uniform(lo, hi, s) for (lo, hi), s in zip(lows, shapes)]
+
+
+_CONV2D_ATTRS = tuple(
+    {"strides": s, "padding": p, "dilations": d}
+    for s, p, d in (
+        (1, "SAME", 1),
+        (2, "SAME", 1),
+        (1, "VALID", 1),
+        (2, "VALID", 1),
+        (1, "SAME", 2),
+        ((1, 2), "VALID", 1),
+        ((2, 1), "SAME", (1, 2)),
+        (1, [[0, 0], [1, 0], [0, 2], [0, 0]], 1),
+    )
+)
+_POOL_ATTRS = tuple(
+    {"ksize": k, "strides": s, "padding": p}
+    for k, s, p in (
+        (2, 2, "VALID"),
+        (2, 2, "SAME"),
+        (3, 1, "SAME"),
+        (3, 2, "SAME"),
+        ((2, 3), (1, 2), "VALID"),
+    )
+)
+
+_NN_MORE = [
+    OpSpec(
+        "conv2d",
+        lambda x, w, strides, padding, dilations: ft.nn.conv2d(
+            x, w, strides, padding, dilations=dilations
+        ),
+        _conv_np,
+        domains=(real(), real()),
+        shapes=(((2, 5, 5, 2), (3, 3, 2, 3)),),
+        attrs=_CONV2D_ATTRS,
+        cases=(
+            (((2, 5, 5, 1), (3, 3, 1, 2)), {"strides": 2, "padding": "SAME", "dilations": 1}),
+            (((2, 4, 6, 1), (2, 3, 1, 2)), {"strides": 1, "padding": "SAME", "dilations": 1}),
+            (
+                ((1, 6, 5, 3), (2, 2, 3, 2)),
+                {"strides": (2, 1), "padding": "SAME", "dilations": (1, 2)},
+            ),
+        ),
+        covers=("_conv_backprop_input", "_conv_backprop_filter"),
+        notes="strides, dilations, SAME/VALID/explicit padding, even kernels (asymmetric SAME "
+        "pads), one-channel inputs (the transposed im2col); the input and filter "
+        "gradients are the private ops, whose VJPs run in the order-2 checks",
+    ),
+    OpSpec(
+        "conv2d",
+        lambda x, w: ft.nn.conv2d(x, w, 2, "SAME", data_format="NCHW"),
+        lambda x, w: np.moveaxis(_conv_np(np.moveaxis(x, 1, -1), w, 2, "SAME"), -1, 1),
+        domains=(real(), real()),
+        shapes=(((2, 2, 5, 5), (3, 3, 2, 3)),),
+        variant="NCHW",
+    ),
+    OpSpec(
+        "conv1d",
+        lambda x, w, stride, padding, dilations: ft.nn.conv1d(
+            x, w, stride, padding, dilations=dilations
+        ),
+        lambda x, w, stride, padding, dilations: _conv_np(x, w, stride, padding, dilations),
+        domains=(real(), real()),
+        shapes=(((2, 7, 2), (3, 2, 3)), ((2, 6, 1), (2, 1, 2))),
+        attrs=tuple(
+            {"stride": s, "padding": p, "dilations": d}
+            for s, p, d in ((1, "SAME", 1), (2, "VALID", 1), (2, "SAME", 1), (1, "SAME", 2))
+        ),
+        notes="the conv2d machinery with one spatial axis",
+    ),
+    OpSpec(
+        "conv2d_transpose",
+        lambda x, w, output_shape, strides, padding: ft.nn.conv2d_transpose(
+            x, w, output_shape, strides, padding
+        ),
+        _conv_transpose_np,
+        domains=(real(), real()),
+        shapes=(),
+        cases=(
+            (
+                ((2, 3, 3, 3), (3, 3, 2, 3)),
+                {"output_shape": (2, 5, 5, 2), "strides": 2, "padding": "SAME"},
+            ),
+            (
+                ((2, 3, 3, 3), (3, 3, 2, 3)),
+                {"output_shape": (2, 6, 6, 2), "strides": 2, "padding": "SAME"},
+            ),
+            (
+                ((2, 3, 3, 3), (3, 3, 2, 3)),
+                {"output_shape": (2, 7, 7, 2), "strides": 2, "padding": "VALID"},
+            ),
+            (
+                ((2, 3, 4, 1), (2, 2, 2, 1)),
+                {"output_shape": (2, 3, 4, 2), "strides": 1, "padding": "SAME"},
+            ),
+        ),
+        notes="conv2d's input gradient under its public name",
+    ),
+    OpSpec(
+        "bias_add",
+        lambda v, b, data_format: ft.nn.bias_add(v, b, data_format),
+        lambda v, b, data_format: v + (b if data_format != "NCHW" else b[:, None, None]),
+        domains=(real(), real()),
+        shapes=(),
+        cases=(
+            (((2, 3, 4), (4,)), {"data_format": None}),
+            (((64, 3), (3,)), {"data_format": "NHWC"}),
+            (((2, 3, 4, 5), (3,)), {"data_format": "NCHW"}),
+        ),
+        notes="(64, 3): the tiled-bias forward and the matrix-vector bias gradient",
+    ),
+    OpSpec(
+        "max_pool2d",
+        lambda x, ksize, strides, padding: ft.nn.max_pool2d(x, ksize, strides, padding),
+        lambda x, ksize, strides, padding: _pool_np(x, ksize, strides, padding, np.max),
+        domains=(real(),),
+        shapes=(((2, 5, 5, 2),),),
+        attrs=_POOL_ATTRS,
+        accept=distinct(),
+        covers=("_max_pool_grad", "_max_pool_gather"),
+        notes="distinct inputs (ties: test_nn_ops); disjoint and overlapping windows; the "
+        "gradient ops are linear in the gradient, their VJPs run at order 2",
+    ),
+    OpSpec(
+        "avg_pool2d",
+        lambda x, ksize, strides, padding: ft.nn.avg_pool2d(x, ksize, strides, padding),
+        lambda x, ksize, strides, padding: _pool_np(x, ksize, strides, padding, np.mean),
+        domains=(real(),),
+        shapes=(((2, 5, 5, 2),),),
+        attrs=_POOL_ATTRS,
+        covers=("_avg_pool_grad",),
+        notes="SAME border windows average real elements only",
+    ),
+    OpSpec(
+        "softmax_cross_entropy_with_logits",
+        lambda labels, logits, axis: ft.nn.softmax_cross_entropy_with_logits(
+            labels, logits, axis=axis
+        ),
+        _xent_np,
+        make=_labels_logits,
+        shapes=(((3, 5), (3, 5)), ((4,), (4,)), ((2, 3, 4), (2, 3, 4))),
+        attrs=({"axis": -1}, {"axis": 0}),
+        notes="labels need not sum to 1: the logits gradient is exact for any labels",
+    ),
+    OpSpec(
+        "sigmoid_cross_entropy_with_logits",
+        ft.nn.sigmoid_cross_entropy_with_logits,
+        lambda z, x: np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x))),
+        make=lambda rng, shapes, attrs: [
+            rng.uniform(0, 1, shapes[0]),
+            rng.choice([-1, 1], shapes[1]) * rng.uniform(0.1, 4, shapes[1]),
+        ],
+        shapes=(((4,), (4,)), ((2, 3), (2, 3)), ((), ())),
+        notes="logits away from 0, where max(x, 0) and |x| have kinks that cancel",
+    ),
+    OpSpec(
+        "l2_loss",
+        ft.nn.l2_loss,
+        lambda t: np.sum(t * t) / 2,
+        domains=(real(),),
+        shapes=(((4,),), ((2, 3),), ((),)),
+    ),
+    OpSpec(
+        "dropout",
+        lambda x, rate, noise_shape: ft.nn.dropout(x, rate, noise_shape=noise_shape, seed=7),
+        lambda x, rate, noise_shape: _dropout_np(x, rate, 7, noise_shape),
+        domains=(real(),),
+        shapes=(((4, 5),), ((2, 3, 4),)),
+        attrs=(
+            {"rate": 0.5, "noise_shape": None},
+            {"rate": 0.2, "noise_shape": None},
+            {"rate": 0.5, "noise_shape": (1, 5)},
+        ),
+        valid=lambda s, a: a["noise_shape"] is None or len(s[0]) == 2,
+        notes="a fixed seed: the same mask for every call of the check",
+    ),
+    OpSpec(
+        "moments",
+        lambda x, axes, keepdims: ft.nn.moments(x, axes, keepdims=keepdims),
+        lambda x, axes, keepdims: (
+            np.mean(x, axis=tuple(axes), keepdims=keepdims),
+            np.var(x, axis=tuple(axes), keepdims=keepdims),
+        ),
+        domains=(real(),),
+        shapes=(((3, 4),), ((2, 3, 4),)),
+        attrs=tuple({"axes": a, "keepdims": k} for a in ([0], [-1], [0, 1]) for k in (False, True)),
+    ),
+    OpSpec(
+        "batch_normalization",
+        lambda x, m, v, o, s: ft.nn.batch_normalization(x, m, v, o, s, 1e-3),
+        _batch_norm_np,
+        make=_batch_norm_make,
+        shapes=(
+            ((2, 3, 4), (4,), (4,), (4,), (4,)),
+            ((3, 4), (3, 4), (3, 4), (), (1, 4)),
+            ((2, 3), (2, 1), (2, 1), (3,), (3,)),
+        ),
+    ),
+    OpSpec(
+        "batch_normalization",
+        lambda x, m, v: ft.nn.batch_normalization(x, m, v, None, None, 1e-3),
+        lambda x, m, v: _batch_norm_np(x, m, v, 0.0, 1.0),
+        make=_batch_norm_make,
+        shapes=(((2, 3, 4), (4,), (4,)),),
+        variant="no offset and scale",
+    ),
+    OpSpec(
+        "layer_norm",
+        lambda x, g, b, axis: ft.nn.layer_norm(x, axis, gamma=g, beta=b),
+        lambda x, g, b, axis: _layer_norm_np(x, g, b, axis, 1e-3),
+        domains=(real(), real(0.5, 2), real()),
+        shapes=(),
+        cases=(
+            (((3, 4), (4,), (4,)), {"axis": -1}),
+            (((2, 3, 4), (3, 4), (3, 4)), {"axis": (1, 2)}),
+            (((2, 3, 4), (3, 1), ()), {"axis": 1}),
+        ),
+    ),
+    OpSpec(
+        "layer_norm",
+        lambda x: ft.nn.layer_norm(x, epsilon=1e-5),
+        lambda x: _layer_norm_np(x, 1.0, 0.0, -1, 1e-5),
+        domains=(real(),),
+        shapes=(((3, 4),), ((2, 3, 5),)),
+        variant="no gamma and beta",
+    ),
+    OpSpec(
+        "embedding_lookup",
+        ft.nn.embedding_lookup,
+        lambda p, i: np.take(p, i, axis=0),
+        make=_embedding_make,
+        shapes=(((5, 3), (4,)), ((5, 3), (2, 3)), ((4,), (3,))),
+        jacobian=True,
+        notes="ids (int64) repeat: gradients accumulate; ids get None",
+    ),
+]
 
 OP_SPECS = tuple(_UNARY + _BINARY + _TERNARY + _REDUCE + _SHAPE + _LINALG_NN + _NONDIFF
                  + _SHAPE_LINALG_MORE + _NN_MORE)
