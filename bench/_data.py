@@ -24,6 +24,8 @@ WORKLOADS = {
     # second order and Jacobians (issue 5): float64, so that the check is tight
     "hvp_mlp_small": (7, np.float64),
     "jacobian_100": (8, np.float64),
+    # convolution (issue 4): conv 3x3x16 SAME -> relu -> max_pool 2 -> dense 10
+    "conv_step": (9, np.float32),
 }
 
 # Layer widths and batch size of the two MLPs.
@@ -32,6 +34,7 @@ MLP_SIZES = {
     "mlp_large_step": ([784, 1024, 1024, 10], 512),
 }
 RNN_IN, RNN_HIDDEN, RNN_BATCH, RNN_STEPS = 32, 64, 8, 50
+CONV_BATCH, CONV_SIZE, CONV_FILTERS, CONV_CLASSES = 32, 28, 16, 10
 CHAIN_LEN = 100       # sin/mul/add repetitions in chain_small
 OVERHEAD_ADDS = 1000  # `a + b` calls per timed call of the overhead workloads
 LEARNING_RATE = 0.1
@@ -101,6 +104,17 @@ def make(name, dtype):
     if name == "jacobian_100":  # J of y = tanh(W x) at x, W (100, 100)
         return {"params": [cast(rng.standard_normal(100))],
                 "w": cast(rng.standard_normal((100, 100)) / 10.0)}
+    if name == "conv_step":  # filters (3, 3, 1, 16) and dense (14 * 14 * 16, 10), NHWC
+        flat = (CONV_SIZE // 2) ** 2 * CONV_FILTERS
+        params = [
+            cast(_he(rng, 9, CONV_FILTERS).reshape(3, 3, 1, CONV_FILTERS)),
+            cast(_bias(rng, CONV_FILTERS)),
+            cast(_he(rng, flat, CONV_CLASSES)),
+            cast(_bias(rng, CONV_CLASSES)),
+        ]
+        x = cast(rng.standard_normal((CONV_BATCH, CONV_SIZE, CONV_SIZE, 1)))
+        labels = rng.integers(0, CONV_CLASSES, size=CONV_BATCH, dtype=np.int64)
+        return {"params": params, "x": x, "labels": labels}
     if name.startswith("overhead_"):
         return {"a": cast(rng.standard_normal(1)), "b": cast(rng.standard_normal(1))}
     raise KeyError(name)

@@ -146,6 +146,28 @@ def jacobian_grads(state):
     return [tape.jacobian(y, x)]
 
 
+# -- conv_step -----------------------------------------------------------------
+
+
+def conv_grads(state):
+    params = state["params"]
+    wc, bc, w2, b2 = params
+    with ft.GradientTape() as tape:
+        z = ft.nn.conv2d(state["x"], wc, strides=1, padding="SAME")
+        h = ft.nn.relu(ft.nn.bias_add(z, bc))  # the bias as Keras's Conv2D adds it
+        h = ft.nn.max_pool2d(h, ksize=2, strides=2, padding="VALID")
+        logits = ft.reshape(h, (h.shape[0], -1)) @ w2 + b2
+        loss = ft.reduce_mean(
+            ft.nn.sparse_softmax_cross_entropy_with_logits(labels=state["labels"], logits=logits)
+        )
+    return tape.gradient(loss, params)
+
+
+def conv_step(state):
+    for p, g in zip(state["params"], conv_grads(state)):
+        p.assign_sub(LEARNING_RATE * g)
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -162,4 +184,6 @@ WORKLOADS = {
     "hvp_mlp_small": Workload(_params_setup("hvp_mlp_small"), hvp_grads, _checked(hvp_grads)),
     "jacobian_100": Workload(_params_setup("jacobian_100"), jacobian_grads,
                              _checked(jacobian_grads)),
+    "conv_step": Workload(_params_setup("conv_step"), conv_step, _checked(conv_grads),
+                          params_reset),
 }

@@ -165,6 +165,60 @@ def jacobian_grads(state):
     return [(1 - y * y)[:, None] * w]
 
 
+# -- conv_step: conv 3x3 SAME -> relu -> max_pool 2x2 -> dense, SGD -------------
+# im2col (one input channel: a (10, pixels) matrix, one shifted copy of the
+# images per kernel tap and a row of ones for the bias) and one matmul; the
+# filter and bias gradients come out of one matmul too. Max-pool routes the
+# gradient to each window's first maximum (row-major), as TensorFlow.
+
+
+def conv_grads(state):
+    wc, bc, w2, b2 = state["params"]
+    x, labels = state["x"], state["labels"]
+    n, size, nf = x.shape[0], x.shape[1], wc.shape[-1]
+    half = size // 2
+    xp = np.pad(x[..., 0], ((0, 0), (1, 1), (1, 1)))
+    cols = np.empty((10, n, size, size), x.dtype)
+    for k in range(9):
+        i, j = divmod(k, 3)
+        cols[k] = xp[:, i : i + size, j : j + size]
+    cols[9] = 1
+    cols = cols.reshape(10, -1)
+    wb = np.concatenate([wc.reshape(9, nf), bc[None]])
+    z = (cols.T @ wb).reshape(n, size, size, nf)
+    h = np.maximum(z, 0)
+    rows_max = np.maximum(h[:, 0::2], h[:, 1::2])
+    pooled = np.maximum(rows_max[:, :, 0::2], rows_max[:, :, 1::2])
+    flat = pooled.reshape(n, -1)
+    logits = flat @ w2 + b2
+    rows = np.arange(n)
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(s[:, 0]) + m[:, 0] - logits[rows, labels])  # noqa: F841
+    dlogits = e / s
+    dlogits[rows, labels] -= 1
+    dlogits /= n
+    dw2 = flat.T @ dlogits
+    db2 = dlogits.sum(axis=0)
+    dpooled = (dlogits @ w2.T).reshape(n, half, half, nf)
+    dh = np.empty_like(h)
+    free = np.ones(pooled.shape, bool)
+    for i in (0, 1):
+        for j in (0, 1):
+            tap = h[:, i::2, j::2]
+            first = (tap == pooled) & free
+            free &= ~first
+            np.multiply(dpooled, first, out=dh[:, i::2, j::2])
+    dz = (dh * (z > 0)).reshape(-1, nf)
+    dwb = cols @ dz
+    return [dwb[:9].reshape(wc.shape), dwb[9], dw2, db2]
+
+
+def conv_step(state):
+    sgd(state["params"], conv_grads(state))
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, chain_grads),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -178,4 +232,5 @@ WORKLOADS = {
     "overhead_add_grad": Workload(overhead_setup, overhead_step, overhead_result),
     "hvp_mlp_small": Workload(_params_setup("hvp_mlp_small"), hvp_grads, hvp_grads),
     "jacobian_100": Workload(_params_setup("jacobian_100"), jacobian_grads, jacobian_grads),
+    "conv_step": Workload(_params_setup("conv_step"), conv_step, conv_grads, params_reset),
 }

@@ -157,6 +157,61 @@ def jacobian_setup(dtype):
     return state
 
 
+# -- conv_step: NCHW as PyTorch users write it ---------------------------------
+# The shared data is NHWC with filters (kh, kw, in, out) and a dense layer on
+# the (h, w, c) flattening; setup converts them (untimed) to PyTorch's layouts
+# (filters (out, in, kh, kw), dense rows in (c, h, w) order), and `grads`
+# converts the gradients back.
+
+
+def _to_torch_conv(params):
+    wc, bc, w2, b2 = params
+    side = int(round((w2.shape[0] // wc.shape[-1]) ** 0.5))
+    w2c = w2.reshape(side, side, wc.shape[-1], -1).transpose(2, 0, 1, 3).reshape(w2.shape)
+    return [wc.transpose(3, 2, 0, 1).copy(), bc, w2c.copy(), b2]
+
+
+def _from_torch_conv(grads, nf):
+    gwc, gbc, gw2, gb2 = grads
+    side = int(round((gw2.shape[0] // nf) ** 0.5))
+    gw2 = gw2.reshape(nf, side, side, -1).transpose(1, 2, 0, 3).reshape(gw2.shape)
+    return [gwc.transpose(2, 3, 1, 0).copy(), gbc, gw2.copy(), gb2]
+
+
+def conv_setup(dtype):
+    data = make("conv_step", dtype)
+    params = _to_torch_conv(data["params"])
+    return {
+        "params": [_leaf(p) for p in params],
+        "init": [torch.tensor(p) for p in params],
+        "x": torch.from_numpy(data["x"].transpose(0, 3, 1, 2).copy()),
+        "labels": torch.from_numpy(data["labels"]),
+    }
+
+
+def conv_loss(state):
+    wc, bc, w2, b2 = state["params"]
+    # padding=1 is TensorFlow's SAME for a 3x3 kernel at stride 1
+    h = F.max_pool2d(F.relu(F.conv2d(state["x"], wc, bc, padding=1)), 2)
+    return F.cross_entropy(h.flatten(1) @ w2 + b2, state["labels"])
+
+
+def conv_step(state):
+    conv_loss(state).backward()
+    with torch.no_grad():
+        for p in state["params"]:
+            p -= LEARNING_RATE * p.grad
+            p.grad = None
+
+
+def conv_grads(state):
+    conv_loss(state).backward()
+    grads = [p.grad.numpy().copy() for p in state["params"]]
+    for p in state["params"]:
+        p.grad = None
+    return _from_torch_conv(grads, state["params"][1].shape[0])
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -172,4 +227,5 @@ WORKLOADS = {
                                   _checked(overhead_result)),
     "hvp_mlp_small": Workload(hvp_setup, hvp_grads, _checked(hvp_grads)),
     "jacobian_100": Workload(jacobian_setup, jacobian_grads, _checked(jacobian_grads)),
+    "conv_step": Workload(conv_setup, conv_step, conv_grads, params_reset),
 }
