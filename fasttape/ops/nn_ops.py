@@ -376,18 +376,23 @@ def _out_spatial(padded_sp, k_sp, strides, dilations):
     )
 
 
+# Few channels: patches as (K * C, M), built tap by tap (each tap a copy with
+# long contiguous runs); NumPy copies and adds with runs of only C elements
+# (the (M, K * C) layout) are 5-10x slower there. Many channels: (M, K * C).
+_FEW_CHANNELS = 4
+
+
 def _im2col(xp, k_sp, out_sp, strides, dilations):
     """The patches of the padded input xp: (cols, transposed). cols is the
     (N * prod(out_sp), K * C) matrix of windows (K = prod(k_sp); columns in
-    (tap, channel) order), or with `transposed` its (K, M) transpose, which
-    for one channel is built tap by tap from contiguous copies (5x faster)."""
+    (tap, channel) order), or with `transposed` (few channels) its transpose."""
     n, c = xp.shape[0], xp.shape[-1]
     kk, m = math.prod(k_sp), n * math.prod(out_sp)
-    if c == 1:
-        cols = np.empty((kk, n) + out_sp + (1,), xp.dtype)
+    if c <= _FEW_CHANNELS:
+        cols = np.empty((kk, c, n) + out_sp, xp.dtype)
         for i, k in enumerate(_taps(k_sp)):
-            cols[i] = xp[_tap(k, out_sp, strides, dilations)]
-        return cols.reshape(kk, m), True
+            np.copyto(cols[i], np.moveaxis(xp[_tap(k, out_sp, strides, dilations)], -1, 0))
+        return cols.reshape(kk * c, m), True
     st = xp.strides
     view = as_strided(
         xp,
@@ -445,10 +450,10 @@ def _conv_backprop_input(input, filters, output_shape, strides, dilations, pads)
     wm = filters.reshape(kk * c, o)
     padded = (n,) + tuple(s + b + a for s, (b, a) in zip(output_shape[1:-1], pads)) + (c,)
     dxp = np.zeros(padded, dtype=g.dtype)
-    if c == 1:  # (K, M): each tap's block is contiguous
-        dcols = (wm @ gm.T).reshape((kk, n) + out_sp + (1,))
+    if c <= _FEW_CHANNELS:  # (K * C, M): see _im2col
+        dcols = (wm @ gm.T).reshape((kk, c, n) + out_sp)
         for i, k in enumerate(_taps(k_sp)):
-            view = dxp[_tap(k, out_sp, strides, dilations)]
+            view = np.moveaxis(dxp[_tap(k, out_sp, strides, dilations)], -1, 0)
             view += dcols[i]
     else:
         dcols = (gm @ wm.T).reshape((n,) + out_sp + (kk, c))

@@ -943,11 +943,16 @@ _NN_MORE = [
                 ((1, 6, 5, 3), (2, 2, 3, 2)),
                 {"strides": (2, 1), "padding": "SAME", "dilations": (1, 2)},
             ),
+            (
+                ((1, 4, 5, 6), (2, 3, 6, 2)),
+                {"strides": (1, 2), "padding": "SAME", "dilations": 1},
+            ),
         ),
         covers=("_conv_backprop_input", "_conv_backprop_filter"),
         notes="strides, dilations, SAME/VALID/explicit padding, even kernels (asymmetric SAME "
-        "pads), one-channel inputs (the transposed im2col); the input and filter "
-        "gradients are the private ops, whose VJPs run in the order-2 checks",
+        "pads), few channels (patches as (taps * channels, pixels)) and six (as (pixels, "
+        "taps * channels)); the input and filter gradients are the private ops, whose VJPs "
+        "run in the order-2 checks",
     ),
     OpSpec(
         "conv2d",

@@ -77,6 +77,7 @@ CONV2D = [  # input shape, filter shape, strides, padding, dilations
     ((2, 9, 9, 2), (3, 3, 2, 3), 1, "SAME", 2),
     ((1, 9, 8, 1), (3, 2, 1, 5), 1, "VALID", (2, 1)),
     ((3, 6, 6, 1), (3, 3, 1, 4), 2, "SAME", 1),
+    ((2, 6, 7, 6), (3, 2, 6, 3), (1, 2), "SAME", (2, 1)),
 ]
 
 
