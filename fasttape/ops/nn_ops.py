@@ -176,6 +176,10 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
 def _floats(op_name, values, names):
     """`values` as tensors of one floating-point dtype. Python data takes the
     first tensor's dtype; tensors and arrays keep theirs and must agree."""
+    if all(isinstance(v, Tensor) for v in values):  # the common case, quickly
+        dtype = values[0].dtype
+        if dtype.kind == "f" and all(v.dtype == dtype for v in values):
+            return list(values)
     ref = next((v for v in values if isinstance(v, (Tensor, np.ndarray))), None)
     dtype = None if ref is None else ref.dtype
     out = []
@@ -208,10 +212,12 @@ def _floats(op_name, values, names):
 
 def _ints(op_name, inputs, names, value, what):
     """A list of ints from an int, a sequence or an integer tensor."""
-    if isinstance(value, Tensor):
-        value = value.numpy().tolist()
+    if isinstance(value, (Tensor, np.ndarray)):
+        value = np.asarray(value).tolist()
     try:
-        return [operator.index(v) for v in (value if np.ndim(value) else [value])]
+        if isinstance(value, (list, tuple)):
+            return [operator.index(v) for v in value]
+        return [operator.index(value)]
     except TypeError:
         raise errors.op_error(
             TypeError, op_name, inputs, f"{what} must be ints, got {value!r}", names
@@ -221,6 +227,8 @@ def _ints(op_name, inputs, names, value, what):
 def _spatial(op_name, inputs, names, value, rank, what, channels_first=False):
     """strides, dilations or ksize: an int or a list of 1, rank or rank + 2 ints
     (then the batch and channel entries must be 1), as rank positive ints."""
+    if type(value) is int and value > 0:
+        return (value,) * rank
     vals = _ints(op_name, inputs, names, value, what)
     if len(vals) == rank + 2:
         outer = (vals[0], vals[1]) if channels_first else (vals[0], vals[-1])
@@ -390,8 +398,9 @@ def _im2col(xp, k_sp, out_sp, strides, dilations):
     kk, m = math.prod(k_sp), n * math.prod(out_sp)
     if c <= _FEW_CHANNELS:
         cols = np.empty((kk, c, n) + out_sp, xp.dtype)
+        first = (xp.ndim - 1,) + tuple(range(xp.ndim - 1))  # channels first
         for i, k in enumerate(_taps(k_sp)):
-            np.copyto(cols[i], np.moveaxis(xp[_tap(k, out_sp, strides, dilations)], -1, 0))
+            np.copyto(cols[i], xp[_tap(k, out_sp, strides, dilations)].transpose(first))
         return cols.reshape(kk * c, m), True
     st = xp.strides
     view = as_strided(
@@ -452,8 +461,9 @@ def _conv_backprop_input(input, filters, output_shape, strides, dilations, pads)
     dxp = np.zeros(padded, dtype=g.dtype)
     if c <= _FEW_CHANNELS:  # (K * C, M): see _im2col
         dcols = (wm @ gm.T).reshape((kk, c, n) + out_sp)
+        first = (dxp.ndim - 1,) + tuple(range(dxp.ndim - 1))  # channels first
         for i, k in enumerate(_taps(k_sp)):
-            view = np.moveaxis(dxp[_tap(k, out_sp, strides, dilations)], -1, 0)
+            view = dxp[_tap(k, out_sp, strides, dilations)].transpose(first)
             view += dcols[i]
     else:
         dcols = (gm @ wm.T).reshape((n,) + out_sp + (kk, c))
