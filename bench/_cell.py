@@ -21,9 +21,8 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 import _data  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+import numpy as np  # noqa: E402
 
 # An installed fasttape wins; otherwise use the checkout's (built in place).
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -4,9 +4,9 @@ Parameters are `ft.Variable`s (watched automatically), inputs `ft.constant`s mad
 once in setup; gradients come from a fresh `ft.GradientTape` per iteration.
 """
 
-import fasttape as ft
+from _data import CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make
 
-from _data import (CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make)
+import fasttape as ft
 
 
 def _checked(native):

@@ -5,9 +5,7 @@ float64, for the gradient check of every library.
 """
 
 import numpy as np
-
-from _data import (CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make)
-
+from _data import CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make
 
 # -- chain_small: y = sin(y) * 1.01 + 0.1, 100 times; d sum(y) / dx ----------
 

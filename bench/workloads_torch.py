@@ -7,8 +7,7 @@ gradients use `torch.autograd.grad`.
 
 import torch
 import torch.nn.functional as F
-
-from _data import (CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make)
+from _data import CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make
 
 torch.set_num_threads(1)
 

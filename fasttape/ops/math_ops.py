@@ -12,11 +12,11 @@ import numpy as np
 
 from fasttape import errors
 from fasttape.ops._registry import (
-    masked,
     Tensor,
     binary,
     broadcast_shapes,
     convert_to_tensor,
+    masked,
     nondiff,
     public,
     reduce,
@@ -72,7 +72,8 @@ round = unary("round", np.round, None)  # noqa: A001  (half to even, as TF)
 rsqrt = unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, out: -0.5 * g * out * out * out)
 selu = unary("selu",
              lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0))),
-             lambda g, x, out: np.where(x > 0, _SELU_SCALE * g, g * (out + _SELU_SCALE * _SELU_ALPHA)))
+             lambda g, x, out: np.where(x > 0, _SELU_SCALE * g,
+                                        g * (out + _SELU_SCALE * _SELU_ALPHA)))
 sigmoid = unary("sigmoid", _sigmoid, lambda g, out: g * out * (1 - out))
 sign = unary("sign", np.sign, lambda g: g * 0, float_only=False)  # zero a.e., as TF
 sin = unary("sin", np.sin, lambda g, x: g * np.cos(x))
@@ -382,7 +383,8 @@ reduce_any = _bool_reduce("reduce_any", np.any)
 
 
 def _arg_reduce(name, fn):
-    op = register(name, "nondiff", lambda x, axis, output_type: fn(x, axis=axis).astype(output_type),
+    op = register(name, "nondiff",
+                  lambda x, axis, output_type: fn(x, axis=axis).astype(output_type),
                   ("x",), None, attr_names=("axis", "output_type"))
 
     @public(name, op, f"Index of the {name[3:]} along `axis` (default 0, as TF); int64.")
