@@ -2,5 +2,6 @@
 own tests use, shipped so that code built on fasttape can check its gradients too.
 """
 
+from fasttape.testing._errors import assert_op_error as assert_op_error
 from fasttape.testing._gradcheck import check_grads as check_grads
 from fasttape.testing._gradcheck import check_jacobian as check_jacobian
