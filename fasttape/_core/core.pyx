@@ -1855,12 +1855,6 @@ cdef inline object _tensor_of(object v):
     return _wrap(_as_array(v))
 
 
-def active_tapes():
-    """The tapes active on this thread, outermost first (their contexts are open)."""
-    cdef int k
-    return [<Tape>ft_tls_at(k).owner for k in range(ft_tls_depth())]
-
-
 def executing_eagerly():
     """True: fasttape executes eagerly (graph mode arrives with ft.Graph)."""
     return True
