@@ -803,15 +803,6 @@ def set_operator(str which, OpDef op):
     global _OP_ADD, _OP_SUB, _OP_MUL, _OP_DIV, _OP_FLOORDIV, _OP_MOD, _OP_POW
     global _OP_MATMUL, _OP_AND, _OP_OR, _OP_XOR, _OP_NEG, _OP_ABS, _OP_INVERT
     global _OP_EQ, _OP_NE, _OP_LT, _OP_LE, _OP_GT, _OP_GE
-    table = {
-        "add": "_OP_ADD", "subtract": "_OP_SUB", "multiply": "_OP_MUL",
-        "divide": "_OP_DIV", "floordiv": "_OP_FLOORDIV", "mod": "_OP_MOD", "pow": "_OP_POW",
-        "matmul": "_OP_MATMUL", "and": "_OP_AND", "or": "_OP_OR", "xor": "_OP_XOR",
-        "negative": "_OP_NEG", "abs": "_OP_ABS", "invert": "_OP_INVERT", "equal": "_OP_EQ",
-        "not_equal": "_OP_NE", "less": "_OP_LT", "less_equal": "_OP_LE", "greater": "_OP_GT",
-        "greater_equal": "_OP_GE"}
-    if which not in table:
-        raise KeyError(which)
     if which == "add": _OP_ADD = op
     elif which == "subtract": _OP_SUB = op
     elif which == "multiply": _OP_MUL = op
@@ -832,6 +823,8 @@ def set_operator(str which, OpDef op):
     elif which == "less_equal": _OP_LE = op
     elif which == "greater": _OP_GT = op
     elif which == "greater_equal": _OP_GE = op
+    else:
+        raise KeyError(f"set_operator: no Tensor operator named {which!r}")
 
 
 def set_special(str name, fn):
