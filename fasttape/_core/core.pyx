@@ -799,7 +799,7 @@ cdef dict _SPECIAL = {}
 
 
 def set_operator(str which, OpDef op):
-    """Binds a Tensor operator ('add', 'neg', 'eq', ...) to an op of the table."""
+    """Binds a Tensor operator ('add', 'negative', 'equal', ...) to an op of the table."""
     global _OP_ADD, _OP_SUB, _OP_MUL, _OP_DIV, _OP_FLOORDIV, _OP_MOD, _OP_POW
     global _OP_MATMUL, _OP_AND, _OP_OR, _OP_XOR, _OP_NEG, _OP_ABS, _OP_INVERT
     global _OP_EQ, _OP_NE, _OP_LT, _OP_LE, _OP_GT, _OP_GE
