@@ -495,7 +495,12 @@ cdef object _I64 = np.dtype(np.int64)
 
 cdef object _python_array(object value):
     """An ndarray from Python data with TensorFlow's default dtypes."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"convert_to_tensor: cannot convert {type(value).__name__} to an ft.Tensor "
+            f"(nested lists must be rectangular): {e}") from None
     kind = arr.dtype.kind
     if kind == "f" and arr.dtype == _F64:
         return arr.astype(_F32)
