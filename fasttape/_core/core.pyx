@@ -1368,8 +1368,13 @@ cdef class Tape:
                                    and ft_tape_tracks(&self.c, t._id)) else 0
             n_tgt = len(targets)
             n_src = len(sources)
-            with nogil:
+            if self._active:
+                # the tape may be recording in another thread, which appends
+                # with the GIL held: prune under the GIL too
                 n_slots = ft_tape_prune(&self.c, tgt, n_tgt, src, n_src, live, &slots)
+            else:
+                with nogil:
+                    n_slots = ft_tape_prune(&self.c, tgt, n_tgt, src, n_src, live, &slots)
             if n_slots < 0:
                 raise MemoryError("GradientTape.gradient: out of memory while pruning")
             sweep = _Sweep(self, n_slots, higher, batch)
