@@ -12,6 +12,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 from fasttape._core._ctape cimport *
 
@@ -1467,10 +1468,14 @@ cdef class _Sweep:
     cdef bint release     # drop saved values as soon as their entry is done
     cdef list argbuf, gbuf, inbuf, outbuf
     cdef readonly tuple batch  # () or (B,): the leading axis of batched cotangents
+    cdef int64_t *seg          # this entry's ids and shape records: See Note [Entry copies]
+    cdef int64_t seg_cap
 
     def __cinit__(self, Tape tape, int64_t n_slots, bint higher, Py_ssize_t batch=0):
         self.tape = tape
         self.batch = (batch,) if batch > 0 else ()
+        self.seg = NULL
+        self.seg_cap = 0
         self.grads = [None] * n_slots
         self.owned = bytearray(n_slots)
         self.higher = higher
@@ -1479,6 +1484,9 @@ cdef class _Sweep:
         self.gbuf = [None] * MAX_ARGS
         self.inbuf = [None] * MAX_ARGS
         self.outbuf = [None] * MAX_ARGS
+
+    def __dealloc__(self):
+        free(self.seg)
 
     cdef seed(self, int64_t s, Tensor target, object seed):
         if seed is None:
@@ -1533,9 +1541,10 @@ cdef class _Sweep:
         cdef ft_entry_t *e = &self.tape.c.entries[k]
         cdef OpDef op = <OpDef>_OPS[e.op]
         cdef int n_in = e.n_in, n_out = e.n_out, i, j
-        cdef int64_t *ids = self.tape.c.pool + e.ids
-        cdef int64_t *meta = self.tape.c.pool + e.meta
+        cdef int64_t *ids
+        cdef int64_t *meta
         cdef int64_t saved = e.saved, pos, s, k2
+        cdef int64_t seg_len, meta_off = e.meta - e.ids
         cdef int64_t mp_stack[2 * MAX_ARGS]
         cdef int64_t *mp = mp_stack
         cdef int64_t in_slot_stack[MAX_ARGS]
@@ -1546,14 +1555,38 @@ cdef class _Sweep:
         cdef object attrs = None
         if n_in + n_out > 2 * MAX_ARGS:
             mp = <int64_t*>malloc((n_in + n_out) * sizeof(int64_t))
+        if n_in > MAX_ARGS:
             in_slot = <int64_t*>malloc(n_in * sizeof(int64_t))
-            if mp == NULL or in_slot == NULL:
+        if mp == NULL or in_slot == NULL:
+            if mp != mp_stack:
                 free(mp)
+            if in_slot != in_slot_stack:
                 free(in_slot)
-                raise MemoryError()
+            raise MemoryError()
         saved_in = self.inbuf if n_in <= MAX_ARGS else [None] * n_in
         if op.variadic:
             saved_in = [None] * n_in
+        # Note [Entry copies]: a VJP may record on this very tape (gradient()
+        # inside its own context) or on a tape another thread shares, which
+        # can reallocate the pool; work on a copy of this entry's ids and shapes.
+        meta = self.tape.c.pool + e.meta
+        pos = 0
+        for i in range(n_in + n_out):
+            pos += 2 + meta[pos + 1]
+        seg_len = meta_off + pos
+        if seg_len > self.seg_cap:
+            free(self.seg)
+            self.seg = <int64_t*>malloc(seg_len * sizeof(int64_t))
+            self.seg_cap = seg_len if self.seg != NULL else 0
+            if self.seg == NULL:
+                if mp != mp_stack:
+                    free(mp)
+                if in_slot != in_slot_stack:
+                    free(in_slot)
+                raise MemoryError()
+        memcpy(self.seg, self.tape.c.pool + e.ids, seg_len * sizeof(int64_t))
+        ids = self.seg
+        meta = self.seg + meta_off
         try:
             # where each input's and output's shape record starts
             pos = 0
@@ -1629,6 +1662,7 @@ cdef class _Sweep:
                     saved_in[i] = None
             if mp != mp_stack:
                 free(mp)
+            if in_slot != in_slot_stack:
                 free(in_slot)
         if self.release and saved >= 0:
             for k2 in range(saved, pos):

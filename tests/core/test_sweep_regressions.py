@@ -71,3 +71,37 @@ def test_default_output_gradient_through_a_broadcast_negated_vjp():
         tape.watch(y)
         z = x - y
     np.testing.assert_allclose(tape.gradient(z, y).numpy(), [-4.0])
+
+
+def test_gradient_inside_its_own_context_survives_pool_growth():
+    # the sweep records on the tape it walks, which reallocates the tape's
+    # pool while VJPs run: the sweep must not keep pointers into it
+    import warnings
+
+    x = ft.constant(np.linspace(0.1, 1.0, 5))
+    with ft.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = x
+        for _ in range(200):
+            y = ft.sin(y) * 1.01 + ft.reduce_mean(y) * 0.01
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = tape.gradient(ft.reduce_sum(y), x)
+    with ft.GradientTape() as ref_tape:
+        ref_tape.watch(x)
+        y = x
+        for _ in range(200):
+            y = ft.sin(y) * 1.01 + ft.reduce_mean(y) * 0.01
+        total = ft.reduce_sum(y)
+    ref = ref_tape.gradient(total, x)
+    np.testing.assert_allclose(g.numpy(), ref.numpy(), rtol=1e-12)
+
+
+def test_variadic_op_with_more_inputs_than_the_stack_buffers():
+    xs = [ft.constant(np.full(2, float(i))) for i in range(20)]  # 16 < 20 inputs
+    with ft.GradientTape() as tape:
+        tape.watch(xs)
+        z = ft.reduce_sum(ft.concat(xs, axis=0) ** 2)
+    grads = tape.gradient(z, xs)
+    for i, g in enumerate(grads):
+        np.testing.assert_array_equal(g.numpy(), [2.0 * i, 2.0 * i])
