@@ -5,7 +5,7 @@
  * Pure C99 (plus the `__thread` storage class of GCC and Clang); no Python.h.
  * Python objects never enter this file: the Cython layer keeps saved values in
  * its own lists and refers to them by index (see Note [Tape ownership] in
- * fasttape/_core/_tape.pxi). Every function returns 0 (or a non-negative
+ * fasttape/_core/core.pyx). Every function returns 0 (or a non-negative
  * count) on success and a negative FT_E* code on failure, unless it says
  * otherwise. */
 #ifndef FASTTAPE_TAPE_H
