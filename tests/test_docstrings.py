@@ -1,0 +1,21 @@
+"""The examples in the public docstrings (facade, core, tape, debugging, nn) run as doctests.
+The shape and linear-algebra ops have theirs in tests/ops/test_docstrings_shape_linalg.py."""
+
+import doctest
+
+import pytest
+
+import fasttape
+import fasttape.backprop
+import fasttape.debugging
+from fasttape._core import core
+from fasttape.ops import nn_ops
+
+MODULES = [fasttape, fasttape.backprop, fasttape.debugging, core, nn_ops]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
