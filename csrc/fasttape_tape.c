@@ -148,58 +148,115 @@ ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int n_in, int n_out,
     return e;
 }
 
+/* ---------------------------------------------------------------- id slots */
+
+void ft_slots_init(ft_slots_t *s) {
+    s->lo = 0;
+    s->span = 0;
+    s->dense = NULL;
+    ft_idmap_init(&s->map);
+}
+
+void ft_slots_free(ft_slots_t *s) {
+    free(s->dense);
+    ft_idmap_free(&s->map);
+    ft_slots_init(s);
+}
+
+/* Chooses dense mode over [lo, hi] when that range is at most a few times the
+ * number of ids to store; otherwise stays a hash map. */
+static int ft_slots_prepare(ft_slots_t *s, int64_t lo, int64_t hi, int64_t n_ids) {
+    if (hi < lo) return 0;
+    int64_t span = hi - lo + 1;
+    if (span > 4 * n_ids + 4096) return 0;
+    s->dense = malloc((size_t)span * sizeof(int64_t));
+    if (!s->dense) return FT_ENOMEM;
+    for (int64_t k = 0; k < span; k++) s->dense[k] = -1;
+    s->lo = lo;
+    s->span = span;
+    return 0;
+}
+
+static inline int ft_slots_put(ft_slots_t *s, int64_t id, int64_t val) {
+    if (!id) return 0;
+    if (s->dense) {
+        s->dense[id - s->lo] = val; /* id lies in [lo, hi]: see ft_tape_prune */
+        return 0;
+    }
+    int rc = ft_idmap_put(&s->map, id, val);
+    return rc < 0 ? rc : 0;
+}
+
 int64_t ft_tape_prune(const ft_tape_t *t, const int64_t *targets, int64_t n_targets,
                       const int64_t *sources, int64_t n_sources, uint8_t *live,
-                      ft_idmap_t *slots) {
+                      ft_slots_t *slots) {
     /* Forward: `reach` holds the ids that depend on a source. Entries are in
      * execution order, so one pass forward sees every producer before its
      * consumers; a second pass backward from the targets keeps the entries
-     * whose outputs are needed. No toposort is needed. */
-    ft_idmap_t reach;
-    ft_idmap_init(&reach);
-    int64_t n_slots = 0;
+     * whose outputs are needed. No toposort is needed. Both maps are dense
+     * arrays over the tape's id range when it is compact (ids come from one
+     * counter), which makes each probe an index. */
+    ft_slots_t reach;
+    ft_slots_init(&reach);
+    int64_t n_slots = 0, lo = INT64_MAX, hi = INT64_MIN, n_ids = n_sources + n_targets;
+    for (int64_t k = 0; k < t->n_entries; k++) {
+        const ft_entry_t *e = &t->entries[k];
+        const int64_t *ids = t->pool + e->ids;
+        for (int i = 0; i < e->n_in + e->n_out; i++) {
+            if (!ids[i]) continue;
+            if (ids[i] < lo) lo = ids[i];
+            if (ids[i] > hi) hi = ids[i];
+        }
+        n_ids += e->n_in + e->n_out;
+    }
     for (int64_t i = 0; i < n_sources; i++)
-        if (ft_idmap_put(&reach, sources[i], 1) < 0) goto oom;
+        if (sources[i]) { if (sources[i] < lo) lo = sources[i]; if (sources[i] > hi) hi = sources[i]; }
+    for (int64_t i = 0; i < n_targets; i++)
+        if (targets[i]) { if (targets[i] < lo) lo = targets[i]; if (targets[i] > hi) hi = targets[i]; }
+    if (ft_slots_prepare(&reach, lo, hi, n_ids) < 0) goto oom;
+    if (ft_slots_prepare(slots, lo, hi, n_ids) < 0) goto oom;
+    for (int64_t i = 0; i < n_sources; i++)
+        if (ft_slots_put(&reach, sources[i], 1) < 0) goto oom;
     for (int64_t k = 0; k < t->n_entries; k++) {
         const ft_entry_t *e = &t->entries[k];
         const int64_t *ids = t->pool + e->ids;
         live[k] = 0;
         for (int i = 0; i < e->n_in; i++) {
-            if (ft_idmap_get(&reach, ids[i], 0)) {
+            if (ft_slots_get(&reach, ids[i]) >= 0) {
                 live[k] = 1; /* provisionally: depends on a source */
                 break;
             }
         }
         if (live[k])
             for (int j = 0; j < e->n_out; j++)
-                if (ft_idmap_put(&reach, ids[e->n_in + j], 1) < 0) goto oom;
+                if (ft_slots_put(&reach, ids[e->n_in + j], 1) < 0) goto oom;
     }
     /* Backward: slots are handed out to the needed ids as they are found. */
     for (int64_t i = 0; i < n_targets; i++)
-        if (ft_idmap_get(slots, targets[i], -1) < 0 && targets[i])
-            if (ft_idmap_put(slots, targets[i], n_slots++) < 0) goto oom;
+        if (targets[i] && ft_slots_get(slots, targets[i]) < 0)
+            if (ft_slots_put(slots, targets[i], n_slots++) < 0) goto oom;
     for (int64_t k = t->n_entries - 1; k >= 0; k--) {
         if (!live[k]) continue;
         const ft_entry_t *e = &t->entries[k];
         const int64_t *ids = t->pool + e->ids;
         int needed = 0;
         for (int j = 0; j < e->n_out && !needed; j++)
-            needed = ft_idmap_get(slots, ids[e->n_in + j], -1) >= 0;
+            needed = ft_slots_get(slots, ids[e->n_in + j]) >= 0;
         live[k] = (uint8_t)needed;
         if (!needed) continue;
         for (int i = 0; i < e->n_in; i++) {
             int64_t id = ids[i];
-            if (ft_idmap_get(&reach, id, 0) && ft_idmap_get(slots, id, -1) < 0)
-                if (ft_idmap_put(slots, id, n_slots++) < 0) goto oom;
+            if (ft_slots_get(&reach, id) >= 0 && ft_slots_get(slots, id) < 0)
+                if (ft_slots_put(slots, id, n_slots++) < 0) goto oom;
         }
     }
     for (int64_t i = 0; i < n_sources; i++)
-        if (sources[i] && ft_idmap_get(slots, sources[i], -1) < 0)
-            if (ft_idmap_put(slots, sources[i], n_slots++) < 0) goto oom;
-    ft_idmap_free(&reach);
+        if (sources[i] && ft_slots_get(slots, sources[i]) < 0)
+            if (ft_slots_put(slots, sources[i], n_slots++) < 0) goto oom;
+    ft_slots_free(&reach);
     return n_slots;
 oom:
-    ft_idmap_free(&reach);
+    ft_slots_free(&reach);
     return FT_ENOMEM;
 }
 

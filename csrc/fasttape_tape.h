@@ -44,6 +44,31 @@ int ft_idmap_put(ft_idmap_t *m, int64_t key, int64_t val);
 /* The value of key, or dflt when absent (always dflt for key 0). */
 int64_t ft_idmap_get(const ft_idmap_t *m, int64_t key, int64_t dflt);
 
+/* --------------------------------------------------------------- id slots */
+
+/* A map from id to a non-negative value (-1: absent) over the ids of one tape:
+ * a dense array over [lo, lo + span) when the ids are close together (a
+ * tape's ids nearly always are: they come from one counter), a hash map
+ * otherwise. Used for the gradient slots that pruning hands out. */
+typedef struct {
+    int64_t lo, span;
+    int64_t *dense; /* NULL: hash mode */
+    ft_idmap_t map;
+} ft_slots_t;
+
+/* Makes an empty map; allocates nothing. */
+void ft_slots_init(ft_slots_t *s);
+/* Frees the map's buffers and leaves it empty. */
+void ft_slots_free(ft_slots_t *s);
+/* The value of id, or -1 when absent (always -1 for id 0). */
+static inline int64_t ft_slots_get(const ft_slots_t *s, int64_t id) {
+    if (s->dense) {
+        uint64_t k = (uint64_t)(id - s->lo);
+        return (id && k < (uint64_t)s->span) ? s->dense[k] : -1;
+    }
+    return ft_idmap_get(&s->map, id, -1);
+}
+
 /* ------------------------------------------------------------------ tape */
 
 /* One recorded op. Ids and shape records live in the tape's pool:
@@ -98,12 +123,12 @@ ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int n_in, int n_out,
 /* Marks the entries that lie on a path from one of `sources` to one of
  * `targets` (live[k] = 1, else 0; live has n_entries cells) and gives every
  * id that will carry a gradient a dense slot number in `slots` (which must be
- * empty): the targets, the sources, the outputs of live entries and those of
+ * empty, as ft_slots_init leaves it): the targets, the sources, the outputs of live entries and those of
  * their inputs that depend on a source. Returns the number of slots or
  * FT_ENOMEM. Touches no Python object: the caller may release the GIL. */
 int64_t ft_tape_prune(const ft_tape_t *t, const int64_t *targets, int64_t n_targets,
                       const int64_t *sources, int64_t n_sources, uint8_t *live,
-                      ft_idmap_t *slots);
+                      ft_slots_t *slots);
 
 /* ------------------------------------------------ per-thread tape stack */
 

@@ -18,6 +18,16 @@ cdef extern from "fasttape_tape.h" nogil:
     int ft_idmap_put(ft_idmap_t *m, int64_t key, int64_t val)
     int64_t ft_idmap_get(const ft_idmap_t *m, int64_t key, int64_t dflt)
 
+    ctypedef struct ft_slots_t:
+        int64_t lo
+        int64_t span
+        int64_t *dense
+        ft_idmap_t map
+
+    void ft_slots_init(ft_slots_t *s)
+    void ft_slots_free(ft_slots_t *s)
+    int64_t ft_slots_get(const ft_slots_t *s, int64_t id)
+
     ctypedef struct ft_entry_t:
         int32_t op
         int16_t n_in
@@ -47,7 +57,7 @@ cdef extern from "fasttape_tape.h" nogil:
                                int64_t **ids, int64_t **meta)
     int64_t ft_tape_prune(const ft_tape_t *t, const int64_t *targets, int64_t n_targets,
                           const int64_t *sources, int64_t n_sources, uint8_t *live,
-                          ft_idmap_t *slots)
+                          ft_slots_t *slots)
 
     int ft_tls_push(ft_tape_t *t)
     int ft_tls_remove(ft_tape_t *t)

@@ -63,8 +63,9 @@ cdef class CTape:
         cdef int64_t *tg = <int64_t*>malloc((len(targets) + 1) * sizeof(int64_t))
         cdef int64_t *sr = <int64_t*>malloc((len(sources) + 1) * sizeof(int64_t))
         cdef uint8_t *live = <uint8_t*>malloc(n + 1)
-        cdef ft_idmap_t slots
-        ft_idmap_init(&slots)
+        cdef ft_slots_t slots
+        cdef int64_t k, s
+        ft_slots_init(&slots)
         try:
             for i in range(len(targets)):
                 tg[i] = targets[i]
@@ -75,15 +76,21 @@ cdef class CTape:
                 raise MemoryError()
             alive = [k for k in range(n) if live[k]]
             ids = {}
-            for i in range(slots.cap):
-                if slots.keys[i]:
-                    ids[slots.keys[i]] = slots.vals[i]
+            candidates = set(targets) | set(sources)
+            for k in range(n):
+                e = &self.t.entries[k]
+                for i in range(e.n_in + e.n_out):
+                    candidates.add(self.t.pool[e.ids + i])
+            for key in candidates:
+                s = ft_slots_get(&slots, key)
+                if s >= 0:
+                    ids[key] = s
             return alive, ids
         finally:
             free(tg)
             free(sr)
             free(live)
-            ft_idmap_free(&slots)
+            ft_slots_free(&slots)
 
 
 def tls_push_pop_roundtrip(int n):

@@ -1331,7 +1331,7 @@ cdef class Tape:
         cdef int64_t *tgt = NULL
         cdef int64_t *src = NULL
         cdef uint8_t *live = NULL
-        cdef ft_idmap_t slots
+        cdef ft_slots_t slots
         cdef Py_ssize_t i
         cdef bint higher = False
         cdef int d
@@ -1351,7 +1351,7 @@ cdef class Tape:
                         "records the gradient computation on the tape, which is costly; call "
                         "it after the `with` block unless you need higher-order gradients",
                         stacklevel=3)
-        ft_idmap_init(&slots)
+        ft_slots_init(&slots)
         tgt = <int64_t*>malloc((len(targets) + 1) * sizeof(int64_t))
         src = <int64_t*>malloc((len(sources) + 1) * sizeof(int64_t))
         live = <uint8_t*>malloc(n + 1)
@@ -1380,7 +1380,7 @@ cdef class Tape:
                 raise MemoryError("GradientTape.gradient: out of memory while pruning")
             sweep = _Sweep(self, n_slots, higher, batch)
             for i in range(len(targets)):
-                s = ft_idmap_get(&slots, tgt[i], -1)
+                s = ft_slots_get(&slots, tgt[i])
                 if s < 0:
                     continue
                 seed = output_gradients[i] if output_gradients is not None else None
@@ -1396,7 +1396,7 @@ cdef class Tape:
                 ft_sweep_exit()
             result = []
             for i in range(len(sources)):
-                s = ft_idmap_get(&slots, src[i], -1)
+                s = ft_slots_get(&slots, src[i])
                 g = sweep.grads[s] if s >= 0 else None
                 t = <Tensor>sources[i]
                 if g is None:
@@ -1412,7 +1412,7 @@ cdef class Tape:
             free(tgt)
             free(src)
             free(live)
-            ft_idmap_free(&slots)
+            ft_slots_free(&slots)
             if not self.persistent and self._used:
                 self._saved = []
                 self._events = []
@@ -1537,7 +1537,7 @@ cdef class _Sweep:
             return (<Tensor>v)._value
         return v
 
-    cdef int entry(self, int64_t k, ft_idmap_t *slots) except -1:
+    cdef int entry(self, int64_t k, ft_slots_t *slots) except -1:
         cdef ft_entry_t *e = &self.tape.c.entries[k]
         cdef OpDef op = <OpDef>_OPS[e.op]
         cdef int n_in = e.n_in, n_out = e.n_out, i, j
@@ -1595,7 +1595,7 @@ cdef class _Sweep:
                 pos += 2 + meta[pos + 1]
             # the output gradients
             for j in range(n_out):
-                s = ft_idmap_get(slots, ids[n_in + j], -1)
+                s = ft_slots_get(slots, ids[n_in + j])
                 g = self.grads[s] if s >= 0 else None
                 if g is not None:
                     any_g = True
@@ -1609,7 +1609,7 @@ cdef class _Sweep:
                             g = self.full(g, _meta_shape(meta, mp[n_in + j]))
                 gs[j] = g
             for i in range(n_in):
-                in_slot[i] = ft_idmap_get(slots, ids[i], -1) if ids[i] else -1
+                in_slot[i] = ft_slots_get(slots, ids[i])
                 if in_slot[i] >= 0:
                     any_in = True
             # the saved values, in Tape._append's order

@@ -444,3 +444,20 @@ def test_tls_depth_limit_through_gradient_tape():
             t.__exit__(None, None, None)
     # everything was removed from the stack
     assert _testing.tls_push_pop_roundtrip(FT_TLS_MAX) == (FT_TLS_MAX, 0)
+
+
+@pytest.mark.parametrize("scale", [1, 10**9], ids=["dense ids", "sparse ids (hash map)"])
+def test_prune_same_result_for_dense_and_sparse_ids(scale):
+    # ft_slots_t is a dense array over a compact id range and a hash map
+    # otherwise: both must prune alike
+    x, a, b, c, y, unused = (scale * k for k in (1, 2, 3, 4, 5, 6))
+    t = _testing.CTape()
+    t.append(0, [x], [a])
+    t.append(1, [x], [b])
+    t.append(2, [a, b], [c])
+    t.append(3, [c], [y])
+    t.append(4, [x], [unused])
+    live, slots = t.prune([y], [x])
+    assert live == [0, 1, 2, 3]
+    assert set(slots) == {x, a, b, c, y}
+    assert sorted(slots.values()) == list(range(5))
