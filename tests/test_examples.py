@@ -25,3 +25,15 @@ def test_quickstart_runs():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "loss fell from" in r.stdout
     assert "reloaded weights give the same loss: OK" in r.stdout
+
+
+def test_readme_python_blocks_run():
+    import re
+    import warnings
+
+    with open(os.path.join(ROOT, "README.md")) as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    assert blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the explain_unconnected example warns, as it says
+        exec(compile("\n".join(blocks), "README.md", "exec"), {})
