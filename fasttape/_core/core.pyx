@@ -1779,8 +1779,16 @@ cdef class _Sweep:
             arr = (<Tensor>g)._value if self.higher else g
         elif not (_shape_is(arr, meta, mpos)
                   and (not op.elementwise or _shape_is(arr, meta, mpos_out))):
-            g = self._reduce_to(g, arr.shape, _meta_shape(meta, mpos),
-                                _meta_shape(meta, mpos_out if op.elementwise else mpos), op, i)
+            lead = _leading_extra(arr, meta, mpos)
+            if lead > 0 and not self.higher and (not op.elementwise
+                                                 or _shape_is(arr, meta, mpos_out)):
+                # the common broadcast (a bias): g has the input's shape after
+                # `lead` extra leading axes, so the sum is over those alone
+                g = _sum_leading(g, tuple(range(lead)), _meta_shape(meta, mpos))
+            else:
+                g = self._reduce_to(g, arr.shape, _meta_shape(meta, mpos),
+                                    _meta_shape(meta, mpos_out if op.elementwise else mpos),
+                                    op, i)
             arr = (<Tensor>g)._value if self.higher else g
         if type_num >= 0 and cnp.PyArray_TYPE(<cnp.ndarray>arr) != type_num:
             dt = cnp.PyArray_DescrFromType(type_num)
@@ -1815,6 +1823,18 @@ cdef class _Sweep:
 
 
 cdef object _np_add_reduce = np.add.reduce
+
+
+cdef inline int _leading_extra(object arr, int64_t *meta, int64_t mpos) noexcept:
+    """k > 0 when arr's shape is k extra axes followed by the recorded shape, else 0."""
+    cdef int nd = <int>meta[mpos + 1], gnd = cnp.PyArray_NDIM(<cnp.ndarray>arr), d
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
+    if gnd <= nd:
+        return 0
+    for d in range(nd):
+        if dims[gnd - nd + d] != meta[mpos + 2 + d]:
+            return 0
+    return gnd - nd
 
 
 cdef object _sum_leading(object g, tuple axes, tuple kept):
