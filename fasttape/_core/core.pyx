@@ -671,10 +671,10 @@ cdef bytes _plan(OpDef op, object fn, str for_what):
             plan += [K_OUT, int(pname[3:])]
         elif pname in op.input_names:
             plan += [K_IN, op.input_names.index(pname)]
-        elif pname.endswith("_shape") and pname[:-6] in op.input_names:
-            plan += [K_SHAPE, op.input_names.index(pname[:-6])]
-        elif pname.endswith("_dtype") and pname[:-6] in op.input_names:
-            plan += [K_DTYPE, op.input_names.index(pname[:-6])]
+        elif pname.endswith("_shape") and pname[:len(pname) - 6] in op.input_names:
+            plan += [K_SHAPE, op.input_names.index(pname[:len(pname) - 6])]
+        elif pname.endswith("_dtype") and pname[:len(pname) - 6] in op.input_names:
+            plan += [K_DTYPE, op.input_names.index(pname[:len(pname) - 6])]
         elif pname in op.attr_names:
             plan += [K_ATTR, op.attr_names.index(pname)]
         else:
@@ -913,14 +913,10 @@ cdef object _binary(OpDef op, object x, object y):
     if isinstance(x, Tensor):
         xv = (<Tensor>x)._value
     else:
-        if op is None:
-            return NotImplemented
         xv = _operand_value(x, y)
     if isinstance(y, Tensor):
         yv = (<Tensor>y)._value
     else:
-        if op is None:
-            return NotImplemented
         yv = _operand_value(y, x)
     _check_pair(op, x, y, xv, yv)
     args[0] = <PyObject*>xv
@@ -982,7 +978,6 @@ cdef object _apply(OpDef op, tuple inputs, tuple attrs):
     cdef PyObject *ins[MAX_ARGS]
     cdef PyObject *outs[MAX_ARGS]
     cdef list values = []
-    cdef list holder
     if n_in > MAX_ARGS and not op.variadic:
         raise ValueError(f"{op.name}: too many inputs")
     for x in inputs:
@@ -1117,6 +1112,17 @@ cdef inline int _ndim_of(object x) noexcept:
     if cnp.PyArray_Check(x):
         return cnp.PyArray_NDIM(<cnp.ndarray>x)
     return 0
+
+
+cdef inline int64_t _write_shape(int64_t *rec, object arr) noexcept:
+    """Writes arr's shape record {dtype number, ndim, dims...}; returns its length."""
+    cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>arr), d
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
+    rec[0] = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+    rec[1] = nd
+    for d in range(nd):
+        rec[2 + d] = dims[d]
+    return 2 + nd
 
 
 cdef inline object _saveable(object x):
@@ -1290,23 +1296,11 @@ cdef class Tape:
                 meta[pos + 1] = 0
                 pos += 2
                 continue
-            nd = cnp.PyArray_NDIM(<cnp.ndarray>arr)
-            dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
-            meta[pos] = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-            meta[pos + 1] = nd
-            for d in range(nd):
-                meta[pos + 2 + d] = dims[d]
-            pos += 2 + nd
+            pos += _write_shape(meta + pos, arr)
         for j in range(n_out):
             t = <Tensor>outs[j]
             arr = t._value
-            nd = cnp.PyArray_NDIM(<cnp.ndarray>arr)
-            dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
-            meta[pos] = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-            meta[pos + 1] = nd
-            for d in range(nd):
-                meta[pos + 2 + d] = dims[d]
-            pos += 2 + nd
+            pos += _write_shape(meta + pos, arr)
             if _is_float_array(arr):
                 ids[n_in + j] = t._id
                 if ft_tape_track(&self.c, t._id) < 0:
