@@ -18,6 +18,7 @@ from fasttape.ops._registry import (
     convert_to_tensor,
     masked,
     nondiff,
+    normalize_axis,
     public,
     reduce,
     reduced_shape,
@@ -366,8 +367,6 @@ def _bool_reduce(name, fn):
 
     @public(name, op, f"Logical {name[7:]} of a bool tensor over `axis`.")
     def f(input_tensor, axis=None, keepdims=False, name=None):
-        from fasttape.ops._registry import normalize_axis
-
         x = input_tensor if isinstance(input_tensor, Tensor) else convert_to_tensor(input_tensor)
         if x.dtype != np.bool_:
             raise errors.op_error(TypeError, name_, (x,),
@@ -389,8 +388,6 @@ def _arg_reduce(name, fn):
 
     @public(name, op, f"Index of the {name[3:]} along `axis` (default 0, as TF); int64.")
     def f(input, axis=None, output_type=np.int64, name=None):  # noqa: A002
-        from fasttape.ops._registry import normalize_axis
-
         x = input if isinstance(input, Tensor) else convert_to_tensor(input)
         if x.ndim == 0:
             raise errors.op_error(ValueError, name_, (x,), "needs a tensor of rank >= 1")
