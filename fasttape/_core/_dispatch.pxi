@@ -1,0 +1,180 @@
+# Dispatch: the unary/binary fast paths and the general path. Part of core.pyx.
+
+# ------------------------------------------------------------- dispatch
+
+cdef object _raise_op_error(OpDef op, object cls, tuple inputs, str detail):
+    raise _errors.op_error(cls, op.name, inputs, detail, op.input_names if not op.variadic else None)
+
+
+cdef inline object _operand_value(object x, object other):
+    """The raw value of a binary operand: ndarrays and Python scalars pass;
+    lists and other data adopt the dtype of the other operand when it is a
+    tensor (TensorFlow's conversion)."""
+    if cnp.PyArray_Check(x) or isinstance(x, (float, int, bool, complex)):
+        return x
+    if isinstance(x, np.generic):
+        return cnp.PyArray_FROM_O(x)
+    if isinstance(other, Tensor) and isinstance(x, (list, tuple)):
+        arr = _python_array(x)
+        dt = (<Tensor>other)._value.dtype
+        if arr.dtype != dt:
+            _check_lossless(arr, dt)
+            arr = arr.astype(dt)
+        return arr
+    return (<Tensor>convert_to_tensor(x))._value
+
+
+cdef int _check_pair(OpDef op, object x, object y, object xv, object yv) except -1:
+    """The binary family's dtype rule: both operands of one dtype; Python
+    scalars are weakly typed but a float never meets an integer tensor."""
+    cdef bint xa = cnp.PyArray_Check(xv), ya = cnp.PyArray_Check(yv)
+    cdef int tx, ty
+    if xa and ya:
+        tx = cnp.PyArray_TYPE(<cnp.ndarray>xv)
+        ty = cnp.PyArray_TYPE(<cnp.ndarray>yv)
+        if tx != ty or (tx >= NPY_USERDEF and xv.dtype != yv.dtype):
+            nx, ny = xv.dtype.name, yv.dtype.name
+            _raise_op_error(op, TypeError, (x, y),
+                f"operands have different dtypes {nx} and {ny}; convert one "
+                f"with ft.cast(x, {ny!r}) or ft.cast(y, {nx!r})")
+    elif xa:
+        _check_scalar(op, x, y, xv, yv)
+    elif ya:
+        _check_scalar(op, x, y, yv, xv)
+    return 0
+
+
+cdef int _check_scalar(OpDef op, object x, object y, object arr, object scalar) except -1:
+    cdef bint is_float = cnp.PyArray_ISFLOAT(<cnp.ndarray>arr)
+    cdef bint is_complex = cnp.PyArray_ISCOMPLEX(<cnp.ndarray>arr)
+    if isinstance(scalar, float) and not is_float and not is_complex:
+        _raise_op_error(op, TypeError, (x, y),
+            f"a Python float cannot take the tensor's dtype {arr.dtype.name}; "
+            "use an integer or ft.cast the tensor")
+    if isinstance(scalar, complex) and not is_complex:
+        _raise_op_error(op, TypeError, (x, y),
+            f"a Python complex cannot take the tensor's dtype {arr.dtype.name}")
+    return 0
+
+
+cdef object _binary(OpDef op, object x, object y):
+    """The fast path of binary ops: Tensor operators and the binary family."""
+    cdef object xv, yv, out
+    cdef PyObject *args[2]
+    cdef PyObject *ins[2]
+    cdef PyObject *outs[1]
+    cdef Tensor r
+    if isinstance(x, Tensor):
+        xv = (<Tensor>x)._value
+    else:
+        xv = _operand_value(x, y)
+    if isinstance(y, Tensor):
+        yv = (<Tensor>y)._value
+    else:
+        yv = _operand_value(y, x)
+    _check_pair(op, x, y, xv, yv)
+    args[0] = <PyObject*>xv
+    args[1] = <PyObject*>yv
+    try:
+        out = PyObject_Vectorcall(op.forward, args, 2, NULL)
+    except (ValueError, TypeError, IndexError, ArithmeticError) as e:
+        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError) else ValueError,
+                        (x, y), str(e))
+    r = _wrap(_as_array(out))
+    if ft_tls_depth():
+        ins[0] = <PyObject*>x
+        ins[1] = <PyObject*>y
+        outs[0] = <PyObject*>r
+        _record(op, ins, 2, outs, 1, None)
+    return r
+
+
+cdef object _unary(OpDef op, object x):
+    """The fast path of unary ops."""
+    cdef object xv, out
+    cdef PyObject *args[1]
+    cdef PyObject *outs[1]
+    cdef Tensor r
+    if not isinstance(x, Tensor):
+        x = convert_to_tensor(x)
+    xv = (<Tensor>x)._value
+    if op.float_only and not _is_float_array(xv):
+        _raise_op_error(op, TypeError, (x,),
+            f"expects a floating-point tensor, got dtype {xv.dtype.name}; use ft.cast")
+    args[0] = <PyObject*>xv
+    try:
+        out = PyObject_Vectorcall(op.forward, args, 1, NULL)
+    except (ValueError, TypeError, IndexError, ArithmeticError) as e:
+        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError) else ValueError,
+                        (x,), str(e))
+    r = _wrap(_as_array(out))
+    if ft_tls_depth():
+        args[0] = <PyObject*>x
+        outs[0] = <PyObject*>r
+        _record(op, args, 1, outs, 1, None)
+    return r
+
+
+def unary_call(OpDef op, x):
+    """Calls a unary op through the fast path."""
+    return _unary(op, x)
+
+
+def binary_call(OpDef op, x, y):
+    """Calls a binary op through the fast path (operands as Tensor operators take them)."""
+    return _binary(op, x, y)
+
+
+cdef object _apply(OpDef op, tuple inputs, tuple attrs):
+    """The general path: any number of inputs, outputs and attributes."""
+    cdef Py_ssize_t n_in = len(inputs), i
+    cdef int j
+    cdef PyObject *ins[MAX_ARGS]
+    cdef PyObject *outs[MAX_ARGS]
+    cdef list values = []
+    if n_in > MAX_ARGS and not op.variadic:
+        raise ValueError(f"{op.name}: too many inputs")
+    for x in inputs:
+        if isinstance(x, Tensor):
+            values.append((<Tensor>x)._value)
+        else:
+            values.append(x)
+    try:
+        out = op.forward(*values, *attrs)
+    except (ValueError, TypeError, IndexError, ArithmeticError, np.linalg.LinAlgError) as e:
+        cls = type(e) if type(e) in (ValueError, TypeError) else _errors.InvalidArgumentError
+        _raise_op_error(op, cls, inputs, str(e))
+    if op.n_out == 1:
+        result = _wrap(_as_array(out))
+        outputs = (result,)
+    else:
+        outputs = tuple([_wrap(_as_array(o)) for o in out])
+        result = outputs
+    if ft_tls_depth():
+        if n_in > MAX_ARGS:
+            # variadic ops with many inputs: record through a heap array
+            _record_many(op, inputs, outputs, attrs)
+        else:
+            for i in range(n_in):
+                ins[i] = <PyObject*>inputs[i]
+            for j in range(op.n_out):
+                outs[j] = <PyObject*>outputs[j]
+            _record(op, ins, <int>n_in, outs, op.n_out, attrs)
+    return result
+
+
+cdef int _record_many(OpDef op, tuple inputs, tuple outputs, tuple attrs) except -1:
+    cdef Py_ssize_t n = len(inputs), i
+    cdef PyObject **ins = <PyObject**>malloc(n * sizeof(PyObject*))
+    cdef PyObject *outs[MAX_ARGS]
+    if ins == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            ins[i] = <PyObject*>inputs[i]
+        for i in range(op.n_out):
+            outs[i] = <PyObject*>outputs[i]
+        _record(op, ins, <int>n, outs, op.n_out, attrs)
+    finally:
+        free(ins)
+    return 0
