@@ -1,6 +1,7 @@
 /* fasttape's C tape: see fasttape_tape.h for the contracts. */
 #include "fasttape_tape.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,30 +116,53 @@ int ft_tape_track(ft_tape_t *t, int64_t id) {
     return rc < 0 ? rc : 0;
 }
 
-ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int n_in, int n_out,
+static __thread int ft_append_err = 0;
+
+int ft_tape_append_error(void) { return ft_append_err; }
+
+/* The byte size of n cells of `size` bytes, or 0 when it overflows size_t. */
+static inline size_t ft_bytes(int64_t n, size_t size) {
+    if (n < 0 || (uint64_t)n > SIZE_MAX / size) return 0;
+    return (size_t)n * size;
+}
+
+ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int64_t n_in, int64_t n_out,
                            int64_t n_meta, int64_t saved,
                            int64_t **ids, int64_t **meta) {
-    int64_t need = (int64_t)n_in + n_out + n_meta;
+    /* See Note [Entry field widths]: counts are checked, never truncated. */
+    if (n_in < 0 || n_out < 0 || n_meta < 0 || n_in > FT_MAX_ARITY - n_out
+        || n_meta > INT64_MAX / 4 - t->n_pool - (n_in + n_out)) {
+        ft_append_err = FT_ERANGE;
+        return NULL;
+    }
+    int64_t need = n_in + n_out + n_meta;
+    ft_append_err = FT_ENOMEM;
     /* Capacities double, so appends are amortised O(1). */
     if (t->n_entries == t->cap_entries) {
         int64_t cap = t->cap_entries ? 2 * t->cap_entries : 64;
-        ft_entry_t *e = realloc(t->entries, (size_t)cap * sizeof(ft_entry_t));
+        size_t bytes = ft_bytes(cap, sizeof(ft_entry_t));
+        if (!bytes) return NULL;
+        ft_entry_t *e = realloc(t->entries, bytes);
         if (!e) return NULL;
         t->entries = e;
         t->cap_entries = cap;
     }
     if (t->n_pool + need > t->cap_pool) {
+        /* n_pool + need <= INT64_MAX / 4 (checked above), so cap cannot overflow */
         int64_t cap = t->cap_pool ? 2 * t->cap_pool : 1024;
         while (cap < t->n_pool + need) cap *= 2;
-        int64_t *p = realloc(t->pool, (size_t)cap * sizeof(int64_t));
+        size_t bytes = ft_bytes(cap, sizeof(int64_t));
+        if (!bytes) return NULL;
+        int64_t *p = realloc(t->pool, bytes);
         if (!p) return NULL;
         t->pool = p;
         t->cap_pool = cap;
     }
+    ft_append_err = 0;
     ft_entry_t *e = &t->entries[t->n_entries++];
     e->op = op;
-    e->n_in = (int16_t)n_in;
-    e->n_out = (int16_t)n_out;
+    e->n_in = (int32_t)n_in;   /* in range: checked above */
+    e->n_out = (int32_t)n_out;
     e->ids = t->n_pool;
     e->meta = t->n_pool + n_in + n_out;
     e->saved = saved;

@@ -17,6 +17,7 @@
 #define FT_ENOMEM (-1)  /* an allocation failed; nothing was changed */
 #define FT_EFULL (-2)   /* the per-thread tape stack is full */
 #define FT_ENOTFOUND (-3)
+#define FT_ERANGE (-4)  /* a count does not fit its field; nothing was changed */
 
 /* Deepest nesting of active tapes on one thread. */
 #define FT_TLS_MAX 256
@@ -75,15 +76,24 @@ static inline int64_t ft_slots_get(const ft_slots_t *s, int64_t id) {
  *   pool[ids .. ids + n_in + n_out)   input ids then output ids (0: no gradient)
  *   pool[meta ..]                     n_in + n_out shape records, each
  *                                     {dtype number, ndim, dim_0 .. dim_ndim-1}
- * `saved` indexes the owner's list of saved Python values (-1: none). */
+ * `saved` indexes the owner's list of saved Python values (-1: none).
+ *
+ * Note [Entry field widths]: every count and offset is checked where it is
+ * stored (ft_tape_append), never truncated. n_in + n_out <= FT_MAX_ARITY, so
+ * the sum fits an int (loops and the sweep's buffers use int); pool offsets,
+ * entry counts and capacities are int64 and their growth is checked against
+ * overflow of the byte size; ndim in a shape record is an int64 cell. */
 typedef struct {
     int32_t op;
-    int16_t n_in;
-    int16_t n_out;
+    int32_t n_in;
+    int32_t n_out;
     int64_t ids;
     int64_t meta;
     int64_t saved;
 } ft_entry_t;
+
+/* Most inputs plus outputs of one entry. */
+#define FT_MAX_ARITY INT32_MAX
 
 typedef struct ft_tape {
     ft_entry_t *entries;
@@ -114,11 +124,15 @@ static inline int ft_tape_tracks(const ft_tape_t *t, int64_t id) {
 /* Appends an entry with room for its ids (n_in + n_out int64) and `n_meta`
  * int64 of shape records in the pool, and returns it; *ids and *meta point
  * at the reserved pool space, valid until the next append. NULL when out of
- * memory (the tape is unchanged). The caller fills the reserved space and
- * then tracks the outputs that carry gradients. */
-ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int n_in, int n_out,
+ * memory or when a count is out of range (negative, n_in + n_out above
+ * FT_MAX_ARITY, a size that overflows); ft_tape_append_error() then says
+ * which, FT_ENOMEM or FT_ERANGE, and the tape is unchanged. The caller fills the
+ * reserved space and then tracks the outputs that carry gradients. */
+ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int64_t n_in, int64_t n_out,
                            int64_t n_meta, int64_t saved,
                            int64_t **ids, int64_t **meta);
+/* Why the last ft_tape_append of this thread returned NULL (FT_ENOMEM or FT_ERANGE). */
+int ft_tape_append_error(void);
 
 /* Marks the entries that lie on a path from one of `sources` to one of
  * `targets` (live[k] = 1, else 0; live has n_entries cells) and gives every

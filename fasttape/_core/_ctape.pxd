@@ -1,9 +1,11 @@
 # Declarations of the C tape (csrc/fasttape_tape.h). Only fasttape/_core cimports this.
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cdef extern from "fasttape_tape.h" nogil:
     int FT_ENOMEM
     int FT_EFULL
+    int FT_ERANGE
+    int64_t FT_MAX_ARITY
     int FT_TLS_MAX
 
     ctypedef struct ft_idmap_t:
@@ -30,8 +32,8 @@ cdef extern from "fasttape_tape.h" nogil:
 
     ctypedef struct ft_entry_t:
         int32_t op
-        int16_t n_in
-        int16_t n_out
+        int32_t n_in
+        int32_t n_out
         int64_t ids
         int64_t meta
         int64_t saved
@@ -52,9 +54,10 @@ cdef extern from "fasttape_tape.h" nogil:
     void ft_tape_clear(ft_tape_t *t)
     int ft_tape_track(ft_tape_t *t, int64_t id)
     int ft_tape_tracks(const ft_tape_t *t, int64_t id)
-    ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int n_in, int n_out,
+    ft_entry_t *ft_tape_append(ft_tape_t *t, int32_t op, int64_t n_in, int64_t n_out,
                                int64_t n_meta, int64_t saved,
                                int64_t **ids, int64_t **meta)
+    int ft_tape_append_error()
     int64_t ft_tape_prune(const ft_tape_t *t, const int64_t *targets, int64_t n_targets,
                           const int64_t *sources, int64_t n_sources, uint8_t *live,
                           ft_slots_t *slots)

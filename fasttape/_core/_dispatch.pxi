@@ -167,6 +167,9 @@ cdef int _record_many(OpDef op, tuple inputs, tuple outputs, tuple attrs) except
     cdef Py_ssize_t n = len(inputs), i
     cdef PyObject **ins = <PyObject**>malloc(n * sizeof(PyObject*))
     cdef PyObject *outs[MAX_ARGS]
+    if n > FT_MAX_ARITY - op.n_out:  # See Note [Entry field widths] in csrc/fasttape_tape.h
+        free(ins)
+        raise ValueError(f"{op.name}: {n} inputs are more than a tape can record")
     if ins == NULL:
         raise MemoryError()
     try:

@@ -4,6 +4,34 @@
 
 cdef bint _warned_self_recording = False
 
+# Note [Active tapes and threads]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# The C stack of active tapes (ft_tls_*) is per thread and holds raw pointers
+# to the tapes' ft_tape_t. Three rules keep those pointers valid:
+# - A tape is on at most one stack, once: entering an active tape raises
+#   ValueError (as TensorFlow), so it cannot be pushed twice or on two threads.
+# - Only the thread that entered a tape may exit it: ft_tls_remove searches
+#   the calling thread's stack, and a tape that is active but not there was
+#   entered by another thread, so __exit__ raises RuntimeError and changes
+#   neither stack (the tape stays active where it was entered).
+# - While a tape is on a thread's stack, that thread holds a strong reference
+#   to it (_ACTIVE_REFS, a threading.local), so it can never be freed, by
+#   reference counting or by the cyclic collector in any thread, while a
+#   pointer to it is on a stack. When a thread ends with tapes still entered,
+#   CPython clears its thread-locals (in that thread, with the GIL, before
+#   its C thread-locals go): the tapes are freed there and __dealloc__ takes
+#   them off that thread's stack. A tape freed elsewhere while marked active
+#   can only have been on the stack of a thread that no longer exists, which
+#   ft_tls_remove (a search of the calling thread's stack) never touches.
+cdef object _ACTIVE_REFS = threading.local()
+
+
+cdef list _active_refs():
+    refs = getattr(_ACTIVE_REFS, "tapes", None)
+    if refs is None:
+        refs = _ACTIVE_REFS.tapes = []
+    return refs
+
 
 cdef class Tape:
     """The compiled part of `ft.GradientTape`: the C log, saved values and the sweep.
@@ -16,7 +44,8 @@ cdef class Tape:
     cdef readonly bint persistent
     cdef readonly bint watch_accessed_variables
     cdef bint _used
-    cdef int _active
+    cdef bint _active
+    cdef object _thread  # threading.get_ident() of the thread that entered it
 
     def __cinit__(self, *args, **kwargs):
         ft_tape_init(&self.c, <void*>self)
@@ -24,7 +53,8 @@ cdef class Tape:
         self._watched_vars = []
         self._events = []
         self._used = False
-        self._active = 0
+        self._active = False
+        self._thread = None
 
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self.persistent = bool(persistent)
@@ -32,22 +62,46 @@ cdef class Tape:
 
     def __dealloc__(self):
         if self._active:
+            # only when the entering thread ends: See Note [Active tapes and threads]
             ft_tls_remove(&self.c)
         ft_tape_free(&self.c)
 
     def _push(self):
+        """Makes the tape active on this thread. See Note [Active tapes and threads]."""
+        if self._active:
+            where = ("this thread" if self._thread == threading.get_ident()
+                     else f"thread {self._thread}")
+            raise ValueError(
+                f"GradientTape: the tape is already active (entered in {where} and not "
+                "exited); a tape cannot be re-entered while it is recording")
         if self._used:
             raise RuntimeError(
                 "GradientTape: a non-persistent tape can be used for one gradient() only; "
                 "create a new tape or use GradientTape(persistent=True)")
+        refs = _active_refs()
         if ft_tls_push(&self.c) < 0:
             raise RuntimeError(f"GradientTape: more than {FT_TLS_MAX} nested active tapes")
-        self._active += 1
+        refs.append(self)
+        self._active = True
+        self._thread = threading.get_ident()
 
     def _pop(self):
-        if self._active:
-            ft_tls_remove(&self.c)
-            self._active -= 1
+        """Ends the tape's activity on this thread (nothing if it is not active)."""
+        cdef Py_ssize_t i
+        if not self._active:
+            return
+        if ft_tls_remove(&self.c) < 0:
+            raise RuntimeError(
+                f"GradientTape: the tape was entered in thread {self._thread} and cannot be "
+                f"exited in thread {threading.get_ident()}; exit it in the thread that "
+                "entered it")
+        self._active = False
+        self._thread = None
+        refs = _active_refs()
+        for i in range(len(refs) - 1, -1, -1):
+            if refs[i] is self:
+                del refs[i]  # may free the tape: nothing of self is used after this
+                break
 
     @property
     def _recording(self):
@@ -143,6 +197,12 @@ cdef class Tape:
                 self._saved.append(attrs)
         e = ft_tape_append(&self.c, op.index, n_in, n_out, n_meta, saved, &ids, &meta)
         if e == NULL:
+            if op.save_any:
+                del self._saved[saved:]
+            if ft_tape_append_error() == FT_ERANGE:
+                raise ValueError(
+                    f"{op.name}: {n_in} inputs and {n_out} outputs are more than a tape can "
+                    f"record ({FT_MAX_ARITY} in all)")
             raise MemoryError("GradientTape: out of memory while recording")
         pos = 0
         for i in range(n_in):
@@ -274,3 +334,8 @@ cdef class Tape:
                 self._saved = []
                 self._events = []
                 ft_tape_free(&self.c)
+
+
+def _active_tape_depth():
+    """The number of tapes active on this thread (for tests)."""
+    return ft_tls_depth()

@@ -109,3 +109,23 @@ def tls_push_pop_roundtrip(int n):
         return depth, ft_tls_depth()
     finally:
         free(tapes)
+
+
+def append_error(int64_t n_in, int64_t n_out, int64_t n_meta):
+    """What ft_tape_append says to an entry of these counts on an empty tape:
+    0 (appended), FT_ERANGE or FT_ENOMEM."""
+    cdef ft_tape_t t
+    cdef int64_t *ids
+    cdef int64_t *meta
+    ft_tape_init(&t, NULL)
+    try:
+        if ft_tape_append(&t, 0, n_in, n_out, n_meta, -1, &ids, &meta) == NULL:
+            return ft_tape_append_error()
+        return 0
+    finally:
+        ft_tape_free(&t)
+
+
+FT_ERANGE_CODE = FT_ERANGE
+FT_ENOMEM_CODE = FT_ENOMEM
+FT_MAX_ARITY_VALUE = FT_MAX_ARITY

@@ -21,6 +21,7 @@ from fasttape._core._ctape cimport *
 
 import inspect
 import os
+import threading
 import warnings
 
 import numpy as np

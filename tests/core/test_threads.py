@@ -5,6 +5,7 @@ correct gradients concurrently."""
 import threading
 
 import numpy as np
+import pytest
 
 import fasttape as ft
 
@@ -186,3 +187,150 @@ def test_threads_with_persistent_and_nested_tapes():
             np.testing.assert_allclose(
                 [d1, d2, d1_again], [3 * x0**2, 6 * x0, 3 * x0**2], rtol=1e-12
             )
+
+
+# --- a tape belongs to the thread that entered it (Note [Active tapes and threads]) ---
+
+
+def _stack_is_empty():
+    from fasttape._core import core
+
+    return core._active_tape_depth() == 0
+
+
+def test_tape_exited_in_another_thread_raises_and_stays_active():
+    x = ft.constant([1.0, 2.0])
+    tape = ft.GradientTape()
+    tape.__enter__()
+    try:
+        tape.watch(x)
+        with pytest.raises(RuntimeError, match="entered in thread .* cannot be exited in thread"):
+            _run_in_thread(lambda: tape.__exit__(None, None, None))
+        # the other thread's stack is untouched and still empty
+        assert _run_in_thread(_stack_is_empty)
+        # the tape is still active here: it keeps recording this thread's ops
+        y = x * 3.0
+    finally:
+        tape.__exit__(None, None, None)
+    z = y * 2.0  # after the exit: not recorded
+    assert _stack_is_empty()
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [3.0, 3.0])
+    assert z is not None
+
+
+def test_reentering_an_active_tape_raises_value_error():
+    x = ft.constant(2.0)
+    tape = ft.GradientTape(persistent=True)
+    with tape:
+        tape.watch(x)
+        with pytest.raises(ValueError, match="already active"):
+            with tape:
+                pass
+        # from another thread too: a tape is on one stack at a time
+        with pytest.raises(ValueError, match="already active"):
+            _run_in_thread(tape.__enter__)
+        y = x * x
+    assert _stack_is_empty()
+    assert float(tape.gradient(y, x)) == 4.0
+    with tape:  # exited: it may be entered again
+        z = y * x
+    assert float(tape.gradient(z, x)) == 12.0
+
+
+def test_tape_dropped_elsewhere_while_active_stays_alive_until_exit():
+    import gc
+    import weakref
+
+    x = ft.constant([1.0, 2.0])
+    box = {"tape": ft.GradientTape()}
+    ref = weakref.ref(box["tape"])
+    entered, dropped, done = threading.Event(), threading.Event(), {}
+
+    def worker():
+        tape = box["tape"]
+        tape.__enter__()
+        tape.watch(x)
+        del tape
+        entered.set()
+        assert dropped.wait(timeout=30)
+        # the only reference left is this thread's stack: the tape still records
+        done["y"] = x * x
+        tape = ref()
+        done["alive"] = tape is not None
+        tape.__exit__(None, None, None)
+        done["grad"] = tape.gradient(done["y"], x).numpy()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    assert entered.wait(timeout=30)
+    del box["tape"]
+    gc.collect()
+    dropped.set()
+    th.join(timeout=30)
+    assert done["alive"]
+    np.testing.assert_array_equal(done["grad"], [2.0, 4.0])
+    gc.collect()
+    assert ref() is None
+
+
+def test_tape_left_active_by_an_ending_thread_is_freed():
+    import gc
+    import weakref
+
+    refs = []
+
+    def worker():
+        tape = ft.GradientTape()
+        tape.__enter__()
+        refs.append(weakref.ref(tape))
+
+    _run_in_thread(worker)
+    gc.collect()
+    assert refs[0]() is None
+    assert _stack_is_empty()
+
+
+def test_cross_thread_exit_leaves_no_dangling_tape_in_a_subprocess():
+    # the original defect: exiting in thread B took the tape off B's stack (not
+    # A's) and freed it, so A's later ops wrote through a dangling pointer
+    code = """
+import threading, gc
+import numpy as np, fasttape as ft
+x = ft.constant([1.0, 2.0])
+errors, ok = [], []
+def a():
+  try:
+    with ft.GradientTape(persistent=True) as keep:
+        keep.watch(x)
+        t = ft.GradientTape()
+        t.__enter__()
+        t.watch(x)
+        def b():
+            try:
+                t.__exit__(None, None, None)
+            except RuntimeError as e:
+                errors.append(e)
+        th = threading.Thread(target=b); th.start(); th.join()
+        del th
+        gc.collect()
+        ys = [x * float(k) for k in range(200)]
+        total = ft.reduce_sum(ft.stack(ys), axis=0)
+        t.__exit__(None, None, None)
+        assert len(t._entries()) == 202, len(t._entries())
+        g = t.gradient(total, x)
+    np.testing.assert_allclose(g.numpy(), [sum(range(200))] * 2)
+    assert len(errors) == 1
+    ok.append(True)
+  except BaseException as e:
+    print(repr(e))
+ta = threading.Thread(target=a); ta.start(); ta.join()
+print("ok" if ok else "failed")
+"""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
