@@ -226,7 +226,7 @@ def _custom_op(n_out):
             gs, outs = args[:n_out], args[n_out:2 * n_out]
             inputs, _, grad_fn, n_inputs, variables = args[2 * n_out:]
             grads = _call_grad_fn(grad_fn, gs, outs, n_inputs, variables)
-            _check_grad_dtypes(grad_fn, grads, inputs)
+            _check_grads(grad_fn, grads, inputs, n_inputs)
             return grads
 
         params = ([f"g{j}" for j in range(n_out)] + [f"out{j}" for j in range(n_out)]
@@ -267,15 +267,26 @@ def _call_grad_fn(grad_fn, gs, outs, n_inputs, variables):
     return input_grads + var_grads
 
 
-def _check_grad_dtypes(grad_fn, grads, inputs):
+def _check_grads(grad_fn, grads, inputs, n_inputs):
+    """Each gradient has its input's dtype and a shape that broadcasts to the
+    input's shape without summing (a scalar for a vector is fine: the sweep
+    expands it; (2, 3) for (3,) is an error, never a silent sum)."""
+    name = getattr(grad_fn, "__qualname__", "grad_fn")
     for k, (g, x) in enumerate(zip(grads, inputs)):
         if g is None:
             continue
+        what = f"input {k}" if k < n_inputs else f"variable {k - n_inputs}"
         gd, xd = np.asarray(g).dtype, np.asarray(x).dtype
         if gd != xd and xd.kind in "fc":
             raise TypeError(
-                f"custom_gradient: {getattr(grad_fn, '__qualname__', 'grad_fn')} returned a "
-                f"gradient of dtype {gd.name} for input {k} of dtype {xd.name}; use ft.cast")
+                f"custom_gradient: {name} returned a gradient of dtype {gd.name} for {what} "
+                f"of dtype {xd.name}; use ft.cast")
+        gs, xs = tuple(np.shape(g)), tuple(np.shape(x))
+        if gs != xs and (len(gs) > len(xs) or any(
+                a != b and a != 1 for a, b in zip(gs, xs[len(xs) - len(gs):]))):
+            raise ValueError(
+                f"custom_gradient: {name} returned a gradient of shape {gs} for {what} of "
+                f"shape {xs}; a gradient must have its input's shape")
 
 
 def _as_cotangent(g, out):

@@ -278,12 +278,22 @@ cdef class Tape:
             for i in range(len(targets)):
                 t = <Tensor>targets[i]
                 tgt[i] = t._id if _is_float_array(t._value) else 0
+            target_ids = None
             for i in range(len(sources)):
                 # only what this tape follows has a gradient: an unwatched
-                # tensor gets None even when a recorded op used it (as TF)
+                # tensor gets None even when a recorded op used it (as TF),
+                # unless it is a target itself: then it gets its seed (TF's
+                # `sources_that_are_targets`; `tape.gradient(v, v)` is 1)
                 t = <Tensor>sources[i]
-                src[i] = t._id if (_is_float_array(t._value)
-                                   and ft_tape_tracks(&self.c, t._id)) else 0
+                src[i] = 0
+                if _is_float_array(t._value):
+                    if ft_tape_tracks(&self.c, t._id):
+                        src[i] = t._id
+                    else:
+                        if target_ids is None:
+                            target_ids = {tgt[k] for k in range(len(targets))}
+                        if t._id in target_ids:
+                            src[i] = t._id
             n_tgt = len(targets)
             n_src = len(sources)
             if self._active:

@@ -125,7 +125,7 @@ def test_custom_gradient_wrong_shape_raises():
     with ft.GradientTape() as tape:
         tape.watch(a)
         y = f(a)
-    with pytest.raises(ValueError, match="does not match the input's shape"):
+    with pytest.raises(ValueError, match=r"shape \(3, 3\) for input 0 of shape \(2,\)"):
         tape.gradient(y, a)
 
 
@@ -161,3 +161,60 @@ def test_custom_gradient_wrong_dtype_raises():
         y = f(a)
     with pytest.raises(TypeError, match="dtype float64 for input 0 of dtype float32"):
         tape.gradient(y, a)
+
+
+def test_custom_gradient_of_a_larger_shape_raises_naming_both_shapes():
+    @ft.custom_gradient
+    def f(x):
+        return ft.identity(x), lambda dy: ft.constant(np.ones((2, 3), np.float32))
+
+    x = ft.constant([1.0, 2.0, 3.0])
+    with ft.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) for input 0 of shape \(3,\)"):
+        tape.gradient(y, x)
+
+
+@pytest.mark.parametrize("bad", [(3, 1), (2,), (1, 3)])
+def test_custom_gradient_that_does_not_fit_raises(bad):
+    @ft.custom_gradient
+    def f(x):
+        return x * 2.0, lambda dy: ft.constant(np.ones(bad, np.float32))
+
+    x = ft.constant([1.0, 2.0, 3.0])
+    with ft.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    with pytest.raises(ValueError, match="for input 0 of shape"):
+        tape.gradient(y, x)
+
+
+def test_custom_gradient_scalar_for_a_vector_is_expanded():
+    @ft.custom_gradient
+    def total(x):
+        return ft.reduce_sum(x), lambda dy: dy * 2.0  # a 0-d gradient broadcasts to x
+
+    x = ft.constant([1.0, 2.0, 3.0])
+    with ft.GradientTape() as tape:
+        tape.watch(x)
+        y = total(x)
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [2.0, 2.0, 2.0])
+
+
+def test_custom_gradient_variable_gradient_of_the_wrong_shape_raises():
+    v = ft.Variable([1.0, 2.0])
+
+    @ft.custom_gradient
+    def f(x):
+        def grad_fn(dy, variables=None):
+            return dy, [ft.constant(np.ones((4, 2), np.float32))]
+
+        return x * v, grad_fn
+
+    x = ft.constant([1.0, 2.0])
+    with ft.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    with pytest.raises(ValueError, match=r"shape \(4, 2\) for variable 0 of shape \(2,\)"):
+        tape.gradient(y, [x, v])
