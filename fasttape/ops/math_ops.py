@@ -23,6 +23,7 @@ from fasttape.ops._registry import (
     reduce,
     reduced_shape,
     register,
+    same_dtype,
     unary,
 )
 
@@ -206,25 +207,8 @@ _clip_op = register(
 
 
 def _same_dtype(op_name, values, names):
-    """Converts `values` to tensors of one dtype (Python data adopts the first tensor's)."""
-    ref = next((v for v in values if isinstance(v, Tensor)), None)
-    dtype = ref.dtype if ref is not None else None
-    out = []
-    for v in values:
-        if isinstance(v, Tensor):
-            out.append(v)
-        elif isinstance(v, np.ndarray):
-            out.append(v)
-        else:
-            out.append(convert_to_tensor(v, dtype) if dtype is not None else convert_to_tensor(v))
-            dtype = dtype or out[-1].dtype
-    dtypes = {np.dtype(v.dtype) for v in out}
-    if len(dtypes) > 1:
-        raise errors.op_error(
-            TypeError, op_name, tuple(out),
-            f"inputs have different dtypes {sorted(d.name for d in dtypes)}; use ft.cast",
-            names)
-    return out
+    """`values` as tensors of one dtype (Python data adopts the tensors'): see same_dtype."""
+    return same_dtype(op_name, values, names)
 
 
 @public("clip_by_value", _clip_op, None)
