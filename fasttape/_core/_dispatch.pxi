@@ -57,7 +57,7 @@ cdef int _check_scalar(OpDef op, object x, object y, object arr, object scalar) 
         _raise_op_error(op, TypeError, (x, y),
             f"a Python complex cannot take the tensor's dtype {arr.dtype.name}")
     if type(scalar) is int and is_float and not (-65504 <= scalar <= 65504):
-        if not -np.finfo(arr.dtype).max <= scalar <= np.finfo(arr.dtype).max:
+        if not -float(np.finfo(arr.dtype).max) <= scalar <= float(np.finfo(arr.dtype).max):
             _raise_op_error(op, ValueError, (x, y),
                 f"the Python int {scalar:.6g} is out of the range of the tensor's dtype "
                 f"{arr.dtype.name}")
@@ -85,8 +85,8 @@ cdef object _binary(OpDef op, object x, object y):
     try:
         out = PyObject_Vectorcall(op.forward, args, 2, NULL)
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError) else ValueError,
-                        (x, y), str(e))
+        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError, _errors.InvalidArgumentError)
+                        else ValueError, (x, y), str(e))
     r = _wrap(_as_array(out))
     if ft_tls_depth():
         ins[0] = <PyObject*>x
