@@ -167,7 +167,9 @@ def constant(value, dtype=None, shape=None, name=None):
     """
     t = convert_to_tensor(value, dtype)
     if shape is not None:
-        shape = tuple(int(d) for d in shape)
+        from fasttape.ops._registry import normalize_shape
+
+        shape = normalize_shape("constant", shape, (t,), allow_unknown=t.size != 1)
         if t.size == 1:
             return broadcast_to(reshape(t, ()), shape) if shape != t.shape else t
         return reshape(t, shape)

@@ -8,19 +8,18 @@ cdef object _raise_op_error(OpDef op, object cls, tuple inputs, str detail):
 
 cdef inline object _operand_value(object x, object other):
     """The raw value of a binary operand: ndarrays and Python scalars pass;
-    lists and other data adopt the dtype of the other operand when it is a
-    tensor (TensorFlow's conversion)."""
-    if cnp.PyArray_Check(x) or isinstance(x, (float, int, bool, complex)):
+    NumPy scalars are 0-d arrays of their dtype; lists and other data adopt
+    the dtype of the other operand when it is a tensor (TensorFlow's
+    conversion). See Note [Weak Python data]."""
+    if cnp.PyArray_CheckExact(x):
         return x
-    if isinstance(x, np.generic):
+    cdef type tx = type(x)
+    if tx is float or tx is int or tx is bool or tx is complex:
+        return x
+    if isinstance(x, np.generic):  # before float: np.float64 is a float subclass
         return cnp.PyArray_FROM_O(x)
-    if isinstance(other, Tensor) and isinstance(x, (list, tuple)):
-        arr = _python_array(x)
-        dt = (<Tensor>other)._value.dtype
-        if arr.dtype != dt:
-            _check_lossless(arr, dt)
-            arr = arr.astype(dt)
-        return arr
+    if isinstance(other, Tensor) and not cnp.PyArray_Check(x):
+        return (<Tensor>convert_like(x, (<Tensor>other)._value.dtype))._value
     return (<Tensor>convert_to_tensor(x))._value
 
 
@@ -36,7 +35,10 @@ cdef int _check_pair(OpDef op, object x, object y, object xv, object yv) except 
             nx, ny = xv.dtype.name, yv.dtype.name
             _raise_op_error(op, TypeError, (x, y),
                 f"operands have different dtypes {nx} and {ny}; convert one "
-                f"with ft.cast(x, {ny!r}) or ft.cast(y, {nx!r})")
+                f"with ft.cast(x, {ny!r}) or ft.cast(y, {nx!r})" + (
+                    " (a NumPy scalar keeps its dtype, as in TensorFlow; a Python number "
+                    "takes the tensor's)" if isinstance(x, np.generic) or
+                    isinstance(y, np.generic) else ""))
     elif xa:
         _check_scalar(op, x, y, xv, yv)
     elif ya:
@@ -54,6 +56,11 @@ cdef int _check_scalar(OpDef op, object x, object y, object arr, object scalar) 
     if isinstance(scalar, complex) and not is_complex:
         _raise_op_error(op, TypeError, (x, y),
             f"a Python complex cannot take the tensor's dtype {arr.dtype.name}")
+    if type(scalar) is int and is_float and not (-65504 <= scalar <= 65504):
+        if not -float(np.finfo(arr.dtype).max) <= scalar <= float(np.finfo(arr.dtype).max):
+            _raise_op_error(op, ValueError, (x, y),
+                f"the Python int {scalar:.6g} is out of the range of the tensor's dtype "
+                f"{arr.dtype.name}")
     return 0
 
 
@@ -78,8 +85,8 @@ cdef object _binary(OpDef op, object x, object y):
     try:
         out = PyObject_Vectorcall(op.forward, args, 2, NULL)
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError) else ValueError,
-                        (x, y), str(e))
+        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError, _errors.InvalidArgumentError)
+                        else ValueError, (x, y), str(e))
     r = _wrap(_as_array(out))
     if ft_tls_depth():
         ins[0] = <PyObject*>x

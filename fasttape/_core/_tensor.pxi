@@ -181,7 +181,10 @@ cdef class Tensor:
     def __neg__(self): return _unary(_OP_NEG, self)
     def __abs__(self): return _unary(_OP_ABS, self)
     def __invert__(self): return _unary(_OP_INVERT, self)
-    def __pos__(self): return self
+    def __pos__(self):
+        if self._flags & _F_VARIABLE:  # a snapshot: later assigns must not show through
+            return _variable_snapshot(<Variable>self, True)
+        return self
 
     def __eq__(self, other):
         if other is None:

@@ -15,6 +15,7 @@ from fasttape._core import core as _core
 
 Tensor = _core.Tensor
 convert_to_tensor = _core.convert_to_tensor
+convert_like = _core.convert_like
 _unary_call = _core.unary_call
 _binary_call = _core.binary_call
 
@@ -126,17 +127,89 @@ def nondiff(name, forward, *, n_inputs=2, doc=None):
     return _public(name, op, fn, doc or f"Elementwise {name}; not differentiable.")
 
 
-def normalize_axis(op_name, x, axis):
+def _index(op_name, inputs, value, what, names=None):
+    """One int from an int, a NumPy integer or a 0-d integer Tensor; floats,
+    strings and bools raise TypeError (int(2.9) would silently give 2)."""
+    if isinstance(value, Tensor):
+        value = value.numpy()[()] if value.ndim == 0 else value
+    if isinstance(value, (bool, np.bool_)):
+        raise errors.op_error(TypeError, op_name, inputs, f"{what} must be an int, got {value!r}",
+                              names)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise errors.op_error(TypeError, op_name, inputs, f"{what} must be an int, got {value!r}",
+                              names) from None
+
+
+def normalize_int(op_name, value, what, inputs=(), names=None, *, minimum=None):
+    """A count or size argument (depth, num, num_rows, batch_dims, ...) as a
+    Python int, at least `minimum` when given. See Note [Shape and axis arguments]."""
+    n = _index(op_name, inputs, value, what, names)
+    if minimum is not None and n < minimum:
+        raise errors.op_error(ValueError, op_name, inputs,
+                              f"{what} must be at least {minimum}, got {n}", names)
+    return n
+
+
+def normalize_ints(op_name, value, what="shape", inputs=(), names=None):
+    """A list of ints (a shape, perm, begin, multiples, ...) given as an int,
+    a sequence of ints, a TensorShape, or a 0-d/1-D integer ndarray or Tensor,
+    as a tuple of Python ints. Floats, strings and bools raise TypeError.
+
+    Note [Shape and axis arguments]
+    ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+    Every op that takes a shape, an axis, a size or a count normalises it
+    here, through `normalize_ints`, `normalize_shape`, `normalize_int` or
+    `normalize_axis`, which accept Python ints, NumPy integers and integer
+    tensors only: int() would truncate 2.9 to 2 and accept '12'.
+    """
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype.kind not in "iu"):
+        raise errors.op_error(TypeError, op_name, inputs, f"{what} must be ints, got {value!r}",
+                              names)
+    if isinstance(value, np.ndarray):
+        if value.ndim > 1:
+            raise errors.op_error(ValueError, op_name, inputs,
+                                  f"{what} must be an int or a 1-D list of ints, got rank "
+                                  f"{value.ndim}", names)
+        return tuple(value.reshape(-1).tolist())
+    if not isinstance(value, (list, tuple)):
+        return (_index(op_name, inputs, value, what, names),)
+    return tuple(_index(op_name, inputs, v, what, names) for v in value)
+
+
+def normalize_shape(op_name, shape, inputs=(), names=None, *, allow_unknown=False):
+    """A shape argument as a tuple of non-negative ints (one -1, "the rest",
+    when `allow_unknown`: reshape). See Note [Shape and axis arguments]."""
+    dims = normalize_ints(op_name, shape, "shape", inputs, names)
+    unknown = [d for d in dims if d == -1] if allow_unknown else []
+    if len(unknown) > 1 or any(d < 0 and not (allow_unknown and d == -1) for d in dims):
+        raise errors.op_error(ValueError, op_name, inputs,
+                              f"shape {list(dims)} must hold non-negative sizes"
+                              + (" and at most one -1" if allow_unknown else ""), names)
+    return dims
+
+
+def normalize_axis(op_name, x, axis, rank=None):
     """axis (None, int or a sequence) as None or a sorted tuple of non-negative
-    ints, checked against x's rank."""
+    ints, checked against x's rank (or `rank`: x.ndim + 1 for ops that insert
+    an axis). See Note [Shape and axis arguments]."""
     if axis is None:
         return None
-    nd = x.ndim
+    nd = x.ndim if rank is None else rank
     if isinstance(axis, Tensor):
-        axis = axis.numpy().tolist()
-    axes = [axis] if np.ndim(axis) == 0 else list(axis)
+        axis = axis.numpy()
+    if isinstance(axis, np.ndarray) and axis.dtype.kind not in "iu":
+        raise errors.op_error(TypeError, op_name, (x,), f"axis must be int, got {axis!r}")
+    if isinstance(axis, np.ndarray):
+        axis = axis.tolist()
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
     out = []
     for a in axes:
+        if isinstance(a, (bool, np.bool_)):
+            raise errors.op_error(TypeError, op_name, (x,), f"axis must be int, got {a!r}")
         try:
             a = operator.index(a)  # ints only: int(1.5) would silently give axis 1
         except TypeError:
@@ -149,6 +222,36 @@ def normalize_axis(op_name, x, axis):
     if len(set(out)) != len(out):
         raise errors.op_error(ValueError, op_name, (x,), f"axis {axis} has repeated entries")
     return tuple(sorted(out))
+
+
+def same_dtype(op_name, values, names=None):
+    """`values` as Tensors of one dtype: the one dtype rule of multi-input ops.
+
+    Tensors, NumPy arrays and NumPy scalars keep their dtype; Python numbers
+    and lists take the first of those (Note [Weak Python data] in
+    _convert.pxi). Two different dtypes raise TypeError naming both.
+    """
+    ref = None
+    for v in values:
+        if isinstance(v, (Tensor, np.ndarray, np.generic)):
+            ref = v.dtype
+            break
+    if ref is None and values:  # Python data only: floats win over ints, as in one list
+        ref = convert_to_tensor(values[0]).dtype
+        if ref.kind in "iub" and any(isinstance(v, float) for v in values):
+            ref = np.dtype(np.float32)
+    out = [convert_like(v, ref) for v in values]
+    dtypes = []
+    for t in out:
+        if t.dtype not in dtypes:
+            dtypes.append(t.dtype)
+    if len(dtypes) > 1:
+        raise errors.op_error(
+            TypeError, op_name, tuple(out),
+            f"inputs have different dtypes {dtypes[0].name} and {dtypes[1].name}; convert one "
+            f"with ft.cast(x, {dtypes[0].name!r}) (NumPy arrays and scalars keep their dtype; "
+            "Python numbers take the tensors')", names)
+    return out
 
 
 def reduce(name, forward, vjp, *, float_only=False, doc=None):

@@ -14,29 +14,29 @@ from fasttape._core import core as _core
 from fasttape.ops._registry import (
     Tensor,
     call_op,
+    convert_like,
     convert_to_tensor,
     normalize_axis,
+    normalize_int,
+    normalize_ints,
+    normalize_shape,
     public,
     register,
+    same_dtype,
 )
 
 _wrap = _core.wrap_array
 
 
-def _tensor(x):
-    return x if isinstance(x, Tensor) else convert_to_tensor(x)
-
-
 def _shape_arg(op_name, x, shape):
-    """A shape given as a list, tuple, int, ndarray or integer Tensor, as a tuple of ints."""
-    if isinstance(shape, Tensor):
-        shape = shape.numpy()
-    try:
-        out = tuple(int(d) for d in np.asarray(shape).reshape(-1))
-    except (TypeError, ValueError):
-        raise errors.op_error(TypeError, op_name, (x,),
-                              f"shape must be ints, got {shape!r}") from None
-    return out
+    """A shape given as a list, tuple, int, ndarray or integer Tensor, as a tuple of
+    non-negative ints (see normalize_shape)."""
+    return normalize_shape(op_name, shape, () if x is None else (x,))
+
+
+def _tensor(x):
+    # Variables become snapshots: an op never hands back a live Variable
+    return x if type(x) is Tensor else convert_to_tensor(x)
 
 
 # --- indexing -------------------------------------------------------------------
@@ -111,7 +111,7 @@ _reshape_op = register(
 def reshape(tensor, shape, name=None):
     """`tensor` with a new shape of the same size (one entry may be -1)."""
     x = _tensor(tensor)
-    return _reshape_op.apply((x,), (_shape_arg("reshape", x, shape),))
+    return _reshape_op.apply((x,), (normalize_shape("reshape", shape, (x,), allow_unknown=True),))
 
 
 def _inverse_perm(perm):
@@ -133,7 +133,7 @@ def transpose(a, perm=None, conjugate=False, name=None):
     if perm is None:
         perm = tuple(range(x.ndim - 1, -1, -1))
     else:
-        perm = _shape_arg("transpose", x, perm)
+        perm = normalize_ints("transpose", perm, "perm", (x,))
         if sorted(p % builtins.max(x.ndim, 1) for p in perm) != list(range(x.ndim)):
             raise errors.op_error(ValueError, "transpose", (x,),
                                   f"perm {perm} is not a permutation of the {x.ndim} axes")
@@ -166,7 +166,7 @@ _expand_dims_op = register("expand_dims", "shape_op", np.expand_dims, ("input",)
 def expand_dims(input, axis, name=None):  # noqa: A002
     """Inserts an axis of size 1 at `axis` (-rank-1 <= axis <= rank)."""
     x = _tensor(input)
-    axis = int(axis)
+    axis = normalize_int("expand_dims", axis, "axis", (x,))
     if not -x.ndim - 1 <= axis <= x.ndim:
         raise errors.op_error(ValueError, "expand_dims", (x,),
                               f"axis {axis} is out of range for rank {x.ndim}")
@@ -221,13 +221,7 @@ _concat_op = register("concat", "shape_op", lambda *v: np.concatenate(v[:-1], ax
 def _same_rank_dtype(op_name, values):
     if not values:
         raise errors.op_error(ValueError, op_name, (), "needs at least one tensor")
-    ref = next((v for v in values if isinstance(v, Tensor)), None)
-    dtype = ref.dtype if ref is not None else None
-    vals = [v if isinstance(v, Tensor) else convert_to_tensor(v, dtype) for v in values]
-    if len({v.dtype for v in vals}) > 1:
-        raise errors.op_error(TypeError, op_name, tuple(vals),
-                              "all tensors must have one dtype; use ft.cast")
-    return vals
+    return same_dtype(op_name, values)
 
 
 @public("concat", _concat_op, None)
@@ -259,6 +253,7 @@ def stack(values, axis=0, name=None):
     if any(v.shape != vals[0].shape for v in vals):
         raise errors.op_error(ValueError, "stack", tuple(vals), "all tensors must have one shape")
     nd = vals[0].ndim + 1
+    axis = normalize_int("stack", axis, "axis", tuple(vals))
     if not -nd <= axis < nd:
         raise errors.op_error(ValueError, "stack", tuple(vals),
                               f"axis {axis} is out of range for rank {nd}")
@@ -386,7 +381,7 @@ def tile(input, multiples, name=None):  # noqa: A002
     [[1, 2, 1, 2], [1, 2, 1, 2]]
     """
     x = _tensor(input)
-    m = _shape_arg("tile", x, multiples)
+    m = normalize_ints("tile", multiples, "multiples", (x,))
     if len(m) != x.ndim:
         raise errors.op_error(ValueError, "tile", (x,),
                               f"multiples {list(m)} must have one entry per axis ({x.ndim})")
@@ -465,15 +460,18 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
                 raise _invalid("pad", (x,),
                                f"{mode_} paddings must be at most {n - slack} along axis {ax} "
                                f"of size {n}, got {[lo, hi]}")
-    cv = _raw(constant_values)
     if mode_ == "CONSTANT":
-        cv_arr = np.asarray(cv)
+        try:  # Python numbers take x's dtype exactly and never wrap (Note [Weak Python data])
+            cv_arr = convert_like(constant_values, x.dtype).numpy()
+        except (TypeError, ValueError) as e:
+            raise errors.op_error(type(e), "pad", (x,), f"constant_values: {e}") from None
         if cv_arr.ndim != 0:
             raise errors.op_error(ValueError, "pad", (x,), "constant_values must be a scalar")
-        if cv_arr.dtype.kind in "fc" and x.dtype.kind in "iub":
+        if cv_arr.dtype != x.dtype:
             raise errors.op_error(TypeError, "pad", (x,),
-                                  f"constant_values {cv!r} does not fit dtype {x.dtype.name}")
-        cv = cv_arr.astype(x.dtype)[()]
+                                  f"constant_values has dtype {cv_arr.dtype.name} but the tensor "
+                                  f"{x.dtype.name}; use ft.cast")
+        cv = cv_arr[()]
     else:
         cv = 0
     return _pad_op.apply((x,), (pads, mode_, cv))
@@ -504,8 +502,8 @@ def slice_(input_, begin, size, name=None):
     [[2, 3], [5, 6]]
     """
     x = _tensor(input_)
-    b = _shape_arg("slice", x, begin)
-    s = _shape_arg("slice", x, size)
+    b = normalize_ints("slice", begin, "begin", (x,))
+    s = normalize_ints("slice", size, "size", (x,))
     if len(b) != x.ndim or len(s) != x.ndim:
         raise errors.op_error(
             ValueError, "slice", (x,),
@@ -694,7 +692,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
     idx = _tensor(indices)
     names = ("params", "indices")
     _int_indices("gather_nd", (p, idx), idx, names)
-    b = int(batch_dims)
+    b = normalize_int("gather_nd", batch_dims, "batch_dims", (p, idx), names)
     if b < 0 or (b > 0 and (b >= idx.ndim or p.shape[:b] != idx.shape[:b])):
         raise errors.op_error(
             ValueError, "gather_nd", (p, idx),
@@ -739,7 +737,7 @@ def scatter_nd(indices, updates, shape, name=None):
     u = _tensor(updates)
     names = ("indices", "updates")
     _int_indices("scatter_nd", (idx, u), idx, names)
-    shp = _shape_arg("scatter_nd", u, shape)
+    shp = normalize_ints("scatter_nd", shape, "shape", (idx, u), names)
     if any(d < 0 for d in shp):
         raise errors.op_error(ValueError, "scatter_nd", (idx, u),
                               f"shape {list(shp)} must be non-negative", names)
@@ -790,7 +788,7 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     if m.ndim == 0:
         raise errors.op_error(ValueError, "boolean_mask", (x, m), "mask must have rank >= 1",
                               names)
-    ax = 0 if axis is None else int(axis)
+    ax = 0 if axis is None else normalize_int("boolean_mask", axis, "axis", (x, m), names)
     if ax < 0:
         ax += x.ndim
     if not 0 <= ax <= x.ndim - m.ndim or x.shape[ax:ax + m.ndim] != m.shape:
@@ -835,11 +833,7 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     if idx.dtype.kind not in "iu":
         raise errors.op_error(TypeError, "one_hot", (idx,),
                               f"indices must be integers, got {idx.dtype.name}", ("indices",))
-    try:
-        depth = operator.index(_raw(depth)[()] if isinstance(depth, Tensor) else depth)
-    except TypeError:
-        raise errors.op_error(TypeError, "one_hot", (idx,), f"depth must be an int, got {depth!r}",
-                              ("indices",)) from None
+    depth = normalize_int("one_hot", depth, "depth", (idx,), ("indices",))
     if depth < 0:
         raise _invalid("one_hot", (idx,), f"depth must be non-negative, got {depth}", ("indices",))
     values = [v for v in (on_value, off_value) if v is not None]
@@ -852,13 +846,16 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
         raise errors.op_error(TypeError, "one_hot", (idx,),
                               f"on_value and off_value must have dtype {dtype.name}, got "
                               f"{sorted(t.name for t in typed)}; use ft.cast", ("indices",))
-    on = 1 if on_value is None else _raw(on_value)
-    off = 0 if off_value is None else _raw(off_value)
+    try:  # Python numbers take `dtype` exactly and never wrap (Note [Weak Python data])
+        on = convert_like(1 if on_value is None else on_value, dtype).numpy()
+        off = convert_like(0 if off_value is None else off_value, dtype).numpy()
+    except (TypeError, ValueError) as e:
+        raise errors.op_error(type(e), "one_hot", (idx,), str(e), ("indices",)) from None
     for v in (on, off):
         if np.ndim(v) != 0:
             raise errors.op_error(ValueError, "one_hot", (idx,),
                                   "on_value and off_value must be scalars", ("indices",))
-    ax = -1 if axis is None else int(axis)
+    ax = -1 if axis is None else normalize_int("one_hot", axis, "axis", (idx,), ("indices",))
     if not -idx.ndim - 1 <= ax <= idx.ndim:
         raise errors.op_error(ValueError, "one_hot", (idx,),
                               f"axis {ax} is out of range for a result of rank {idx.ndim + 1}",
@@ -938,8 +935,13 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
         start, limit = 0, start
     vals = [_raw(v) for v in (start, limit, delta)]
     if dtype is None:
-        is_float = any(isinstance(v, float) or np.asarray(v).dtype.kind == "f" for v in vals)
-        dtype = np.float32 if is_float else np.int32
+        # as TensorFlow: the widest of the arguments' dtypes, Python numbers weakly typed
+        # (int32 or float32) beside typed ones
+        order = [np.dtype(d) for d in (np.int32, np.int64, np.float32, np.float64)]
+        typed = [np.asarray(v).dtype for v in vals if isinstance(v, (np.ndarray, np.generic))]
+        weak = [np.dtype(np.float32 if isinstance(v, float) else np.int32) for v in vals
+                if not isinstance(v, (np.ndarray, np.generic))]
+        dtype = builtins.max(typed + weak, key=lambda d: order.index(d) if d in order else -1)
     return _wrap(np.arange(*vals, dtype=dtype))
 
 
@@ -951,7 +953,10 @@ def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=Non
     >>> ft.eye(2, batch_shape=[3]).shape
     (3, 2, 2)
     """
-    m = np.eye(int(num_rows), None if num_columns is None else int(num_columns), dtype=dtype)
+    rows = normalize_int("eye", num_rows, "num_rows", minimum=0)
+    cols = None if num_columns is None else normalize_int("eye", num_columns, "num_columns",
+                                                          minimum=0)
+    m = np.eye(rows, cols, dtype=dtype)
     if batch_shape is not None:
         batch = _shape_arg("eye", None, batch_shape)
         m = np.array(np.broadcast_to(m, batch + m.shape))
@@ -959,6 +964,23 @@ def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=Non
 
 
 def linspace(start, stop, num, axis=0, name=None):
-    """`num` evenly spaced values from start to stop (inclusive), float32 for Python floats."""
-    s, e = _tensor(start), _tensor(stop)
-    return _wrap(np.linspace(s.numpy(), e.numpy(), int(num), axis=axis).astype(s.dtype))
+    """`num` evenly spaced values from start to stop (inclusive), as tf.linspace:
+    float32 for Python numbers (ints too), else the dtype of the float tensors
+    given; integer tensors raise TypeError.
+
+    >>> import fasttape as ft
+    >>> ft.linspace(0, 1, 5).numpy().tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    names = ("start", "stop")
+    if any(isinstance(v, (Tensor, np.ndarray, np.generic)) for v in (start, stop)):
+        s, e = same_dtype("linspace", (start, stop), names)
+    else:  # Python numbers only: float32, ints included
+        s, e = convert_like(start, np.float32), convert_like(stop, np.float32)
+    if s.dtype.kind not in "fc":
+        raise errors.op_error(TypeError, "linspace", (s, e),
+                              f"start and stop must be floating point, got {s.dtype.name}; "
+                              "use ft.cast", names)
+    n = normalize_int("linspace", num, "num", (s, e), names, minimum=0)
+    ax = normalize_axis("linspace", s, axis, rank=builtins.max(s.ndim, e.ndim) + 1)[0]
+    return _wrap(np.linspace(s.numpy(), e.numpy(), n, axis=ax).astype(s.dtype))

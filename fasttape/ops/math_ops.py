@@ -23,6 +23,7 @@ from fasttape.ops._registry import (
     reduce,
     reduced_shape,
     register,
+    same_dtype,
     unary,
 )
 
@@ -43,7 +44,11 @@ def _sigmoid(x):
 
 
 def _positive_log(x):
-    # log(x) where x > 0, else 0: the d/dy of x**y, as TensorFlow's pow gradient
+    # log(x) where x > 0, else 0: the d/dy of x**y, as TensorFlow's pow gradient.
+    # A Python number (a weak operand) goes through math.log, exact for any int: NumPy
+    # would make 2**63 an overflowing int64 and 2**64 an OverflowError
+    if type(x) is int or type(x) is float:
+        return math.log(x) if x > 0 else 0.0
     return np.where(x > 0, np.log(np.where(x > 0, x, 1)), 0)
 
 
@@ -143,14 +148,26 @@ atan2 = binary("atan2", np.arctan2, {  # atan2(y, x) as TF: here x is TF's y
     "y": lambda g, x, y: -g * x / (x * x + y * y)})
 divide = binary("divide", np.true_divide,
                 {"x": lambda g, y: g / y, "y": lambda g, y, out: -g * out / y})
-floordiv = binary("floordiv", np.floor_divide, None)  # piecewise constant: no gradient, as TF
+def _int_divisor_check(fn):
+    """fn(x, y) that raises, as TensorFlow, where an integer y is 0 (NumPy returns 0)."""
+    def forward(x, y):
+        if np.asarray(y).dtype.kind in "iu" and not np.all(y):
+            raise errors.InvalidArgumentError("integer division by zero")
+        return fn(x, y)
+
+    return forward
+
+
+floordiv = binary("floordiv", _int_divisor_check(np.floor_divide),
+                  None)  # piecewise constant: no gradient, as TF
 maximum = binary("maximum", np.maximum, {
     "x": lambda g, x, y: masked(g, x >= y),  # ties go to x, as TF
     "y": lambda g, x, y: masked(g, ~(x >= y))})
 minimum = binary("minimum", np.minimum, {
     "x": lambda g, x, y: masked(g, x <= y),
     "y": lambda g, x, y: masked(g, ~(x <= y))})
-mod = binary("mod", np.mod, {"x": "identity", "y": lambda g, x, y: -g * np.floor_divide(x, y)})
+mod = binary("mod", _int_divisor_check(np.mod),
+             {"x": "identity", "y": lambda g, x, y: -g * np.floor_divide(x, y)})
 multiply = binary("multiply", np.multiply, {"x": lambda g, y: g * y, "y": lambda g, x: g * x})
 def _pow_grad_x(g, x, y):
     if type(y) is int or type(y) is float:  # a Python exponent: x ** 2 is the common case
@@ -206,25 +223,8 @@ _clip_op = register(
 
 
 def _same_dtype(op_name, values, names):
-    """Converts `values` to tensors of one dtype (Python data adopts the first tensor's)."""
-    ref = next((v for v in values if isinstance(v, Tensor)), None)
-    dtype = ref.dtype if ref is not None else None
-    out = []
-    for v in values:
-        if isinstance(v, Tensor):
-            out.append(v)
-        elif isinstance(v, np.ndarray):
-            out.append(v)
-        else:
-            out.append(convert_to_tensor(v, dtype) if dtype is not None else convert_to_tensor(v))
-            dtype = dtype or out[-1].dtype
-    dtypes = {np.dtype(v.dtype) for v in out}
-    if len(dtypes) > 1:
-        raise errors.op_error(
-            TypeError, op_name, tuple(out),
-            f"inputs have different dtypes {sorted(d.name for d in dtypes)}; use ft.cast",
-            names)
-    return out
+    """`values` as tensors of one dtype (Python data adopts the tensors'): see same_dtype."""
+    return same_dtype(op_name, values, names)
 
 
 @public("clip_by_value", _clip_op, None)
@@ -342,8 +342,14 @@ reduce_mean = reduce(
     lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims) / _count(x_shape, axis))
 reduce_min = reduce("reduce_min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
                     _extreme_vjp)
+def _int_kept(x):
+    # integer reductions keep the dtype, as TensorFlow (NumPy widens int32 to int64)
+    return x.dtype if x.dtype.kind in "iu" else None
+
+
 reduce_prod = reduce(
-    "reduce_prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+    "reduce_prod",
+    lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims, dtype=_int_kept(x)),
     lambda g, x, axis, keepdims: _expand(g, x.shape, axis, keepdims) * _prod_of_others(x, axis))
 reduce_std = reduce(
     "reduce_std", lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims),
@@ -352,7 +358,8 @@ reduce_std = reduce(
         / (_count(x.shape, axis) * _expand(out, x.shape, axis, keepdims)),
     float_only=True)
 reduce_sum = reduce(
-    "reduce_sum", lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims),
+    "reduce_sum",
+    lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=_int_kept(x)),
     lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims))
 reduce_variance = reduce(
     "reduce_variance", _variance,

@@ -23,6 +23,7 @@ from fasttape.ops._registry import (
     normalize_axis,
     public,
     register,
+    same_dtype,
 )
 from fasttape.ops.array_ops import _index_add_op, concat, transpose
 
@@ -180,16 +181,7 @@ def _floats(op_name, values, names):
         dtype = values[0].dtype
         if dtype.kind == "f" and all(v.dtype == dtype for v in values):
             return list(values)
-    ref = next((v for v in values if isinstance(v, (Tensor, np.ndarray))), None)
-    dtype = None if ref is None else ref.dtype
-    out = []
-    for v in values:
-        if isinstance(v, Tensor):
-            out.append(v)
-        elif isinstance(v, np.ndarray) or dtype is None or np.asarray(v).dtype.kind not in "iuf":
-            out.append(convert_to_tensor(v))
-        else:
-            out.append(convert_to_tensor(v, dtype if dtype.kind == "f" else None))
+    out = same_dtype(op_name, values, names)
     for t, n in zip(out, names, strict=True):
         if t.dtype.kind != "f":
             raise errors.op_error(
