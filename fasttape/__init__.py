@@ -21,6 +21,7 @@ from fasttape.backprop import GradientTape as GradientTape
 from fasttape.backprop import UnconnectedGradients as UnconnectedGradients
 from fasttape.backprop import custom_gradient as custom_gradient
 from fasttape.dtypes import as_dtype as as_dtype
+from fasttape.tensor_shape import TensorShape as TensorShape
 from fasttape.dtypes import (  # noqa: F401
     bool,
     complex64,
