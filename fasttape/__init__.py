@@ -21,7 +21,6 @@ from fasttape.backprop import GradientTape as GradientTape
 from fasttape.backprop import UnconnectedGradients as UnconnectedGradients
 from fasttape.backprop import custom_gradient as custom_gradient
 from fasttape.dtypes import as_dtype as as_dtype
-from fasttape.tensor_shape import TensorShape as TensorShape
 from fasttape.dtypes import (  # noqa: F401
     bool,
     complex64,
@@ -149,6 +148,7 @@ from fasttape.ops.math_ops import relu as relu  # noqa: E402
 from fasttape.ops.math_ops import relu6 as relu6  # noqa: E402
 from fasttape.ops.math_ops import selu as selu  # noqa: E402
 from fasttape.ops.math_ops import softplus as softplus  # noqa: E402
+from fasttape.tensor_shape import TensorShape as TensorShape
 
 __version__ = "0.1.0"
 
