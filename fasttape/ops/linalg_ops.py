@@ -840,6 +840,16 @@ def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_spa
     if transpose_a and adjoint_a:
         raise errors.op_error(ValueError, "matvec", (a, b),
                               "give transpose_a or adjoint_a, not both", ("a", "b"))
+    if a.dtype != b.dtype:
+        raise errors.op_error(TypeError, "matvec", (a, b),
+                              f"a has dtype {a.dtype.name}, b {b.dtype.name}; use ft.cast",
+                              ("a", "b"))
+    n = a.shape[-2] if transpose_a or adjoint_a else a.shape[-1]
+    if b.shape[-1] != n:
+        raise errors.op_error(ValueError, "matvec", (a, b),
+                              f"b's last axis ({b.shape[-1]}) must match a's "
+                              f"{'rows' if transpose_a or adjoint_a else 'columns'} ({n})",
+                              ("a", "b"))
     if adjoint_a:
         a = matrix_transpose(a, conjugate=True)
     return squeeze(matmul(a, expand_dims(b, -1), transpose_a=bool(transpose_a)), -1)
