@@ -70,7 +70,12 @@ from fasttape.ops.array_ops import (  # noqa: F401
     zeros,
     zeros_like,
 )
+from fasttape.ops.array_ops import rank as rank
+from fasttape.ops.array_ops import shape as shape
+from fasttape.ops.array_ops import size as size
 from fasttape.ops.array_ops import slice_ as slice  # noqa: F401
+from fasttape.ops.array_ops import tensor_scatter_nd_add as tensor_scatter_nd_add
+from fasttape.ops.array_ops import tensor_scatter_nd_update as tensor_scatter_nd_update
 from fasttape.ops.linalg_ops import einsum as einsum
 from fasttape.ops.linalg_ops import matmul as matmul
 from fasttape.ops.linalg_ops import norm as norm
@@ -138,16 +143,22 @@ from fasttape.ops.math_ops import (  # noqa: F401
     tanh,
     where,
 )
+from fasttape.ops.math_ops import add_n as add_n
+from fasttape.ops.math_ops import clip_by_global_norm as clip_by_global_norm
+from fasttape.ops.math_ops import clip_by_norm as clip_by_norm
+from fasttape.ops.math_ops import count_nonzero as count_nonzero
 from fasttape.ops.math_ops import divide as truediv  # noqa: F401
 
 # activations: in ft.nn as in TensorFlow, and at the top level where SPEC lists them
 from fasttape.ops.math_ops import elu as elu  # noqa: E402
 from fasttape.ops.math_ops import gelu as gelu  # noqa: E402
 from fasttape.ops.math_ops import leaky_relu as leaky_relu  # noqa: E402
+from fasttape.ops.math_ops import reduce_euclidean_norm as reduce_euclidean_norm
 from fasttape.ops.math_ops import relu as relu  # noqa: E402
 from fasttape.ops.math_ops import relu6 as relu6  # noqa: E402
 from fasttape.ops.math_ops import selu as selu  # noqa: E402
 from fasttape.ops.math_ops import softplus as softplus  # noqa: E402
+from fasttape.tensor_shape import TensorShape as TensorShape
 
 __version__ = "0.1.0"
 
@@ -178,3 +189,7 @@ def constant(value, dtype=None, shape=None, name=None):
 
 def enable_eager_execution():
     """Accepted for TensorFlow compatibility: eager execution is always on."""
+
+
+# TensorFlow 1's names (imports the names above, so it comes last)
+from fasttape import compat as compat  # noqa: E402

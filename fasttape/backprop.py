@@ -5,6 +5,7 @@ with the reverse sweep in fasttape._core.
 import enum
 import functools
 import inspect
+import types
 import warnings
 
 import numpy as np
@@ -318,9 +319,25 @@ def custom_gradient(f=None):
     """
     if f is None:
         return custom_gradient
+    return _CustomGradientFunction(f)
 
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+
+class _CustomGradientFunction:
+    """The function `@custom_gradient` returns. It is a descriptor, so that it
+    also decorates methods as in TensorFlow: `obj.method(x)` binds `self` and
+    only `x` is an input (converted to a tensor and given a gradient)."""
+
+    def __init__(self, f):
+        self._f = f
+        functools.update_wrapper(self, f)
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        return _CustomGradientFunction(types.MethodType(self._f, instance))
+
+    def __call__(self, *args, **kwargs):
+        f = self._f
         inputs = [a if isinstance(a, Tensor) else _core.convert_to_tensor(a) for a in args]
         watcher = GradientTape()  # finds the variables f reads
         # f's own ops are recorded too: its outputs reach the tape only through
@@ -348,5 +365,3 @@ def custom_gradient(f=None):
                          tuple(variables)))
         outs = [outs] if len(flat_y) == 1 else list(outs)
         return nest.pack_sequence_as(y, outs)
-
-    return wrapper

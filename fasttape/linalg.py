@@ -10,13 +10,17 @@ from fasttape.ops.linalg_ops import (  # noqa: F401
     logdet,
     matmul,
     matrix_transpose,
+    matvec,
     norm,
     slogdet,
     solve,
+    tensor_diag,
     tensordot,
     trace,
 )
+from fasttape.ops.linalg_ops import matrix_diag as diag  # noqa: F401
 from fasttape.ops.linalg_ops import matrix_transpose as transpose  # noqa: F401
+from fasttape.ops.math_ops import global_norm  # noqa: F401
 
 
 def adjoint(matrix, name=None):

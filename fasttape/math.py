@@ -5,6 +5,7 @@ from fasttape.ops.math_ops import (  # noqa: F401
     abs,
     acos,
     add,
+    add_n,
     argmax,
     argmin,
     asin,
@@ -13,6 +14,7 @@ from fasttape.ops.math_ops import (  # noqa: F401
     ceil,
     cos,
     cosh,
+    count_nonzero,
     divide,
     equal,
     erf,
@@ -43,6 +45,7 @@ from fasttape.ops.math_ops import (  # noqa: F401
     reciprocal,
     reduce_all,
     reduce_any,
+    reduce_euclidean_norm,
     reduce_logsumexp,
     reduce_max,
     reduce_mean,
@@ -53,6 +56,7 @@ from fasttape.ops.math_ops import (  # noqa: F401
     reduce_variance,
     round,
     rsqrt,
+    segment_sum,
     sigmoid,
     sign,
     sin,
@@ -63,7 +67,10 @@ from fasttape.ops.math_ops import (  # noqa: F401
     subtract,
     tan,
     tanh,
+    unsorted_segment_sum,
 )
 from fasttape.ops.math_ops import divide as truediv  # noqa: F401
+from fasttape.ops.math_ops import isfinite as is_finite  # noqa: F401
+from fasttape.ops.math_ops import isnan as is_nan  # noqa: F401
 from fasttape.ops.math_ops import mod as floormod  # noqa: F401
 from fasttape.ops.nn_ops import log_softmax, softmax  # noqa: F401

@@ -81,7 +81,7 @@ cdef class _Sweep:
             g = (<Tensor>seed)._value if not self.higher else seed
         else:
             g = np.asarray(seed, dtype=target._value.dtype)
-        shape = g.shape
+        shape = (<Tensor>g)._value.shape if isinstance(g, Tensor) else g.shape
         want = self.batch + target._value.shape
         if _broadcast_pair(shape, want) != want:
             raise ValueError(

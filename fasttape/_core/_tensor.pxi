@@ -24,6 +24,29 @@ cdef inline bint _is_float_array(object arr) noexcept:
     return cnp.PyArray_ISFLOAT(<cnp.ndarray>arr) or cnp.PyArray_ISCOMPLEX(<cnp.ndarray>arr)
 
 
+# ------------------------------------------------------------------ TensorShape
+
+cdef extern from "Python.h":
+    ctypedef struct PyTypeObject
+    object PyType_GenericAlloc(PyTypeObject *tp, Py_ssize_t n)
+    void PyTuple_SET_ITEM(object t, Py_ssize_t i, object v)  # steals a reference to v
+
+from fasttape.tensor_shape import TensorShape as _TensorShape
+
+
+cdef object _tensor_shape(object arr):
+    """arr's shape as an ft.TensorShape, built in place from its dimensions: one
+    allocation, as ndarray.shape's own tuple. See Note [TensorShape is a tuple]."""
+    cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>arr), i
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
+    shape = PyType_GenericAlloc(<PyTypeObject *>_TensorShape, nd)
+    for i in range(nd):
+        d = <object>dims[i]
+        Py_INCREF(d)
+        PyTuple_SET_ITEM(shape, i, d)
+    return shape
+
+
 # ------------------------------------------------------------------ Tensor
 
 @cython.freelist(256)
@@ -52,8 +75,8 @@ cdef class Tensor:
     # --- attributes --------------------------------------------------------
     @property
     def shape(self):
-        """The shape, a tuple of ints."""
-        return self._value.shape
+        """The shape, an `ft.TensorShape`: a tuple of ints with TensorFlow's methods."""
+        return _tensor_shape(self._value)
 
     @property
     def dtype(self):
@@ -138,6 +161,17 @@ cdef class Tensor:
     def __str__(self):
         return (f"ft.Tensor({str(self._value)}, shape={self._value.shape}, "
                 f"dtype={self._value.dtype.name})")
+
+    def __format__(self, spec):
+        # the value's format (f"{loss:.4f}"); a non-empty spec needs one element,
+        # as NumPy's arrays and scalars do
+        if not spec:
+            return str(self)
+        if cnp.PyArray_SIZE(<cnp.ndarray>self._value) != 1:
+            raise TypeError(
+                f"unsupported format string {spec!r} passed to ft.Tensor.__format__: a format "
+                f"spec needs a one-element tensor, not shape {self._value.shape}")
+        return format(self._one_element("format"), spec)
 
     def __reduce__(self):
         return (_constant_from_array, (np.array(self._value),))

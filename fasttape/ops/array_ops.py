@@ -984,3 +984,159 @@ def linspace(start, stop, num, axis=0, name=None):
     n = normalize_int("linspace", num, "num", (s, e), names, minimum=0)
     ax = normalize_axis("linspace", s, axis, rank=builtins.max(s.ndim, e.ndim) + 1)[0]
     return _wrap(np.linspace(s.numpy(), e.numpy(), n, axis=ax).astype(s.dtype))
+
+
+# --- TensorFlow's everyday names beyond SPEC's minimum ---------------------------------
+
+
+def _out_type(op_name, x, out_type):
+    dt = np.dtype(out_type)
+    if dt not in (np.dtype(np.int32), np.dtype(np.int64)):
+        raise errors.op_error(TypeError, op_name, (x,),
+                              f"out_type must be int32 or int64, got {dt.name}", ("input",))
+    return dt
+
+
+_shape_op = register("shape", "nondiff", lambda x, out_type: np.array(x.shape, out_type),
+                     ("input",), None, attr_names=("out_type",),
+                     shape_fn=lambda s, out_type: (len(s),))
+
+
+@public("shape", _shape_op, None)
+def shape(input, out_type=np.int32, name=None):  # noqa: A002
+    """The shape of `input` as a 1-D int32 tensor (int64 with `out_type`), as tf.shape.
+
+    In graph mode it is the dynamic shape (x.shape may hold None there).
+
+    >>> import fasttape as ft
+    >>> ft.shape(ft.zeros((2, 3)))
+    <ft.Tensor shape=(2,) dtype=int32 numpy=[2 3]>
+    """
+    x = _tensor(input)
+    return _shape_op.apply((x,), (_out_type("shape", x, out_type),))
+
+
+_size_op = register("size", "nondiff", lambda x, out_type: np.array(x.size, out_type),
+                    ("input",), None, attr_names=("out_type",), shape_fn=lambda s, t: ())
+
+
+@public("size", _size_op, None)
+def size(input, out_type=np.int32, name=None):  # noqa: A002
+    """The number of elements of `input` as a 0-d int32 tensor (int64 with `out_type`),
+    as tf.size.
+
+    >>> import fasttape as ft
+    >>> ft.size(ft.zeros((2, 3)))
+    <ft.Tensor shape=() dtype=int32 numpy=6>
+    """
+    x = _tensor(input)
+    return _size_op.apply((x,), (_out_type("size", x, out_type),))
+
+
+_rank_op = register("rank", "nondiff", lambda x: np.array(x.ndim, np.int32), ("input",), None,
+                    shape_fn=lambda s: ())
+
+
+@public("rank", _rank_op, None)
+def rank(input, name=None):  # noqa: A002
+    """The number of axes of `input` as a 0-d int32 tensor, as tf.rank.
+
+    >>> import fasttape as ft
+    >>> ft.rank(ft.zeros((2, 3)))
+    <ft.Tensor shape=() dtype=int32 numpy=2>
+    """
+    return _rank_op.apply((_tensor(input),))
+
+
+# tensor_scatter_nd_update / _add: `tensor` with updates written (added) at the
+# multi-indices of indices' last axis. Their gradients are tensor_scatter_nd_update
+# (g with the written positions zeroed) and gather_nd, both ops, so every order works.
+
+
+def _tensor_scatter_update(tensor, indices, updates):
+    out = np.array(tensor)
+    out.reshape(_nd_shape(out.shape, indices, 0))[_nd_key(indices, 0)] = updates
+    return out
+
+
+def _tensor_scatter_add(tensor, indices, updates):
+    out = np.array(tensor)
+    np.add.at(out.reshape(_nd_shape(out.shape, indices, 0)), _nd_key(indices, 0), updates)
+    return out
+
+
+def _gather_updates(g, indices):
+    return call_op(_gather_nd_op, (g, indices), (0,))
+
+
+def _zero_updated(g, indices, updates_shape):
+    zeros = np.zeros(updates_shape, np.asarray(g).dtype if not isinstance(g, Tensor) else g.dtype)
+    return call_op(_tensor_scatter_update_op, (g, indices, zeros))
+
+
+_tensor_scatter_update_op = register(
+    "tensor_scatter_nd_update", "shape_op", _tensor_scatter_update,
+    ("tensor", "indices", "updates"),
+    {"tensor": _zero_updated, "updates": _gather_updates})
+_tensor_scatter_add_op = register(
+    "tensor_scatter_nd_add", "shape_op", _tensor_scatter_add, ("tensor", "indices", "updates"),
+    {"tensor": "identity", "updates": _gather_updates})
+
+
+def _tensor_scatter_args(op_name, tensor, indices, updates):
+    t = _tensor(tensor)
+    idx = _tensor(indices)
+    u = updates if isinstance(updates, Tensor) else convert_to_tensor(updates, t.dtype)
+    names = ("tensor", "indices", "updates")
+    _int_indices(op_name, (t, idx, u), idx, names)
+    if u.dtype != t.dtype:
+        raise errors.op_error(TypeError, op_name, (t, idx, u),
+                              f"updates has dtype {u.dtype.name}, tensor {t.dtype.name}; "
+                              "use ft.cast", names)
+    if t.ndim == 0:
+        raise errors.op_error(ValueError, op_name, (t, idx, u),
+                              "tensor must have rank >= 1", names)
+    _check_nd_indices(op_name, (t, idx, u), names, idx, t.shape, 0)
+    expected = idx.shape[:-1] + t.shape[idx.shape[-1]:]
+    if u.shape != expected:
+        raise errors.op_error(
+            ValueError, op_name, (t, idx, u),
+            f"updates must have shape indices.shape[:-1] + tensor.shape[{idx.shape[-1]}:] = "
+            f"{tuple(expected)}", names)
+    return t, idx, u
+
+
+@public("tensor_scatter_nd_update", _tensor_scatter_update_op, None)
+def tensor_scatter_nd_update(tensor, indices, updates, name=None):
+    """A copy of `tensor` with `updates` written at `indices`, as tf.tensor_scatter_nd_update.
+
+    indices[..., :] = (i0, ..., ik-1) addresses tensor[i0, ..., ik-1]; updates
+    has shape indices.shape[:-1] + tensor.shape[k:]. With a repeated index the
+    last update wins (TensorFlow leaves the order unspecified). The gradient of
+    `tensor` is zero at the written positions; that of `updates` gathers g there.
+
+    Raises:
+        InvalidArgumentError: an index is out of range.
+
+    >>> import fasttape as ft
+    >>> ft.tensor_scatter_nd_update(ft.zeros([4]), [[1], [3]], ft.constant([5.0, 7.0]))
+    <ft.Tensor shape=(4,) dtype=float32 numpy=[0. 5. 0. 7.]>
+    """
+    args = _tensor_scatter_args("tensor_scatter_nd_update", tensor, indices, updates)
+    return _tensor_scatter_update_op.apply(args)
+
+
+@public("tensor_scatter_nd_add", _tensor_scatter_add_op, None)
+def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+    """A copy of `tensor` with `updates` added at `indices` (repeats add up), as
+    tf.tensor_scatter_nd_add; shapes as in tensor_scatter_nd_update.
+
+    Raises:
+        InvalidArgumentError: an index is out of range.
+
+    >>> import fasttape as ft
+    >>> ft.tensor_scatter_nd_add(ft.ones([4]), [[1], [1]], ft.constant([5.0, 7.0]))
+    <ft.Tensor shape=(4,) dtype=float32 numpy=[ 1. 13.  1.  1.]>
+    """
+    args = _tensor_scatter_args("tensor_scatter_nd_add", tensor, indices, updates)
+    return _tensor_scatter_add_op.apply(args)

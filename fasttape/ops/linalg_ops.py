@@ -711,3 +711,145 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):  # noqa
     raise errors.op_error(ValueError, "norm", (x,),
                           f"unsupported vector norm ord {ord!r}: 'euclidean', 1, 2, np.inf or "
                           "a number > 0")
+
+
+# --- TensorFlow's everyday names beyond SPEC's minimum ---------------------------------
+
+
+def _diag_positions(n, k):
+    i = np.arange(n)
+    return i - min(k, 0), i + max(k, 0)
+
+
+def _matrix_diag(diagonal, k, num_rows, num_cols, padding_value):
+    out = np.full(diagonal.shape[:-1] + (num_rows, num_cols), padding_value, diagonal.dtype)
+    rows, cols = _diag_positions(diagonal.shape[-1], k)
+    out[..., rows, cols] = diagonal
+    return out
+
+
+def _matrix_diag_vjp(g, diagonal_shape, k):
+    from fasttape.ops.array_ops import _getitem_op
+
+    rows, cols = _diag_positions(diagonal_shape[-1], k)
+    return call_op(_getitem_op, (g,), ((Ellipsis, rows, cols),))
+
+
+_matrix_diag_op = register(
+    "matrix_diag", "linalg_op", _matrix_diag, ("diagonal",), _matrix_diag_vjp,
+    attr_names=("k", "num_rows", "num_cols", "padding_value"),
+    shape_fn=lambda s, k, r, c, p: tuple(s[:-1]) + (r, c))
+
+
+@public("matrix_diag", _matrix_diag_op, None)
+def matrix_diag(diagonal, name="diag", k=0, num_rows=-1, num_cols=-1, padding_value=0,
+         align="RIGHT_LEFT"):
+    """Matrices with `diagonal`'s last axis on their k-th diagonal (batched over
+    the leading axes), as tf.linalg.diag (tf.linalg.matrix_diag).
+
+    The matrices are square of size n + |k| unless `num_rows` / `num_cols`
+    say otherwise; other entries are `padding_value`. `k` is one int (a band
+    of diagonals is not supported: use several calls).
+
+    >>> import fasttape as ft
+    >>> ft.linalg.diag(ft.constant([1.0, 2.0]))
+    <ft.Tensor shape=(2, 2) dtype=float32 numpy=[[1. 0.]
+     [0. 2.]]>
+    """
+    d = _tensor(diagonal)
+    if d.ndim < 1:
+        raise errors.op_error(ValueError, "matrix_diag", (d,), "diagonal must have rank >= 1",
+                              ("diagonal",))
+    try:
+        k = operator.index(k.numpy()[()] if isinstance(k, Tensor) else k)
+        num_rows, num_cols = operator.index(num_rows), operator.index(num_cols)
+    except TypeError:
+        raise errors.op_error(TypeError, "matrix_diag", (d,),
+                              f"k, num_rows and num_cols must be ints, got {k!r}, {num_rows!r}, "
+                              f"{num_cols!r}", ("diagonal",)) from None
+    n = d.shape[-1]
+    min_rows, min_cols = n + max(-k, 0), n + max(k, 0)
+    if num_rows == -1 and num_cols == -1:
+        num_rows = num_cols = max(min_rows, min_cols)
+    elif num_rows == -1:
+        num_rows = min_rows
+    elif num_cols == -1:
+        num_cols = min_cols
+    if num_rows < min_rows or num_cols < min_cols or n != min(
+            num_rows + min(0, k), num_cols - max(0, k)):
+        raise errors.op_error(
+            ValueError, "matrix_diag", (d,),
+            f"a diagonal of length {n} at k={k} does not fit a {num_rows} x {num_cols} matrix",
+            ("diagonal",))
+    pad = padding_value.numpy()[()] if isinstance(padding_value, Tensor) else padding_value
+    if np.ndim(pad) != 0:
+        raise errors.op_error(ValueError, "matrix_diag", (d,), "padding_value must be a scalar",
+                              ("diagonal",))
+    return _matrix_diag_op.apply((d,), (k, num_rows, num_cols, pad))
+
+
+def _tensor_diag(diagonal):
+    n = diagonal.size
+    out = np.zeros((n, n), diagonal.dtype)
+    i = np.arange(n)
+    out[i, i] = diagonal.reshape(-1)
+    return out.reshape(diagonal.shape + diagonal.shape)
+
+
+def _tensor_diag_vjp(g, diagonal_shape):
+    n = int(np.prod(diagonal_shape))
+    i = np.arange(n)
+    return np.reshape(np.reshape(g, (n, n))[i, i], diagonal_shape)
+
+
+_tensor_diag_op = register("tensor_diag", "linalg_op", _tensor_diag, ("diagonal",),
+                           _tensor_diag_vjp, shape_fn=lambda s: tuple(s) + tuple(s))
+
+
+@public("tensor_diag", _tensor_diag_op, None)
+def tensor_diag(diagonal, name=None):
+    """The tensor of rank 2k with `diagonal` (rank k) on its diagonal:
+    out[i1..ik, i1..ik] = diagonal[i1..ik], as tf.linalg.tensor_diag (tf.diag).
+
+    >>> import fasttape as ft
+    >>> ft.linalg.tensor_diag(ft.constant([1, 2])).numpy().tolist()
+    [[1, 0], [0, 2]]
+    """
+    return _tensor_diag_op.apply((_tensor(diagonal),))
+
+
+def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_sparse=False,
+           name=None):
+    """The matrix-vector product a @ b over the last axes, batched, as tf.linalg.matvec:
+    a (..., M, N) and b (..., N) give (..., M). `transpose_a` / `adjoint_a` use
+    a's (conjugate) transpose. A matmul with b as a column, so differentiable.
+
+    >>> import fasttape as ft
+    >>> ft.linalg.matvec(ft.constant([[1.0, 2.0], [3.0, 4.0]]), ft.constant([1.0, 1.0]))
+    <ft.Tensor shape=(2,) dtype=float32 numpy=[3. 7.]>
+    """
+    from fasttape.ops.array_ops import expand_dims, squeeze
+
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = convert_to_tensor(a)
+    a = a if isinstance(a, Tensor) else convert_to_tensor(a, b.dtype)
+    b = b if isinstance(b, Tensor) else convert_to_tensor(b, a.dtype)
+    if a.ndim < 2 or b.ndim < 1:
+        raise errors.op_error(ValueError, "matvec", (a, b),
+                              "a must have rank >= 2 and b rank >= 1", ("a", "b"))
+    if transpose_a and adjoint_a:
+        raise errors.op_error(ValueError, "matvec", (a, b),
+                              "give transpose_a or adjoint_a, not both", ("a", "b"))
+    if a.dtype != b.dtype:
+        raise errors.op_error(TypeError, "matvec", (a, b),
+                              f"a has dtype {a.dtype.name}, b {b.dtype.name}; use ft.cast",
+                              ("a", "b"))
+    n = a.shape[-2] if transpose_a or adjoint_a else a.shape[-1]
+    if b.shape[-1] != n:
+        raise errors.op_error(ValueError, "matvec", (a, b),
+                              f"b's last axis ({b.shape[-1]}) must match a's "
+                              f"{'rows' if transpose_a or adjoint_a else 'columns'} ({n})",
+                              ("a", "b"))
+    if adjoint_a:
+        a = matrix_transpose(a, conjugate=True)
+    return squeeze(matmul(a, expand_dims(b, -1), transpose_a=bool(transpose_a)), -1)

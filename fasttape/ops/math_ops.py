@@ -15,6 +15,7 @@ from fasttape.ops._registry import (
     Tensor,
     binary,
     broadcast_shapes,
+    call_op,
     convert_to_tensor,
     masked,
     nondiff,
@@ -411,3 +412,279 @@ def _arg_reduce(name, fn):
 
 argmax = _arg_reduce("argmax", np.argmax)
 argmin = _arg_reduce("argmin", np.argmin)
+
+
+# --- TensorFlow's everyday names beyond SPEC's minimum ---------------------------------
+
+
+def _add_n(*values):
+    out = values[0].copy() if len(values) > 1 else values[0]
+    for v in values[1:]:
+        out += v
+    return out
+
+
+_add_n_op = register("add_n", "binary", _add_n, ("inputs",),
+                     lambda g, inputs_shape: [g] * len(inputs_shape), variadic=True)
+
+
+@public("add_n", _add_n_op, None)
+def add_n(inputs, name=None):
+    """The elementwise sum of a list of tensors of one shape and dtype (tf.math.add_n).
+
+    Unlike `+`, it does not broadcast, as in TensorFlow; every input gets the
+    output's gradient.
+
+    >>> import fasttape as ft
+    >>> ft.add_n([ft.constant([1.0, 2.0]), ft.constant([3.0, 4.0]), ft.constant([5.0, 6.0])])
+    <ft.Tensor shape=(2,) dtype=float32 numpy=[ 9. 12.]>
+    """
+    if isinstance(inputs, (Tensor, np.ndarray)) or not hasattr(inputs, "__iter__"):
+        raise errors.op_error(TypeError, "add_n", (inputs,),
+                              "inputs must be a list of tensors", ("inputs",))
+    vals = list(inputs)
+    if not vals:
+        raise errors.op_error(ValueError, "add_n", (), "needs at least one tensor")
+    vals = _same_dtype("add_n", vals, tuple(f"inputs[{i}]" for i in range(len(vals))))
+    vals = [v if isinstance(v, Tensor) else convert_to_tensor(v) for v in vals]
+    if any(v.shape != vals[0].shape for v in vals):
+        raise errors.op_error(ValueError, "add_n", tuple(vals),
+                              "all inputs must have one shape (add_n does not broadcast)")
+    return _add_n_op.apply(vals)
+
+
+def _count_nonzero(x, axis, keepdims, dtype):
+    return np.count_nonzero(x, axis=axis, keepdims=keepdims).astype(dtype)
+
+
+_count_nonzero_op = register("count_nonzero", "reduce", _count_nonzero, ("x",), None,
+                             attr_names=("axis", "keepdims", "dtype"),
+                             shape_fn=lambda s, axis, keepdims, dtype:
+                                 reduced_shape(s, axis, keepdims))
+
+
+@public("count_nonzero", _count_nonzero_op, None)
+def count_nonzero(input, axis=None, keepdims=None, dtype=np.int64, name=None):  # noqa: A002
+    """The number of non-zero elements over `axis` (all axes when None), as
+    tf.math.count_nonzero: int64 unless `dtype` says otherwise; not differentiable.
+
+    >>> import fasttape as ft
+    >>> ft.math.count_nonzero(ft.constant([[0.0, 1.5, 2.0], [0.0, 0.0, 3.0]]), axis=1)
+    <ft.Tensor shape=(2,) dtype=int64 numpy=[2 1]>
+    """
+    x = input if isinstance(input, Tensor) else convert_to_tensor(input)
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iuf":
+        raise errors.op_error(TypeError, "count_nonzero", (x,),
+                              f"dtype must be an integer or float dtype, got {dtype.name}",
+                              ("input",))
+    return _count_nonzero_op.apply(
+        (x,), (normalize_axis("count_nonzero", x, axis), bool(keepdims), dtype))
+
+
+def _euclidean_norm(x, axis, keepdims):
+    r = np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims))
+    return r if x.dtype.kind in "fc" else r.astype(x.dtype)  # ints: truncated, as TF
+
+
+reduce_euclidean_norm = reduce(
+    "reduce_euclidean_norm", _euclidean_norm,
+    lambda g, x, out, axis, keepdims:  # x / norm, as TensorFlow's (NaN at a zero norm)
+        _expand(g, x.shape, axis, keepdims) * x / _expand(out, x.shape, axis, keepdims),
+    doc="The Euclidean norm sqrt(sum(x**2)) of `input_tensor` over `axis` (all axes when "
+        "None), as tf.math.reduce_euclidean_norm; `keepdims` keeps reduced axes with size 1.\n\n"
+        "    >>> import fasttape as ft\n"
+        "    >>> ft.math.reduce_euclidean_norm(ft.constant([[3.0, 4.0], [6.0, 8.0]]), axis=1)\n"
+        "    <ft.Tensor shape=(2,) dtype=float32 numpy=[ 5. 10.]>\n")
+
+
+# segment sums: the gradient of data is a gather of g at the segment ids (dropping
+# negative ids, which unsorted_segment_sum ignores); gather's own VJP is a segment
+# sum again (_index_add), so every order is differentiable.
+
+
+def _segment_sum(data, segment_ids, num_segments):
+    out = np.zeros((num_segments,) + data.shape[segment_ids.ndim:], data.dtype)
+    keep = segment_ids >= 0
+    if keep.all():
+        np.add.at(out, segment_ids, data)
+    else:
+        np.add.at(out, segment_ids[keep], data[keep])
+    return out
+
+
+def _segment_sum_vjp(g, segment_ids):
+    from fasttape.ops.array_ops import _gather_op
+
+    ids = segment_ids.numpy() if isinstance(segment_ids, Tensor) else segment_ids
+    keep = ids >= 0
+    picked = call_op(_gather_op, (g, np.where(keep, ids, 0)), (0, 0))
+    if keep.all():
+        return picked
+    return masked(picked, keep.reshape(keep.shape + (1,) * (np.ndim(picked) - keep.ndim)))
+
+
+_segment_sum_op = register(
+    "segment_sum", "shape_op", _segment_sum, ("data", "segment_ids"),
+    {"data": _segment_sum_vjp}, attr_names=("num_segments",))
+_unsorted_segment_sum_op = register(
+    "unsorted_segment_sum", "shape_op", _segment_sum, ("data", "segment_ids"),
+    {"data": _segment_sum_vjp}, attr_names=("num_segments",))
+
+
+def _segment_args(op_name, data, segment_ids):
+    d = data if isinstance(data, Tensor) else convert_to_tensor(data)
+    ids = segment_ids if isinstance(segment_ids, Tensor) else convert_to_tensor(segment_ids)
+    names = ("data", "segment_ids")
+    if ids.dtype.kind not in "iu":
+        raise errors.op_error(TypeError, op_name, (d, ids),
+                              f"segment_ids must be integers, got {ids.dtype.name}", names)
+    if ids.ndim == 0 or d.shape[:ids.ndim] != ids.shape:
+        raise errors.op_error(ValueError, op_name, (d, ids),
+                              "segment_ids' shape must be a prefix of data's shape", names)
+    return d, ids, names
+
+
+@public("segment_sum", _segment_sum_op, None)
+def segment_sum(data, segment_ids, name=None):
+    """Sums of the rows of `data` sharing a segment id, as tf.math.segment_sum.
+
+    `segment_ids` (1-D, one per row of data) must be sorted and non-negative;
+    the result has max(segment_ids) + 1 rows, zeros for ids that do not occur.
+
+    Raises:
+        InvalidArgumentError: the ids are not sorted, or one is negative.
+
+    >>> import fasttape as ft
+    >>> ft.math.segment_sum(ft.constant([1.0, 2.0, 3.0, 4.0]), [0, 0, 2, 2])
+    <ft.Tensor shape=(3,) dtype=float32 numpy=[3. 0. 7.]>
+    """
+    d, ids, names = _segment_args("segment_sum", data, segment_ids)
+    iv = ids.numpy()
+    if ids.ndim != 1:
+        raise errors.op_error(ValueError, "segment_sum", (d, ids),
+                              "segment_ids must be a vector", names)
+    if iv.size and iv.min() < 0:
+        raise errors.op_error(errors.InvalidArgumentError, "segment_sum", (d, ids),
+                              f"segment ids must be >= 0, got {iv.min()}", names)
+    if iv.size > 1 and np.any(iv[1:] < iv[:-1]):
+        k = int(np.argmax(iv[1:] < iv[:-1]))
+        raise errors.op_error(errors.InvalidArgumentError, "segment_sum", (d, ids),
+                              f"segment ids are not sorted: segment_ids[{k + 1}] = {iv[k + 1]} "
+                              f"< segment_ids[{k}] = {iv[k]}", names)
+    n = int(iv[-1]) + 1 if iv.size else 0
+    return _segment_sum_op.apply((d, ids), (n,))
+
+
+@public("unsorted_segment_sum", _unsorted_segment_sum_op, None)
+def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
+    """Sums of the slices of `data` sharing a segment id, in any order, as
+    tf.math.unsorted_segment_sum.
+
+    `segment_ids`' shape is a prefix of data's; the result has shape
+    (num_segments,) + data.shape[segment_ids.ndim:]. Slices with a negative
+    id are dropped (as TensorFlow).
+
+    Raises:
+        InvalidArgumentError: an id is >= num_segments.
+
+    >>> import fasttape as ft
+    >>> ft.math.unsorted_segment_sum(ft.constant([1.0, 2.0, 3.0]), [2, 0, 2], 3)
+    <ft.Tensor shape=(3,) dtype=float32 numpy=[2. 0. 4.]>
+    """
+    d, ids, names = _segment_args("unsorted_segment_sum", data, segment_ids)
+    try:
+        n = operator.index(num_segments.numpy()[()] if isinstance(num_segments, Tensor)
+                           else num_segments)
+    except TypeError:
+        raise errors.op_error(TypeError, "unsorted_segment_sum", (d, ids),
+                              f"num_segments must be an int, got {num_segments!r}",
+                              names) from None
+    if n < 0:
+        raise errors.op_error(ValueError, "unsorted_segment_sum", (d, ids),
+                              f"num_segments must be >= 0, got {n}", names)
+    iv = ids.numpy()
+    if iv.size and iv.max() >= n:
+        raise errors.op_error(errors.InvalidArgumentError, "unsorted_segment_sum", (d, ids),
+                              f"segment id {iv.max()} is out of range [0, {n})", names)
+    return _unsorted_segment_sum_op.apply((d, ids), (n,))
+
+
+# --- clipping by norm: composites of table ops, as TensorFlow writes them -------------
+
+
+def clip_by_norm(t, clip_norm, axes=None, name=None):
+    """`t` scaled so that its L2 norm over `axes` (all when None) is at most
+    `clip_norm`, as tf.clip_by_norm: t * clip_norm / max(norm, clip_norm).
+    Composed of table ops as TensorFlow's, so it is differentiable (a zero `t`
+    gives a zero gradient, not NaN).
+
+    >>> import fasttape as ft
+    >>> ft.clip_by_norm(ft.constant([3.0, 4.0]), 1.0)
+    <ft.Tensor shape=(2,) dtype=float32 numpy=[0.6 0.8]>
+    """
+    t = _float_tensor("clip_by_norm", t)
+    clip_norm = _clip_norm_arg("clip_by_norm", t, clip_norm)
+    l2sum = reduce_sum(t * t, axes, keepdims=True)
+    pred = greater(l2sum, 0)
+    l2sum_safe = where(pred, l2sum, l2sum * 0 + 1)  # no NaN gradient at a zero norm
+    l2norm = where(pred, sqrt(l2sum_safe), l2sum)
+    return (t * clip_norm) / maximum(l2norm, clip_norm)
+
+
+def _clip_norm_arg(op_name, t, clip_norm):
+    c = clip_norm if isinstance(clip_norm, Tensor) else convert_to_tensor(clip_norm, t.dtype)
+    if c.ndim != 0:
+        raise errors.op_error(ValueError, op_name, (t, c),
+                              f"clip_norm must be a scalar, got shape {c.shape}",
+                              ("t", "clip_norm"))
+    if c.dtype != t.dtype:
+        raise errors.op_error(TypeError, op_name, (t, c),
+                              f"clip_norm has dtype {c.dtype.name}, t {t.dtype.name}; use ft.cast",
+                              ("t", "clip_norm"))
+    return c
+
+
+def global_norm(t_list, name=None):
+    """sqrt(sum of the squares of every element of every tensor in `t_list`)
+    (None entries are skipped), as tf.linalg.global_norm.
+
+    >>> import fasttape as ft
+    >>> ft.linalg.global_norm([ft.constant([3.0]), ft.constant([[4.0]])])
+    <ft.Tensor shape=() dtype=float32 numpy=5.0>
+    """
+    if isinstance(t_list, (Tensor, np.ndarray)) or not hasattr(t_list, "__iter__"):
+        raise errors.op_error(TypeError, "global_norm", (t_list,),
+                              "t_list must be a list of tensors", ("t_list",))
+    ts = [t if isinstance(t, Tensor) else convert_to_tensor(t) for t in t_list if t is not None]
+    if not ts:
+        raise errors.op_error(ValueError, "global_norm", (), "t_list has no tensors")
+    for t in ts:
+        _float_tensor("global_norm", t)
+    ts = _same_dtype("global_norm", ts, tuple(f"t_list[{i}]" for i in range(len(ts))))
+    return sqrt(add_n([reduce_sum(t * t) for t in ts]))
+
+
+def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
+    """Scales the tensors of `t_list` by clip_norm / max(global_norm, clip_norm),
+    as tf.clip_by_global_norm; returns (list_clipped, global_norm). None
+    entries stay None. Composed of table ops, so it is differentiable.
+
+    >>> import fasttape as ft
+    >>> clipped, norm = ft.clip_by_global_norm([ft.constant([3.0]), ft.constant([4.0])], 1.0)
+    >>> [c.numpy().tolist() for c in clipped], float(norm)
+    ([[0.6000000238418579], [0.800000011920929]], 5.0)
+    """
+    if isinstance(t_list, (Tensor, np.ndarray)) or not hasattr(t_list, "__iter__"):
+        raise errors.op_error(TypeError, "clip_by_global_norm", (t_list,),
+                              "t_list must be a list of tensors", ("t_list",))
+    t_list = list(t_list)
+    norm = global_norm(t_list) if use_norm is None else (
+        use_norm if isinstance(use_norm, Tensor) else convert_to_tensor(use_norm))
+    c = _clip_norm_arg("clip_by_global_norm", norm, clip_norm)
+    # as TensorFlow: min(1 / norm, 1 / clip_norm) * clip_norm, and NaN if the norm is
+    # not finite (norm - norm)
+    scale = c * minimum(1.0 / norm, 1.0 / c) + (norm - norm)
+    clipped = [None if t is None else (t if isinstance(t, Tensor) else convert_to_tensor(t))
+               * scale for t in t_list]
+    return clipped, norm

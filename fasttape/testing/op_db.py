@@ -8,6 +8,7 @@ fails when an op of the table has no spec. A new op adds its spec here.
 """
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -126,6 +127,11 @@ def valid_axis(shapes, attrs):
     if not all(-nd <= a < nd for a in axes):
         return False
     return len({a % nd for a in axes}) == len(axes)
+
+
+def valid_axis_named(key):
+    """valid_axis for an attribute called `key` (clip_by_norm's `axes`)."""
+    return lambda shapes, attrs: valid_axis(shapes, {"axis": attrs.get(key)})
 
 
 # --- the spec ----------------------------------------------------------------------
@@ -1163,3 +1169,171 @@ def covered_ops():
             names.add(spec.name)
         names.update(spec.covers)
     return names
+
+
+# --- TensorFlow's everyday names beyond SPEC's minimum ---------------------------------------
+
+
+def _segment_make(sorted_ids, num_segments=4):
+    def make(rng, shapes, attrs):
+        data_shape, ids_shape = shapes
+        lo = 0 if sorted_ids else -1  # unsorted_segment_sum drops negative ids
+        ids = rng.integers(lo, num_segments, ids_shape)
+        if sorted_ids:
+            ids = np.sort(ids)
+        return [rng.uniform(-2, 2, data_shape), ids.astype(np.int64)]
+
+    return make
+
+
+def _segment_sum_np(data, ids, num_segments=None):
+    n = (int(ids.max()) + 1 if ids.size else 0) if num_segments is None else num_segments
+    out = np.zeros((n,) + data.shape[ids.ndim:])
+    keep = ids >= 0
+    np.add.at(out, ids[keep], data[keep])
+    return out
+
+
+def _tensor_scatter_make(unique):
+    def make(rng, shapes, attrs):
+        t_shape, idx_shape, u_shape = shapes
+        k, m = idx_shape[-1], idx_shape[0]
+        cells = int(np.prod(t_shape[:k]))
+        flat = rng.choice(cells, m, replace=not unique)
+        idx = np.stack(np.unravel_index(flat, t_shape[:k]), axis=-1).astype(np.int64)
+        return [rng.uniform(-2, 2, t_shape), idx, rng.uniform(-2, 2, u_shape)]
+
+    return make
+
+
+def _tensor_scatter_np(add):
+    def ref(t, idx, u):
+        out = np.array(t)
+        key = tuple(np.moveaxis(idx, -1, 0))
+        if add:
+            np.add.at(out, key, u)
+        else:
+            out[key] = u
+        return out
+
+    return ref
+
+
+_TSCATTER_SHAPES = (((4,), (2, 1), (2,)), ((3, 4), (2, 1), (2, 4)), ((3, 4), (3, 2), (3,)),
+                    ((2, 3, 2), (2, 2), (2, 2)))
+
+
+def _matrix_diag_np(d, k=0, num_rows=-1, num_cols=-1, padding_value=0):
+    n = d.shape[-1]
+    if num_rows == -1 and num_cols == -1:
+        num_rows = num_cols = n + abs(k)
+    num_rows = n + max(-k, 0) if num_rows == -1 else num_rows
+    num_cols = n + max(k, 0) if num_cols == -1 else num_cols
+    out = np.full(d.shape[:-1] + (num_rows, num_cols), padding_value, d.dtype)
+    for i in range(n):
+        out[..., i - min(k, 0), i + max(k, 0)] = d[..., i]
+    return out
+
+
+def _clip_by_norm_np(t, clip_norm, axes):
+    norm = np.sqrt(np.sum(t * t, axis=axes, keepdims=True))
+    return t * clip_norm / np.maximum(norm, clip_norm)
+
+
+def _norm_away_from(clip, axes_key="axes", gap=0.05):
+    def accept(args, attrs):
+        norms = np.sqrt(np.sum(args[0] ** 2, axis=attrs.get(axes_key)))
+        return bool(np.all(np.abs(norms - clip) > gap))
+
+    return accept
+
+
+def _global_norm_np(*ts):
+    return np.sqrt(sum(np.sum(t * t) for t in ts))
+
+
+def _clip_by_global_norm_np(a, b, clip_norm):
+    norm = _global_norm_np(a, b)
+    scale = clip_norm * min(1.0 / norm, 1.0 / clip_norm)
+    return [a * scale, b * scale], norm
+
+
+def _matvec_np(a, b, transpose_a=False):
+    if transpose_a:
+        a = np.swapaxes(a, -1, -2)
+    return np.matmul(a, b[..., None])[..., 0]
+
+
+_TF_NAMES = [
+    OpSpec("add_n", lambda *xs: ft.add_n(list(xs)), lambda *xs: functools.reduce(np.add, xs),
+           domains=(real(), real(), real()),
+           shapes=(((3,), (3,)), ((2, 3), (2, 3), (2, 3)), ((4,),), ((), ())),
+           notes="variadic: every input gets the output's gradient"),
+    OpSpec("count_nonzero",
+           lambda x, axis, keepdims: ft.math.count_nonzero(x, axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: np.asarray(
+               np.count_nonzero(x, axis=axis, keepdims=keepdims)).astype(np.int64),
+           domains=(with_zeros(4),), shapes=REDUCE_SHAPES, attrs=REDUCE_ATTRS, valid=valid_axis,
+           differentiable=False, order=1, notes="int64, as TensorFlow"),
+    _reduce("reduce_euclidean_norm", ft.math.reduce_euclidean_norm,
+            lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims)),
+            domain=nonzero(0.3), notes="away from a zero norm, where the gradient is NaN as TF"),
+    OpSpec("segment_sum", ft.math.segment_sum, _segment_sum_np, make=_segment_make(True),
+           shapes=(((5,), (5,)), ((5, 3), (5,)), ((1, 2), (1,))), jacobian=True,
+           notes="sorted ids with gaps (empty segments are zeros)"),
+    OpSpec("unsorted_segment_sum",
+           lambda d, ids, num_segments: ft.math.unsorted_segment_sum(d, ids, num_segments),
+           _segment_sum_np, make=_segment_make(False),
+           shapes=(((5,), (5,)), ((4, 3), (4,)), ((2, 3, 2), (2, 3))),
+           attrs=({"num_segments": 4},), jacobian=True,
+           notes="ids in [-1, 4): negative ids are dropped; ids' shape a prefix of data's"),
+    OpSpec("tensor_scatter_nd_update", ft.tensor_scatter_nd_update, _tensor_scatter_np(False),
+           make=_tensor_scatter_make(unique=True), shapes=_TSCATTER_SHAPES, jacobian=True,
+           notes="distinct indices: with repeats the winner is unspecified (as TF)"),
+    OpSpec("tensor_scatter_nd_add", ft.tensor_scatter_nd_add, _tensor_scatter_np(True),
+           make=_tensor_scatter_make(unique=False), shapes=_TSCATTER_SHAPES, jacobian=True,
+           notes="repeated indices add up"),
+    OpSpec("matrix_diag", lambda d, k: ft.linalg.diag(d, k=k), _matrix_diag_np,
+           domains=(real(),), shapes=(((3,),), ((2, 3),)),
+           attrs=({"k": 0}, {"k": 1}, {"k": -2}), jacobian=True,
+           cases=((((2,),), {"k": 0}),)),
+    OpSpec("matrix_diag",
+           lambda d: ft.linalg.diag(d, num_rows=3, num_cols=4, padding_value=9.0),
+           lambda d: _matrix_diag_np(d, 0, 3, 4, 9.0), domains=(real(),),
+           shapes=(((3,),), ((2, 3),)), jacobian=True, variant="3x4-padded"),
+    OpSpec("tensor_diag", ft.linalg.tensor_diag,
+           lambda x: np.diag(x.reshape(-1)).reshape(x.shape + x.shape), domains=(real(),),
+           shapes=(((3,),), ((2, 2),), ((1, 2, 1),)), jacobian=True),
+    OpSpec("shape", lambda x, out_type: ft.shape(x, out_type=out_type),
+           lambda x, out_type: np.array(x.shape, out_type), domains=(real(),),
+           shapes=UNARY_SHAPES, attrs=({"out_type": np.int32}, {"out_type": np.int64}),
+           differentiable=False, order=1),
+    OpSpec("size", lambda x, out_type: ft.size(x, out_type=out_type),
+           lambda x, out_type: np.array(x.size, out_type), domains=(real(),),
+           shapes=UNARY_SHAPES, attrs=({"out_type": np.int32}, {"out_type": np.int64}),
+           differentiable=False, order=1),
+    OpSpec("rank", ft.rank, lambda x: np.array(x.ndim, np.int32), domains=(real(),),
+           shapes=UNARY_SHAPES, differentiable=False, order=1),
+    # composites of table ops (as TensorFlow writes them)
+    OpSpec("clip_by_norm", lambda t, axes: ft.clip_by_norm(t, 1.5, axes),
+           lambda t, axes: _clip_by_norm_np(t, 1.5, axes), domains=(real(),),
+           shapes=(((4,),), ((2, 3),)), attrs=({"axes": None}, {"axes": 1}, {"axes": (0, 1)}),
+           valid=valid_axis_named("axes"), accept=_norm_away_from(1.5), composite=True,
+           notes="norms kept away from clip_norm (the kink of the maximum)"),
+    OpSpec("clip_by_global_norm", lambda a, b: ft.clip_by_global_norm([a, b], 2.0),
+           lambda a, b: _clip_by_global_norm_np(a, b, 2.0), domains=(real(), real()),
+           shapes=(((3,), (2, 2)), ((4,), ())),
+           accept=lambda args, attrs: abs(_global_norm_np(*args) - 2.0) > 0.05, composite=True,
+           notes="returns (list_clipped, global_norm) as TF; norms away from clip_norm"),
+    OpSpec("global_norm", lambda a, b: ft.linalg.global_norm([a, b]), _global_norm_np,
+           domains=(real(), real()), shapes=(((3,), (2, 2)), ((4,), ())), composite=True),
+    OpSpec("matvec", lambda a, b, transpose_a: ft.linalg.matvec(a, b, transpose_a=transpose_a),
+           _matvec_np, domains=(real(), real()), shapes=(),
+           cases=((((2, 3), (3,)), {"transpose_a": False}),
+                  (((3, 2), (3,)), {"transpose_a": True}),
+                  (((4, 2, 3), (4, 3)), {"transpose_a": False}),
+                  (((2, 3), (4, 3)), {"transpose_a": False})),
+           composite=True, notes="a matmul with b as a column"),
+]
+
+OP_SPECS = OP_SPECS + tuple(_TF_NAMES)

@@ -218,3 +218,47 @@ def test_custom_gradient_variable_gradient_of_the_wrong_shape_raises():
         y = f(x)
     with pytest.raises(ValueError, match=r"shape \(4, 2\) for variable 0 of shape \(2,\)"):
         tape.gradient(y, [x, v])
+
+
+class _Scaler:
+    def __init__(self, k):
+        self.k = k
+        self.w = ft.Variable(np.array([1.5, -2.0]))
+
+    @ft.custom_gradient
+    def clipped_scale(self, x):
+        # `self` is bound, not an input: as TensorFlow's custom_gradient on methods
+        def grad(dy):
+            return ft.clip_by_value(dy * self.k, -1.0, 1.0)
+
+        return x * self.k, grad
+
+    @ft.custom_gradient
+    def weighted(self, x):
+        def grad(dy, variables=None):
+            return dy * self.w * 10.0, [dy * x * 10.0]
+
+        return x * self.w, grad
+
+
+def test_custom_gradient_on_a_method_binds_self():
+    s = _Scaler(3.0)
+    x = ft.constant([0.1, 0.2])
+    with ft.GradientTape() as tape:
+        tape.watch(x)
+        y = s.clipped_scale(x)
+    np.testing.assert_allclose(y.numpy(), [0.3, 0.6], rtol=1e-6)
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [1.0, 1.0])
+    assert _Scaler.clipped_scale.__name__ == "clipped_scale"
+    assert s.clipped_scale.__qualname__ == "_Scaler.clipped_scale"
+
+
+def test_custom_gradient_on_a_method_with_the_instances_variables():
+    s = _Scaler(1.0)
+    x = ft.constant(np.array([1.0, 2.0]))
+    with ft.GradientTape() as tape:
+        tape.watch(x)
+        y = s.weighted(x)
+    gx, gw = tape.gradient(y, [x, s.w])
+    np.testing.assert_allclose(gx.numpy(), [15.0, -20.0])
+    np.testing.assert_allclose(gw.numpy(), [10.0, 20.0])
