@@ -26,6 +26,14 @@ WORKLOADS = {
     "jacobian_100": (8, np.float64),
     # convolution (issue 4): conv 3x3x16 SAME -> relu -> max_pool 2 -> dense 10
     "conv_step": (9, np.float32),
+    # erf-based gelu on a (512, 512) float32, forward only (issue 22); NumPy
+    # has no erf, so its cell is np.tanh on the same array (the cost of one
+    # vectorised transcendental pass)
+    "gelu": (10, np.float32),
+    # `a > b` on shape (1,), 1000 per call: unwatched, and on a tensor a tape
+    # watches (it logs a dead end, see Note [Dead ends]) (issue 23)
+    "overhead_compare_nograd": (11, np.float32),
+    "overhead_compare_grad": (11, np.float32),
 }
 
 # Layer widths and batch size of the two MLPs.
@@ -115,6 +123,8 @@ def make(name, dtype):
         x = cast(rng.standard_normal((CONV_BATCH, CONV_SIZE, CONV_SIZE, 1)))
         labels = rng.integers(0, CONV_CLASSES, size=CONV_BATCH, dtype=np.int64)
         return {"params": params, "x": x, "labels": labels}
+    if name == "gelu":
+        return {"x": cast(rng.standard_normal((512, 512)))}
     if name.startswith("overhead_"):
         return {"a": cast(rng.standard_normal(1)), "b": cast(rng.standard_normal(1))}
     raise KeyError(name)

@@ -168,6 +168,40 @@ def conv_step(state):
         p.assign_sub(LEARNING_RATE * g)
 
 
+# -- gelu (forward) and `a > b` with and without a tape watching `a` ----------
+
+def gelu_setup(dtype):
+    return {"x": ft.constant(make("gelu", dtype)["x"])}
+
+
+def gelu_step(state):
+    return ft.nn.gelu(state["x"])
+
+
+def compare_setup(dtype):
+    data = make("overhead_compare_nograd", dtype)
+    return {"a": ft.constant(data["a"]), "b": ft.constant(data["b"])}
+
+
+def compare_nograd(state):
+    a, b = state["a"], state["b"]
+    for _ in range(OVERHEAD_ADDS):
+        a > b  # noqa: B015  (the comparison is the workload)
+
+
+def compare_grad(state):
+    a, b = state["a"], state["b"]
+    with ft.GradientTape() as tape:
+        tape.watch(a)
+        for _ in range(OVERHEAD_ADDS):
+            a > b  # noqa: B015  (the comparison is the workload)
+
+
+def compare_result(state):
+    a, b = state["a"], state["b"]
+    return [ft.where(a > b, a, b)]
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -186,4 +220,7 @@ WORKLOADS = {
                              _checked(jacobian_grads)),
     "conv_step": Workload(_params_setup("conv_step"), conv_step, _checked(conv_grads),
                           params_reset),
+    "gelu": Workload(gelu_setup, gelu_step, _checked(lambda state: [gelu_step(state)])),
+    "overhead_compare_nograd": Workload(compare_setup, compare_nograd, _checked(compare_result)),
+    "overhead_compare_grad": Workload(compare_setup, compare_grad, _checked(compare_result)),
 }

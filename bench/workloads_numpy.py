@@ -4,6 +4,8 @@ This is the reference both for timing (every ratio is to these) and, run in
 float64, for the gradient check of every library.
 """
 
+import math
+
 import numpy as np
 from _data import CHAIN_LEN, LEARNING_RATE, OVERHEAD_ADDS, Workload, make
 
@@ -217,6 +219,44 @@ def conv_step(state):
     sgd(state["params"], conv_grads(state))
 
 
+# -- gelu: NumPy has no erf; the timed reference is np.tanh on the same array --
+
+def gelu_setup(dtype):
+    return make("gelu", dtype)
+
+
+def gelu_step(state):
+    np.tanh(state["x"])
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu_result(state):
+    """The exact gelu (math.erf, float64) for the check; not timed."""
+    x = state["x"].astype(np.float64)
+    gelu = 0.5 * x * (1 + _erf(x / math.sqrt(2)).astype(np.float64))
+    return [gelu.astype(state["x"].dtype)]
+
+
+# -- overhead_compare: 1000 x `a > b` on shape-(1,) arrays -------------------
+
+def compare_setup(dtype):
+    return make("overhead_compare_nograd", dtype)
+
+
+def compare_step(state):
+    a, b = state["a"], state["b"]
+    for _ in range(OVERHEAD_ADDS):
+        a > b  # noqa: B015  (the comparison is the workload)
+
+
+def compare_result(state):
+    """The comparison's value, as the elementwise max, for the check."""
+    a, b = state["a"], state["b"]
+    return [np.where(a > b, a, b)]
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, chain_grads),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -231,4 +271,7 @@ WORKLOADS = {
     "hvp_mlp_small": Workload(_params_setup("hvp_mlp_small"), hvp_grads, hvp_grads),
     "jacobian_100": Workload(_params_setup("jacobian_100"), jacobian_grads, jacobian_grads),
     "conv_step": Workload(_params_setup("conv_step"), conv_step, conv_grads, params_reset),
+    "gelu": Workload(gelu_setup, gelu_step, gelu_result),
+    "overhead_compare_nograd": Workload(compare_setup, compare_step, compare_result),
+    "overhead_compare_grad": Workload(compare_setup, compare_step, compare_result),
 }

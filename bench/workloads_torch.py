@@ -211,6 +211,35 @@ def conv_grads(state):
     return _from_torch_conv(grads, state["params"][1].shape[0])
 
 
+# -- gelu (forward) and `a > b` ------------------------------------------------
+
+def gelu_setup(dtype):
+    return {"x": torch.from_numpy(make("gelu", dtype)["x"])}
+
+
+def gelu_step(state):
+    return F.gelu(state["x"])
+
+
+def _compare_setup(requires_grad):
+    def setup(dtype):
+        data = make("overhead_compare_nograd", dtype)
+        return {"a": torch.tensor(data["a"], requires_grad=requires_grad),
+                "b": torch.tensor(data["b"])}
+    return setup
+
+
+def compare_step(state):
+    a, b = state["a"], state["b"]
+    for _ in range(OVERHEAD_ADDS):
+        a > b  # noqa: B015  (the comparison is the workload)
+
+
+def compare_result(state):
+    a, b = state["a"], state["b"]
+    return [torch.where(a > b, a, b)]
+
+
 WORKLOADS = {
     "chain_small": Workload(chain_setup, chain_grads, _checked(chain_grads)),
     "mlp_small_step": Workload(_params_setup("mlp_small_step"), mlp_step,
@@ -227,4 +256,9 @@ WORKLOADS = {
     "hvp_mlp_small": Workload(hvp_setup, hvp_grads, _checked(hvp_grads)),
     "jacobian_100": Workload(jacobian_setup, jacobian_grads, _checked(jacobian_grads)),
     "conv_step": Workload(conv_setup, conv_step, conv_grads, params_reset),
+    "gelu": Workload(gelu_setup, gelu_step, _checked(lambda state: [gelu_step(state)])),
+    "overhead_compare_nograd": Workload(_compare_setup(False), compare_step,
+                                        _checked(compare_result)),
+    "overhead_compare_grad": Workload(_compare_setup(True), compare_step,
+                                      _checked(compare_result)),
 }

@@ -54,13 +54,29 @@ void *ft_alloc_malloc(void *ctx, size_t size) {
     return p ? p : malloc(rounded);
 }
 
+/* Zeroed blocks (np.zeros) must cost what they cost without fasttape: the
+ * system calloc of a large block maps fresh zero pages that the kernel fills
+ * lazily, on first touch, so an untouched np.zeros costs neither time nor
+ * memory. A cached block is reused only up to FT_CALLOC_REUSE_MAX bytes, where
+ * clearing it (already resident) is cheaper than faulting in fresh pages;
+ * larger requests always go to calloc, which is lazy. See Note [Caching
+ * allocator] in fasttape/_core/_allocator.pxi. */
 void *ft_alloc_calloc(void *ctx, size_t nelem, size_t elsize) {
+    (void)ctx;
     if (elsize && nelem > SIZE_MAX / elsize) return NULL;
     size_t size = nelem * elsize;
     if (size < FT_ALLOC_MIN) return calloc(nelem ? nelem : 1, elsize ? elsize : 1);
-    void *p = ft_alloc_malloc(ctx, size);
-    if (p) memset(p, 0, size);
-    return p;
+    size_t rounded;
+    int cls = ft_class(size, &rounded);
+    if (size <= FT_CALLOC_REUSE_MAX) {
+        void *p = ft_take(cls, rounded);
+        if (p) {
+            memset(p, 0, size);
+            return p;
+        }
+    }
+    /* The class size, so that ft_alloc_free may cache the block. */
+    return calloc(1, rounded);
 }
 
 void *ft_alloc_realloc(void *ctx, void *ptr, size_t new_size) {

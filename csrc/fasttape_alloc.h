@@ -6,8 +6,9 @@
  * on every one of them. This allocator keeps freed blocks of 64 KiB and more
  * in free lists by size class (eight classes per power of two, so at most
  * 12.5% of a block is unused) up to a cap on the bytes it holds, and hands
- * them out again. Smaller blocks go straight to malloc. Thread-safe (a
- * mutex); no Python.h. */
+ * them out again. Smaller blocks go straight to malloc; zeroed blocks
+ * (calloc) over FT_CALLOC_REUSE_MAX go straight to calloc, which is lazy.
+ * Thread-safe (a mutex); no Python.h. */
 #ifndef FASTTAPE_ALLOC_H
 #define FASTTAPE_ALLOC_H
 
@@ -16,6 +17,9 @@
 
 /* Blocks smaller than this bypass the cache. */
 #define FT_ALLOC_MIN ((size_t)64 * 1024)
+/* Zeroed requests larger than this never reuse a cached block: they go to the
+ * system calloc, whose fresh pages are zeroed lazily by the kernel. */
+#define FT_CALLOC_REUSE_MAX ((size_t)1024 * 1024)
 
 /* malloc/calloc/realloc/free with NEP 49's signatures (ctx unused). A block
  * from ft_alloc_malloc(n) must be freed with ft_alloc_free(p, n), as NumPy

@@ -6,7 +6,7 @@ Everything above this module (fasttape/ops, backprop, the training stack) talks
 to it through `register_op`, `OpDef.apply`, `set_operator` and the classes below.
 The module is one extension (so there is one C tape stack per thread) written
 as include files along its seams: _allocator, _tensor, _convert, _registry,
-_dispatch, _record, _tape and _sweep (.pxi).
+_dispatch, _record, _tape, _sweep and _math (.pxi).
 """
 
 cimport cython
@@ -60,6 +60,7 @@ include "_dispatch.pxi"
 include "_record.pxi"
 include "_tape.pxi"
 include "_sweep.pxi"
+include "_math.pxi"
 
 
 def executing_eagerly():

@@ -11,6 +11,7 @@ import operator
 import numpy as np
 
 from fasttape import errors
+from fasttape._core import core as _core
 from fasttape.ops._registry import (
     Tensor,
     binary,
@@ -34,10 +35,10 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _erf(x):
-    # NumPy has no erf; math.erf is exact (C99 erf) and this is not on a hot path.
-    # (on 0-d input frompyfunc returns a Python float, hence np.asarray)
-    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.asarray(x).dtype)
+# erf and the fused gelu are NumPy ufuncs with vectorised C loops (float16/32/64):
+# see Note [Vectorised erf] in fasttape/_core/_math.pxi.
+_erf = _core.erf_ufunc
+_gelu_exact = _core.gelu_ufunc
 
 
 def _sigmoid(x):
@@ -93,27 +94,53 @@ tan = unary("tan", np.tan, lambda g, out: g * (1 + out * out))
 tanh = unary("tanh", np.tanh, lambda g, out: g * (1 - out * out))
 
 # --- unary with an attribute --------------------------------------------------
+_GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+
+
+def _gelu_forward(x, approximate):
+    if not approximate:
+        return _gelu_exact(x)
+    # 0.5 x (1 + tanh(c (x + 0.044715 x^3))), updating one temporary in place
+    t = np.multiply(x, x, out=np.empty_like(x))  # an array even when 0-d
+    t *= 0.044715
+    t += 1.0
+    t *= x
+    t *= _GELU_C
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= x
+    t *= 0.5
+    return t
+
+
 _gelu_op = register(
-    "gelu", "unary",
-    lambda x, approximate: (0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
-                            if approximate else 0.5 * x * (1 + _erf(x / _SQRT_2))),
-    ("x",),
+    "gelu", "unary", _gelu_forward, ("x",),
     lambda g, x, approximate: g * (_gelu_tanh_grad(x) if approximate else _gelu_grad(x)),
     attr_names=("approximate",), shape_fn=lambda s, a: s)
 
 
 def _gelu_grad(x):
-    return 0.5 * (1 + _erf_any(x / _SQRT_2)) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    # Phi(x) + x phi(x)
+    if isinstance(x, Tensor):  # an outer tape records the backward pass
+        return (0.5 * (1 + erf(x / _SQRT_2))
+                + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+    phi = np.multiply(x, x, out=np.empty_like(x))  # arrays even when 0-d
+    phi *= -0.5
+    np.exp(phi, out=phi)
+    phi *= x
+    phi *= 1 / math.sqrt(2 * math.pi)
+    cdf = np.multiply(x, 1 / _SQRT_2, out=np.empty_like(x))
+    _erf(cdf, out=cdf)
+    cdf += 1.0
+    cdf *= 0.5
+    cdf += phi
+    return cdf
 
 
 def _gelu_tanh_grad(x):
-    c = 0.7978845608028654
+    c = _GELU_C
     t = np.tanh(c * (x + 0.044715 * x * x * x))
     return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
-
-
-def _erf_any(x):
-    return erf(x) if isinstance(x, Tensor) else _erf(x)
 
 
 @public("gelu", _gelu_op, None)

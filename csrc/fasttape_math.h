@@ -1,0 +1,20 @@
+/* Ufunc inner loops for erf and gelu (csrc/fasttape_math.c), with NumPy's
+ * PyUFuncGenericFunction signature (intptr_t is npy_intp). Suffixes are
+ * NumPy's type characters: e float16, f float32, d float64. */
+#ifndef FASTTAPE_MATH_H
+#define FASTTAPE_MATH_H
+
+#include <stdint.h>
+
+#define FT_DECLARE_LOOP(NAME) \
+    void NAME(char **args, const intptr_t *dimensions, const intptr_t *steps, void *data)
+
+FT_DECLARE_LOOP(ft_erf_loop_e);
+FT_DECLARE_LOOP(ft_erf_loop_f);
+FT_DECLARE_LOOP(ft_erf_loop_d);
+FT_DECLARE_LOOP(ft_gelu_loop_e);
+FT_DECLARE_LOOP(ft_gelu_loop_f);
+FT_DECLARE_LOOP(ft_gelu_loop_d);
+
+#undef FT_DECLARE_LOOP
+#endif
