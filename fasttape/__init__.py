@@ -40,6 +40,7 @@ from fasttape.dtypes import (  # noqa: F401
     uint32,
     uint64,
 )
+from fasttape.ops._registry import composite as _composite
 from fasttape.ops.array_ops import (  # noqa: F401
     boolean_mask,
     broadcast_to,
@@ -163,6 +164,7 @@ from fasttape.tensor_shape import TensorShape as TensorShape
 __version__ = "0.1.0"
 
 
+@_composite("constant")
 def constant(value, dtype=None, shape=None, name=None):
     """A Tensor from Python data, a NumPy array or a tensor.
 

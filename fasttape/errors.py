@@ -28,13 +28,21 @@ def user_frame():
 
 
 def describe(value):
-    """'shape=(2, 3) dtype=float32' for tensors and arrays; the type for anything else."""
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if shape is not None and dtype is not None:
-        return f"shape={tuple(shape)} dtype={getattr(dtype, 'name', dtype)}"
-    if isinstance(value, (bool, int, float, complex)):
-        return f"Python {type(value).__name__} {value!r}"
+    """'shape=(2, 3) dtype=float32' for tensors and arrays; the type for anything else.
+
+    Never raises: it describes hostile arguments too (objects whose `shape`
+    raises, ints too long to print)."""
+    try:
+        shape = getattr(value, "shape", None)
+        dtype = getattr(value, "dtype", None)
+        if shape is not None and dtype is not None:
+            return f"shape={tuple(shape)} dtype={getattr(dtype, 'name', dtype)}"
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+            return f"Python int of {value.bit_length()} bits"
+        if isinstance(value, (bool, int, float, complex)):
+            return f"Python {type(value).__name__} {value!r}"
+    except Exception:  # noqa: BLE001  (a hostile __getattr__ or __repr__)
+        pass
     return f"{type(value).__name__}"
 
 
@@ -55,4 +63,76 @@ def op_error(cls, op_name, inputs, detail, input_names=None):
     where = user_frame()
     if where is not None:
         msg += f"\n  called at {where[0]}:{where[1]}: {where[2]}"
-    return cls(msg)
+    exc = cls(msg)
+    exc.ft_op = op_name  # read by boundary_error: this error already names an op
+    exc.ft_detail = detail
+    return exc
+
+
+# Note [Errors at the public boundary]
+# Every public op function (the families in fasttape/ops/_registry.py and the
+# composites marked with `composite`) catches what escapes it and re-raises it
+# through `boundary_error`, so that whatever goes wrong inside - a conversion
+# that fails, NumPy's IndexError, a ZeroDivisionError, a KeyError from a bad
+# argument - reaches the user as a TypeError or ValueError that names the op,
+# describes every argument and points at the user's line. Errors built by
+# `op_error` carry `ft_op`; one that names the same op passes unchanged, one
+# from an op called inside (a composite's parts) is re-raised naming the outer
+# op too ("trace: transpose: ..."). The try costs nothing in Python 3.11 while
+# nothing raises, and the families put it inside the public function itself,
+# so the unary and binary fast paths get no extra frame.
+
+_STRIP = ("convert_to_tensor: ",)
+
+
+def _boundary_class(exc):
+    """The class a foreign exception is re-raised as: TypeError or ValueError."""
+    cls = type(exc)
+    if cls in (TypeError, ValueError, InvalidArgumentError):
+        return cls
+    if isinstance(exc, InvalidArgumentError):
+        return InvalidArgumentError
+    try:
+        import numpy as np
+
+        if isinstance(exc, np.linalg.LinAlgError):
+            return InvalidArgumentError
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(exc, (TypeError, AttributeError, KeyError)):
+        return TypeError
+    # ValueError subclasses (AxisError), IndexError, ArithmeticError (ZeroDivisionError,
+    # OverflowError), RecursionError and RuntimeError, MemoryError: a value the op cannot take
+    return ValueError
+
+
+def boundary_error(op_name, exc, inputs, input_names=None):
+    """The exception to raise for `exc`, caught at the boundary of public op `op_name`
+    called on `inputs` (see Note [Errors at the public boundary]); `exc` itself
+    when it already names `op_name`."""
+    inner = getattr(exc, "ft_op", None)
+    if inner == op_name:
+        return exc
+    cls = _boundary_class(exc)
+    if inner is not None:
+        detail = f"{inner}: {getattr(exc, 'ft_detail', exc)}"
+    else:
+        try:
+            detail = str(exc)
+        except Exception:  # noqa: BLE001
+            detail = ""
+        if isinstance(exc, KeyError) and exc.args:
+            detail = f"unexpected argument {exc.args[0]!r}"
+        elif isinstance(exc, RecursionError):
+            detail = "an argument is nested too deeply or refers to itself"
+        for prefix in _STRIP:
+            if detail.startswith(prefix):
+                detail = detail[len(prefix):]
+        if type(exc) not in (TypeError, ValueError, InvalidArgumentError):
+            detail = f"{detail} ({type(exc).__name__})" if detail else type(exc).__name__
+    new = op_error(cls, op_name, inputs, detail, input_names)
+    if type(exc) not in (TypeError, ValueError, InvalidArgumentError) and inner is None:
+        new.__cause__ = exc  # an unexpected kind: keep its traceback for debugging
+    else:
+        new.__suppress_context__ = True
+    return new

@@ -6,6 +6,8 @@ A plain new op is one call to a family here plus its OpSpec in
 fasttape/testing/op_db.py and its re-export in fasttape/__init__.py.
 """
 
+import functools
+import inspect
 import operator
 
 import numpy as np
@@ -21,6 +23,61 @@ _binary_call = _core.binary_call
 
 #: every public op function by name, in registration order
 OPS = {}
+#: public functions built from ops (no table entry of their own), by name
+COMPOSITES = {}
+
+_boundary_error = errors.boundary_error
+
+
+def _call_inputs(sig, args, kwargs):
+    """(values, names) of the arguments a public function was called with, `name` left out."""
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError:
+        values = list(args) + list(kwargs.values())
+        names = [f"input {i}" for i in range(len(args))] + list(kwargs)
+        return tuple(values), names
+    values, names = [], []
+    for pname, v in bound.arguments.items():
+        kind = sig.parameters[pname].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            values += list(v)
+            names += [f"{pname}[{i}]" for i in range(len(v))]
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            values += list(v.values())
+            names += list(v)
+        elif pname != "name":
+            values.append(v)
+            names.append(pname)
+    return tuple(values), names
+
+
+def _guard(name, fn):
+    """`fn` with Note [Errors at the public boundary]: what escapes it is re-raised
+    as a TypeError/ValueError naming op `name`, its arguments and the user's line."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            values, names = _call_inputs(sig, args, kwargs)
+            raise _boundary_error(name, e, values, names)  # noqa: B904  (sets its own cause)
+
+    return guarded
+
+
+def composite(name):
+    """Decorator: a public function built from other ops (no table entry), with
+    the public boundary's error handling; listed in COMPOSITES."""
+
+    def deco(fn):
+        g = _guard(name, fn)
+        COMPOSITES[name] = g
+        return g
+
+    return deco
 
 
 def _public(name, op, fn, doc):
@@ -85,8 +142,12 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
         shape_fn=same_shape, float_only=float_only)
 
     def fn(x, name=None):
-        return _unary_call(op, x)
+        try:
+            return _unary_call(op, x)
+        except Exception as e:
+            raise _boundary_error(name_, e, (x,), ("x",))  # noqa: B904
 
+    name_ = name
     return _public(name, op, fn,
                    doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
 
@@ -99,10 +160,14 @@ def binary(name, forward, vjp, *, doc=None, family="binary"):
         name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes)
 
     def fn(x, y, name=None):
-        if not isinstance(x, Tensor) and not isinstance(y, Tensor):
-            x = convert_to_tensor(x)
-        return _binary_call(op, x, y)
+        try:
+            if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+                x = convert_to_tensor(x)
+            return _binary_call(op, x, y)
+        except Exception as e:
+            raise _boundary_error(name_, e, (x, y), ("x", "y"))  # noqa: B904
 
+    name_ = name
     return _public(
         name, op, fn,
         doc or f"Elementwise {name} of `x` and `y`, with broadcasting; returns a Tensor.")
@@ -114,16 +179,23 @@ def nondiff(name, forward, *, n_inputs=2, doc=None):
         op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape)
 
         def fn(x, name=None):
-            return _unary_call(op, x)
+            try:
+                return _unary_call(op, x)
+            except Exception as e:
+                raise _boundary_error(name_, e, (x,), ("x",))  # noqa: B904
     else:
         op = _core.register_op(name, "nondiff", forward, ("x", "y"), None,
                                shape_fn=broadcast_shapes)
 
         def fn(x, y, name=None):
-            if not isinstance(x, Tensor) and not isinstance(y, Tensor):
-                x = convert_to_tensor(x)
-            return _binary_call(op, x, y)
+            try:
+                if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+                    x = convert_to_tensor(x)
+                return _binary_call(op, x, y)
+            except Exception as e:
+                raise _boundary_error(name_, e, (x, y), ("x", "y"))  # noqa: B904
 
+    name_ = name
     return _public(name, op, fn, doc or f"Elementwise {name}; not differentiable.")
 
 
@@ -262,11 +334,16 @@ def reduce(name, forward, vjp, *, float_only=False, doc=None):
         batchable=True)  # their VJPs go through math_ops._expand, which keeps g's leading axes
 
     def fn(input_tensor, axis=None, keepdims=False, name=None):
-        x = input_tensor if isinstance(input_tensor, Tensor) else convert_to_tensor(input_tensor)
-        if float_only and x.dtype.kind not in "fc":
-            raise errors.op_error(TypeError, name_, (x,),
-                                  f"expects a floating-point tensor, got {x.dtype.name}")
-        return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
+        try:
+            x = (input_tensor if isinstance(input_tensor, Tensor)
+                 else convert_to_tensor(input_tensor))
+            if float_only and x.dtype.kind not in "fc":
+                raise errors.op_error(TypeError, name_, (x,),
+                                      f"expects a floating-point tensor, got {x.dtype.name}")
+            return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
+        except Exception as e:
+            raise _boundary_error(name_, e, (input_tensor, axis, keepdims),  # noqa: B904
+                                  ("input_tensor", "axis", "keepdims"))
 
     name_ = name
     return _public(
@@ -288,7 +365,7 @@ def public(name, op, doc):
     """Decorator: marks `fn` as the public function of table entry `op`."""
 
     def deco(fn):
-        return _public(name, op, fn, doc or fn.__doc__)
+        return _public(name, op, _guard(name, fn), doc or fn.__doc__)
 
     return deco
 

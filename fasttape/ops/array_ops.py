@@ -14,6 +14,7 @@ from fasttape._core import core as _core
 from fasttape.ops._registry import (
     Tensor,
     call_op,
+    composite,
     convert_like,
     convert_to_tensor,
     normalize_axis,
@@ -151,7 +152,7 @@ def conj(x, name=None):
 
 
 _conj_op = register("conj", "unary", np.conj, ("x",), lambda g: np.conj(g))
-public("conj", _conj_op, None)(conj)
+conj = public("conj", _conj_op, None)(conj)
 
 
 def _reshape_vjp(g, input_shape):
@@ -277,6 +278,7 @@ def _pieces(x, axis, sizes):
     return out
 
 
+@composite("unstack")
 def unstack(value, num=None, axis=0, name=None):
     """Splits `value` along `axis` into a list of tensors of rank one lower.
 
@@ -297,6 +299,7 @@ def unstack(value, num=None, axis=0, name=None):
     return [getitem(x, (slice(None),) * ax + (i,)) for i in range(n)]
 
 
+@composite("split")
 def split(value, num_or_size_splits, axis=0, num=None, name=None):
     """Splits `value` along `axis` into a list of tensors, as tf.split.
 
@@ -901,34 +904,40 @@ def stop_gradient(input, name=None):  # noqa: A002
 # --- creation (no inputs: constants) ----------------------------------------------
 
 
+@composite("zeros")
 def zeros(shape, dtype=np.float32, name=None):
     """A tensor of zeros."""
     return _wrap(np.zeros(_shape_arg("zeros", None, shape), dtype=dtype))
 
 
+@composite("ones")
 def ones(shape, dtype=np.float32, name=None):
     """A tensor of ones."""
     return _wrap(np.ones(_shape_arg("ones", None, shape), dtype=dtype))
 
 
+@composite("zeros_like")
 def zeros_like(input, dtype=None, name=None):  # noqa: A002
     """Zeros of `input`'s shape (and dtype, unless given)."""
     x = _tensor(input)
     return _wrap(np.zeros(x.shape, dtype=dtype or x.dtype))
 
 
+@composite("ones_like")
 def ones_like(input, dtype=None, name=None):  # noqa: A002
     """Ones of `input`'s shape (and dtype, unless given)."""
     x = _tensor(input)
     return _wrap(np.ones(x.shape, dtype=dtype or x.dtype))
 
 
+@composite("fill")
 def fill(dims, value, name=None):
     """A tensor of shape `dims` filled with `value` (its dtype as ft.constant gives it)."""
     v = _tensor(value)
     return _wrap(np.full(_shape_arg("fill", None, dims), v.numpy(), dtype=v.dtype))
 
 
+@composite("range")
 def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     """[start, limit) in steps of delta, as tf.range (int32 for ints, float32 for floats)."""
     if limit is None:
@@ -945,6 +954,7 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     return _wrap(np.arange(*vals, dtype=dtype))
 
 
+@composite("eye")
 def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=None):
     """The identity matrix, as tf.eye: ones on the diagonal of a (num_rows,
     num_columns) matrix, repeated over `batch_shape` when given.
@@ -963,6 +973,7 @@ def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=Non
     return _wrap(m)
 
 
+@composite("linspace")
 def linspace(start, stop, num, axis=0, name=None):
     """`num` evenly spaced values from start to stop (inclusive), as tf.linspace:
     float32 for Python numbers (ints too), else the dtype of the float tensors

@@ -17,6 +17,7 @@ from fasttape._core import core as _core
 from fasttape.ops._registry import (
     Tensor,
     call_op,
+    composite,
     convert_to_tensor,
     normalize_axis,
     public,
@@ -553,6 +554,7 @@ def cholesky(input, name=None):  # noqa: A002
     return _cholesky_op.apply((_matrices("cholesky", input),))
 
 
+@composite("logdet")
 def logdet(matrix, name=None):
     """log(det(matrix)) of symmetric positive definite matrices, through their
     Cholesky factor (tf.linalg.logdet).
@@ -570,6 +572,7 @@ def logdet(matrix, name=None):
 # --- matrix helpers (composites of shape ops) ----------------------------------------------
 
 
+@composite("matrix_transpose")
 def matrix_transpose(a, conjugate=False, name=None):
     """Swaps the last two axes of `a` (tf.linalg.matrix_transpose).
 
@@ -586,6 +589,7 @@ def matrix_transpose(a, conjugate=False, name=None):
     return transpose(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2), conjugate)
 
 
+@composite("diag_part")
 def diag_part(input, name=None):  # noqa: A002
     """The diagonals of the matrices in the last two axes: shape (..., min(M, N)).
 
@@ -605,6 +609,7 @@ def diag_part(input, name=None):  # noqa: A002
     return getitem(x, (Ellipsis, i, i))
 
 
+@composite("trace")
 def trace(x, name=None):
     """The sum of the diagonal of each matrix in the last two axes (tf.linalg.trace).
 
@@ -638,6 +643,7 @@ _spectral_norm_op = register(
     _spectral_norm_vjp)
 
 
+@composite("norm")
 def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):  # noqa: A002
     """The vector or matrix norm of `tensor`, as tf.norm / tf.linalg.norm.
 
