@@ -234,6 +234,17 @@ API = [
     E("random.truncated_normal", "tf.random.truncated_normal tf.compat.v1.truncated_normal"),
     E("random.shuffle", "tf.random.shuffle tf.compat.v1.random_shuffle"),
     E("random.set_seed", "tf.random.set_seed tf.compat.v1.set_random_seed"),
+    # --- not ops: the rest of the public API ----------------------------------------------
+    E("Tensor", "tf.Tensor"),
+    E("TensorShape", "tf.TensorShape tf.compat.v1.TensorShape"),
+    E("Variable", "tf.Variable"),
+    E("GradientTape", "tf.GradientTape"),
+    E("UnconnectedGradients", "tf.UnconnectedGradients"),
+    E("custom_gradient", "tf.custom_gradient"),
+    E("executing_eagerly", "tf.executing_eagerly"),
+    E("enable_eager_execution", "tf.compat.v1.enable_eager_execution"),
+    E("as_dtype", "tf.as_dtype"),
+    E("dimension_value", "tf.compat.dimension_value tf.compat.v1.dimension_value"),
 ]
 
 

@@ -3,6 +3,8 @@
 has it at must work on fasttape (`tf.math.X` -> `ft.math.X`), and every NumPy
 function mapped to it must run it through the NumPy protocol."""
 
+import types
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,23 @@ def test_numpy_function_is_recorded_on_a_tape():
         n = np.count_nonzero(x)
     assert int(n) == 2
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), 1 - np.tanh(x.numpy()) ** 2)
+
+
+_NAMESPACES = ["", "math", "nn", "linalg", "random", "bitwise", "compat.v1"]
+
+
+def _public_callables():
+    for ns in _NAMESPACES:
+        mod = _resolve("ft." + ns) if ns else ft
+        for n in dir(mod):
+            obj = getattr(mod, n)
+            if n.startswith("_") or isinstance(obj, types.ModuleType) or not callable(obj):
+                continue
+            yield f"ft.{ns + '.' if ns else ''}{n}", obj
+
+
+def test_every_public_function_and_class_is_listed():
+    known = {id(OPS[e.name]) for e in API if e.name in OPS}
+    known |= {id(_resolve(p)) for e in API for p in e.paths + e.fasttape_only}
+    missing = sorted(path for path, obj in _public_callables() if id(obj) not in known)
+    assert not missing, f"public names without an ApiEntry in tf_paths.py: {missing}"
