@@ -120,3 +120,12 @@ def test_every_public_function_and_class_is_listed():
     known |= {id(_resolve(p)) for e in API for p in e.paths + e.fasttape_only}
     missing = sorted(path for path, obj in _public_callables() if id(obj) not in known)
     assert not missing, f"public names without an ApiEntry in tf_paths.py: {missing}"
+
+
+def test_every_ufunc_of_the_protocol_is_listed_with_its_op():
+    from fasttape.ops.numpy_protocol import _UFUNCS
+
+    by_fn = {id(OPS[e.name]): e for e in API if e.name in OPS}
+    unlisted = sorted(u.__name__ for u, fn in _UFUNCS.items()
+                      if id(fn) in by_fn and by_fn[id(fn)].numpy is None)
+    assert not unlisted, f"ufuncs the protocol maps whose op lists no NumPy function: {unlisted}"
