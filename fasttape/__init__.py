@@ -5,6 +5,7 @@ on a compiled tape and walks it back. This module is the public facade only:
 everything public is re-exported here, so that internals can move.
 """
 
+from fasttape import bitwise as bitwise
 from fasttape import debugging as debugging
 from fasttape import dtypes as dtypes
 from fasttape import errors as errors

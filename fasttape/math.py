@@ -1,5 +1,6 @@
 """`ft.math`: TensorFlow's path to the elementwise and reduction ops."""
 
+from fasttape.ops.array_ops import conj as conj  # noqa: F401
 from fasttape.ops.linalg_ops import norm as norm  # noqa: F401
 from fasttape.ops.math_ops import (  # noqa: F401
     abs,

@@ -59,7 +59,7 @@ class TensorShape(tuple):
     __slots__ = ()
 
     def __new__(cls, dims=()):
-        if dims is None:
+        if dims is None or type(dims) is _UnknownRankShape:
             return _UNKNOWN
         if isinstance(dims, TensorShape) and type(dims) is cls:
             return dims

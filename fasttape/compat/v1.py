@@ -150,6 +150,7 @@ from fasttape import (  # noqa: F401
 from fasttape.linalg import cholesky as cholesky  # noqa: F401
 from fasttape.linalg import det as matrix_determinant  # noqa: F401
 from fasttape.linalg import diag as matrix_diag  # noqa: F401
+from fasttape.linalg import diag_part as matrix_diag_part  # noqa: F401
 from fasttape.linalg import global_norm as global_norm  # noqa: F401
 from fasttape.linalg import inv as matrix_inverse  # noqa: F401
 from fasttape.linalg import matrix_transpose as matrix_transpose  # noqa: F401
@@ -161,8 +162,14 @@ from fasttape.math import is_nan as is_nan  # noqa: F401
 from fasttape.math import segment_sum as segment_sum  # noqa: F401
 from fasttape.math import unsorted_segment_sum as unsorted_segment_sum  # noqa: F401
 from fasttape.ops.array_ops import linspace as lin_space  # noqa: F401
+from fasttape.random import normal as random_normal  # noqa: F401
 from fasttape.random import set_seed as set_random_seed  # noqa: F401
+from fasttape.random import shuffle as random_shuffle  # noqa: F401
+from fasttape.random import truncated_normal as truncated_normal  # noqa: F401
+from fasttape.random import uniform as random_uniform  # noqa: F401
 from fasttape.tensor_shape import dimension_value as dimension_value  # noqa: F401
 
+floormod = mod
 tensor_scatter_add = tensor_scatter_nd_add
+where_v2 = where
 tensor_scatter_update = tensor_scatter_nd_update

@@ -3,7 +3,9 @@
 A family supplies what its ops share: the dtype rule, the static shape rule
 (for graph mode), argument normalisation and the checks that raise at the call.
 A plain new op is one call to a family here plus its OpSpec in
-fasttape/testing/op_db.py and its re-export in fasttape/__init__.py.
+fasttape/testing/op_db.py, its re-export in fasttape/__init__.py (and
+ft.math / ft.nn / ft.linalg where TensorFlow has it) and its ApiEntry in
+fasttape/testing/tf_paths.py (TensorFlow's paths and NumPy's function for it).
 """
 
 import functools

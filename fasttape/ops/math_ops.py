@@ -28,6 +28,7 @@ from fasttape.ops._registry import (
     same_dtype,
     unary,
 )
+from fasttape.ops.array_ops import _gather_op
 
 _SQRT_2 = math.sqrt(2.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -541,8 +542,6 @@ def _segment_sum(data, segment_ids, num_segments):
 
 
 def _segment_sum_vjp(g, segment_ids):
-    from fasttape.ops.array_ops import _gather_op
-
     ids = segment_ids.numpy() if isinstance(segment_ids, Tensor) else segment_ids
     keep = ids >= 0
     picked = call_op(_gather_op, (g, np.where(keep, ids, 0)), (0, 0))

@@ -171,6 +171,10 @@ _FUNCTIONS = {
         a.dtype if isinstance(a, _core.Tensor) else a for a in args]),
 }
 
+# TensorFlow's everyday names (fasttape/testing/tf_paths.py lists each op's NumPy function)
+_FUNCTIONS[np.count_nonzero] = lambda a, axis=None, *, keepdims=False: M.count_nonzero(
+    a, axis=axis, keepdims=keepdims)
+
 
 def array_ufunc(ufunc, method, inputs, kwargs):
     if method != "__call__":

@@ -73,6 +73,7 @@ def test_tensor_shape_unknown_rank():
     assert u.merge_with((1, None)) == (1, None)
     assert u.with_rank(2) == (None, None)
     assert TensorShape((1,)).concatenate(u) == u
+    assert TensorShape(u) is u and ft.TensorShape(TensorShape([2])) == (2,)
     assert pickle.loads(pickle.dumps(u)) == u
     assert repr(u) == "TensorShape(None)"
 
