@@ -424,7 +424,8 @@ def check_jacobians(f, args, order=2, batch=True, eps=1e-6, rtol=1e-5, atol=1e-7
                 if j is not None:
                     inner_j[k, i] = j
         for i2 in floats:
-            cols = _fd_columns(lambda a: _tape_jacobians(f, args, a, name, bat), args, i2, eps)
+            cols = _fd_columns(lambda a, bat=bat: _tape_jacobians(f, args, a, name, bat), args,
+                               i2, eps)
             for (k, i), j in first.items():
                 if bat and not _batchable(j.shape, args.arrays[i2].shape):
                     continue
