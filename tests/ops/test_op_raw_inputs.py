@@ -59,11 +59,13 @@ def _gradient(spec, attrs, args, watched, raw_kind):
         total = ft.add(*[ft.reduce_sum(t) for t in leaves[:2]]) if len(leaves) > 1 else (
             ft.reduce_sum(leaves[0]))
     # the caller changes its raw inputs after the op: the tape must not see it
-    for i, x in enumerate(xs):
+    for x in xs:
         if isinstance(x, np.ndarray):
             x[...] = 1e3
-        elif isinstance(x, list) and x:
-            x[0] = x[0] * 0 + 1e3 if not isinstance(x[0], list) else x[0]
+        while isinstance(x, list) and x:
+            if not isinstance(x[0], list):
+                x[0] = 1e3 if isinstance(x[0], float) else x[0]
+            x = x[0]
     return tape.gradient(total, xs[watched])
 
 
