@@ -259,6 +259,11 @@ def stack(values, axis=0, name=None):
     if any(v.shape != vals[0].shape for v in vals):
         raise errors.op_error(ValueError, "stack", tuple(vals), "all tensors must have one shape")
     nd = vals[0].ndim + 1
+    try:
+        axis = operator.index(axis)  # an int, or a 0-d integer tensor
+    except TypeError:
+        raise errors.op_error(TypeError, "stack", tuple(vals),
+                              f"axis must be an integer, got {axis!r}") from None
     if not -nd <= axis < nd:
         raise errors.op_error(ValueError, "stack", tuple(vals),
                               f"axis {axis} is out of range for rank {nd}")
