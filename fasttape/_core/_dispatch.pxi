@@ -89,8 +89,9 @@ cdef object _binary(OpDef op, object x, object y):
                         else ValueError, (x, y), str(e))
     r = _wrap(_as_array(out))
     if ft_tls_depth():
-        ins[0] = <PyObject*>x
-        ins[1] = <PyObject*>y
+        # a tape records the operands as converted: See Note [Raw inputs]
+        ins[0] = <PyObject*>x if isinstance(x, Tensor) else <PyObject*>xv
+        ins[1] = <PyObject*>y if isinstance(y, Tensor) else <PyObject*>yv
         outs[0] = <PyObject*>r
         _record(op, ins, 2, outs, 1, None)
     return r

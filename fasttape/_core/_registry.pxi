@@ -67,7 +67,16 @@ cdef class OpDef:
         """Runs the op on `inputs` (tensors, arrays or Python scalars) with the
         positional attributes `attrs`; returns a Tensor, or a tuple of them for
         multi-output ops. Argument checks belong to the caller (the family)."""
-        return _apply(self, tuple(inputs), tuple(attrs))
+        attrs = tuple(attrs)
+        for a in attrs:
+            if isinstance(a, Tensor):
+                # a 0-d tensor given for an attribute (axis=ft.constant(0)) is
+                # its Python value, in the forward and in the VJPs alike
+                attrs = tuple([(<Tensor>v)._value.item() if isinstance(v, Tensor)
+                               and cnp.PyArray_NDIM(<cnp.ndarray>(<Tensor>v)._value) == 0
+                               else v for v in attrs])
+                break
+        return _apply(self, tuple(inputs), attrs)
 
 
 cdef bytes _plan(OpDef op, object fn, str for_what):

@@ -354,9 +354,10 @@ cdef class _Sweep:
                 g = cnp.PyArray_FROM_O(g)
             arr = g
         if self.batch:
-            g = self._reduce_to(g, arr.shape, self.batch + _meta_shape(meta, mpos),
-                                self.batch + _meta_shape(meta, mpos_out if op.elementwise
-                                                         else mpos), op, i)
+            # See Note [Batch axis in fit]
+            ref = _meta_shape(meta, mpos_out if op.elementwise else mpos)
+            g = self._reduce_to(g, arr.shape, _meta_shape(meta, mpos), ref, op, i,
+                                1 if cnp.PyArray_NDIM(<cnp.ndarray>arr) > len(ref) else 0)
             arr = (<Tensor>g)._value if self.higher else g
         elif not (_shape_is(arr, meta, mpos)
                   and (not op.elementwise or _shape_is(arr, meta, mpos_out))):
@@ -380,27 +381,45 @@ cdef class _Sweep:
         return g
 
     cdef object _reduce_to(self, object g, tuple g_shape, tuple in_shape, tuple ref_shape,
-                           OpDef op, int i):
-        """g (of g_shape, standing for an array of broadcast(g_shape, ref_shape))
-        summed over the axes that broadcasting added to in_shape; g stays lazy
-        (smaller) where it already broadcasts to in_shape."""
-        full = _broadcast_pair(g_shape, ref_shape)
+                           OpDef op, int i, int nb=0):
+        """g (of g_shape: nb batch axes, then a row standing for an array of
+        broadcast(row, ref_shape)) summed over the axes that broadcasting added
+        to in_shape; g stays lazy (smaller) where it already broadcasts to
+        in_shape. The batch axes are kept as they are."""
+        cdef Py_ssize_t d
+        bshape = g_shape[:nb]
+        row = g_shape[nb:]
+        full = _broadcast_pair(row, ref_shape)
         if full is None or _broadcast_pair(full, in_shape) is None:
             raise ValueError(
-                f"op {op.name}: the VJP for input {i} returned a gradient of shape {g_shape}, "
+                f"op {op.name}: the VJP for input {i} returned a gradient of shape {row}, "
                 f"which does not match the input's shape {in_shape}")
         lead = len(full) - len(in_shape)
-        axes = tuple([d for d in range(len(full))
-                      if d < lead or (in_shape[d - lead] == 1 and full[d] != 1)])
-        if not axes:
+        row_axes = [d for d in range(len(full))
+                    if d < lead or (in_shape[d - lead] == 1 and full[d] != 1)]
+        if not row_axes:
             return g
-        kept = tuple([1 if d in axes else full[d] for d in range(lead, len(full))])
-        if g_shape != full:
+        axes = tuple([nb + d for d in row_axes])
+        kept = bshape + tuple([1 if d in row_axes else full[d] for d in range(lead, len(full))])
+        if row != full:
             # a lazy gradient over a broadcast axis: each element counts n times
-            g = self.full(g, full)
+            g = self.full(g, bshape + full)
         if self.higher:
             return _call_special("reshape", (_call_special("reduce_sum", (g, axes)), kept))
         return _sum_leading(g, axes, kept)
+
+
+# Note [Batch axis in fit]
+# ~~~~~~~~~~~~~~~~~~~~~~~~
+# In a batched sweep a VJP's result carries the batch axis first (its
+# cotangent did), followed by a row that broadcasts like an unbatched result.
+# Broadcasting is right-aligned, so the row's extra leading axes (an input
+# broadcast against a larger one, matmul's batch axes) sit *after* the batch
+# axis: the sum back to the input's shape runs over the row's axes only, never
+# over the batch axis (summing it mixed the Jacobian's rows: a Jacobian of a
+# Jacobian came out as [[2, 2], [2, 2]] for [[2, 0], [0, 2]]). A result with
+# no more axes than the row it stands for (a VJP that returns zeros of its
+# input's shape without looking at g) has no batch axis and broadcasts over it.
 
 
 cdef object _np_add_reduce = np.add.reduce

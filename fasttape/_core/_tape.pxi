@@ -2,6 +2,42 @@
 
 # ---------------------------------------------------------------- Tape
 
+# Note [Raw inputs]
+# ~~~~~~~~~~~~~~~~~
+# Ops take non-Tensor inputs: Python scalars, lists, tuples, NumPy scalars,
+# ndarrays, objects with __array__. What a tape records for one (its shape
+# record, the value a VJP is given) must be an array with the value the
+# forward computed with, never the raw object: a list has no shape or dtype
+# (the VJPs failed with "'list' object has no attribute 'ndim'") and may be
+# changed by the caller after the op. So Tape._append turns every input that
+# is not a Tensor, an ndarray or a Python scalar into a read-only ndarray
+# copy (np.array: what NumPy's forward saw); the binary fast path records
+# the operand it already converted (a list there takes the other operand's
+# dtype). Writable ndarrays are copied when saved (_saveable). Python scalars
+# are recorded as they are: immutable, of shape (), and weakly typed, so
+# that a VJP computes in the dtype the forward did (a 0-d float64 array
+# would turn a float32 gradient into float64, or make an op of a recording
+# outer tape reject mixed dtypes).
+cdef inline int _ndim_or_raw(object x) noexcept:
+    """The ndim of a Tensor, an ndarray or a Python scalar (0); -1 for anything
+    else, which the tape records as an array (_recorded_value)."""
+    if isinstance(x, Tensor):
+        return cnp.PyArray_NDIM(<cnp.ndarray>(<Tensor>x)._value)
+    if cnp.PyArray_Check(x):
+        return cnp.PyArray_NDIM(<cnp.ndarray>x)
+    if isinstance(x, (float, int, complex)):
+        return 0
+    return -1
+
+
+cdef object _recorded_value(object x):
+    arr = np.array(x)
+    if arr.dtype.kind == "O":  # not numeric data: left to the op's own checks
+        return x
+    arr.flags.writeable = False
+    return arr
+
+
 cdef bint _warned_self_recording = False
 
 # Note [Active tapes and threads]
@@ -181,8 +217,18 @@ cdef class Tape:
         cdef Tensor t
         cdef ft_entry_t *e
         cdef cnp.npy_intp *dims
+        cdef list conv = None
         for i in range(n_in):
-            n_meta += 2 + _ndim_of(<object>ins[i])
+            nd = _ndim_or_raw(<object>ins[i])
+            if nd < 0:
+                # See Note [Raw inputs]
+                if conv is None:
+                    conv = [<object>ins[k] for k in range(n_in)]
+                x = conv[i] = _recorded_value(<object>ins[i])
+                nd = _ndim_of(x)
+            n_meta += 2 + nd
+        if conv is not None:
+            ins = (<PyListObject*>conv).ob_item  # conv lives until the end of this call
         for j in range(n_out):
             n_meta += 2 + _ndim_of(<object>outs[j])
         if op.save_any:

@@ -634,6 +634,8 @@ def _spectral_norm_vjp(g, x):
         raise NotImplementedError(
             "norm: the matrix 2-norm (largest singular value) has first-order gradients only; "
             "its gradient cannot be recorded by an outer tape")
+    if x.size == 0:  # an empty matrix (or batch of them): an empty gradient
+        return np.zeros(x.shape, np.result_type(g, x))
     u, _, vt = np.linalg.svd(x)
     return g[..., None, None] * np.matmul(u[..., :, :1], vt[..., :1, :])  # u1 v1^T
 

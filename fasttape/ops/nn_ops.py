@@ -556,6 +556,16 @@ _conv_filter_op = register(
 _CONV_NAMES = ("input", "filters")
 
 
+def _nonempty_filters(op_name, ins, w):
+    """A convolution's filters need every dimension (window, in and out
+    channels) non-zero: an empty filter has no weights to convolve with."""
+    if 0 in w.shape:
+        raise errors.op_error(
+            ValueError, op_name, ins,
+            f"filters of shape {w.shape} have a zero-size dimension; every window and "
+            "channel dimension must be at least 1", _CONV_NAMES)
+
+
 def _conv_call(
     op_name,
     op,
@@ -579,6 +589,7 @@ def _conv_call(
         op_name, ins, _CONV_NAMES, 1 if dilations is None else dilations, rank, "dilations", first
     )
     padding = _padding(op_name, ins, _CONV_NAMES, padding, rank, True, first)
+    _nonempty_filters(op_name, ins, w)
     channels = x.shape[1] if first else x.shape[-1]
     if channels != w.shape[-2]:
         raise errors.op_error(
@@ -709,6 +720,7 @@ def conv2d_transpose(
         op_name, ins, _CONV_NAMES, 1 if dilations is None else dilations, 2, "dilations", first
     )
     padding = _padding(op_name, ins, _CONV_NAMES, padding, 2, True, first)
+    _nonempty_filters(op_name, ins, w)
     shape = _ints(op_name, ins, _CONV_NAMES, output_shape, "output_shape")
     if len(shape) != 4 or any(d < 0 for d in shape):
         raise errors.op_error(

@@ -296,3 +296,148 @@ def check_jacobian(f, args, eps=1e-6, rtol=1e-6, atol=1e-8, name=None):
                         f"GradientTape = {float(ad[j])!r} ({int(bad.sum())} of {bad.size} "
                         "entries in this row differ)")
             row += 1
+
+
+# --- tape.jacobian and tape.batch_jacobian, first and second order -------------------
+
+
+def _zero_if_none(g, shape):
+    return np.zeros(shape) if g is None else np.asarray(g.numpy(), np.float64)
+
+
+def _tape_jacobians(f, args, arrays, name, batch):
+    """{(leaf k, argument i): jacobian (batch=False) or batch_jacobian (batch=True)}
+    of f's floating-point outputs at `arrays`, from one first-order tape."""
+    xs = args.tensors(arrays)
+    with GradientTape(persistent=True) as tape:
+        tape.watch(xs)
+        leaves = _leaves(f(*xs), name)
+    out = {}
+    for k, leaf in enumerate(leaves):
+        for i, x in enumerate(xs):
+            if not args.is_float[i] or (batch and not _batchable(leaf.shape, x.shape)):
+                continue
+            if batch:
+                j = tape.batch_jacobian(leaf, x)
+                shape = leaf.shape + x.shape[1:]
+            else:
+                j = tape.jacobian(leaf, x)
+                shape = leaf.shape + x.shape
+            out[k, i] = _zero_if_none(j, shape)
+    return out
+
+
+def _batchable(t_shape, s_shape):
+    return len(t_shape) > 0 and len(s_shape) > 0 and t_shape[0] == s_shape[0]
+
+
+def _fd_columns(fn, args, i, eps):
+    """Central differences of every array fn(arrays) returns (a dict) in the
+    elements of argument i: {key: array of shape value.shape + argument i's shape}."""
+    arr = args.arrays[i]
+    cols = None
+    for j in range(arr.size):
+        e = np.zeros(arr.size)
+        e[j] = eps
+        e = e.reshape(arr.shape)
+        plus, minus = fn(args.shifted(i, e)), fn(args.shifted(i, -e))
+        if cols is None:
+            cols = {key: np.empty(v.shape + (arr.size,)) for key, v in plus.items()}
+        for key in plus:
+            cols[key][..., j] = _difference(plus[key], minus[key], eps)
+    return {key: c.reshape(c.shape[:-1] + arr.shape) for key, c in (cols or {}).items()}
+
+
+def _batch_sum(full, t_ndim):
+    """The batch_jacobian a batched sweep computes from a full Jacobian of
+    shape (b, *T, b, *S): [i, t, s] = sum_j full[j, t, i, s] (equal to
+    d y[i] / d x[i] when the rows of the batch are independent)."""
+    return np.moveaxis(full, t_ndim, 0).sum(axis=1)
+
+
+def _assert_close(got, expected, rtol, atol, what):
+    got = np.asarray(got, np.float64)
+    if got.shape != expected.shape:
+        raise AssertionError(f"{what}: shape {got.shape}, expected {expected.shape}")
+    bad = ~(np.abs(got - expected) <= atol + rtol * np.abs(expected))
+    if bad.any():
+        idx = tuple(int(q) for q in np.unravel_index(int(np.flatnonzero(bad)[0]), got.shape))
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {bad.size} entries differ; at {list(idx)} central "
+            f"differences give {float(expected[idx])!r}, GradientTape {float(got[idx])!r}")
+
+
+def check_jacobians(f, args, order=2, batch=True, eps=1e-6, rtol=1e-5, atol=1e-7, name=None):
+    """Checks `tape.jacobian` (and `tape.batch_jacobian`) of `f` up to `order` 2.
+
+    Order 1: the tape's Jacobian of every floating-point output with respect
+    to every floating-point argument against central differences of f.
+    Order 2: the Jacobian, computed under an outer tape, of that Jacobian
+    (`outer.jacobian(inner.jacobian(y, x), x2)`: a batched sweep recorded on
+    a tape, then a batched sweep over that record) against central
+    differences of the first-order Jacobian. With `batch`, the same for
+    `batch_jacobian` wherever an output and an argument share their first
+    dimension: the reference is what one batched sweep computes from the full
+    Jacobian, [i, t, s] = sum_j J[j, t, i, s], so rows need not be independent.
+
+    Meant for tiny shapes; the arguments are as for `check_grads`.
+
+    >>> import numpy as np
+    >>> import fasttape as ft
+    >>> from fasttape.testing import check_jacobians
+    >>> check_jacobians(lambda x: ft.sin(x) * x, [np.array([[0.5, 1.5], [1.0, 2.0]])])
+    """
+    name = name or getattr(f, "__name__", repr(f))
+    args = _Args(args, f"check_jacobians({name})")
+    floats = [i for i in range(len(args.arrays)) if args.is_float[i]]
+    modes = (False, True) if batch else (False,)
+    for bat in modes:
+        what = "batch_jacobian" if bat else "jacobian"
+        first = _tape_jacobians(f, args, None, name, bat)
+        if not first:
+            continue
+        # order 1 against central differences of f
+        fd = {}
+        for i in floats:
+            cols = _fd_columns(lambda a: dict(enumerate(_values(f, args, a, name))), args, i, eps)
+            for k, c in cols.items():
+                fd[k, i] = c
+        for (k, i), j in first.items():
+            expected = fd[k, i]
+            if bat:
+                expected = _batch_sum(expected, len(expected.shape) - args.arrays[i].ndim)
+            _assert_close(j, expected, rtol, atol,
+                          f"{name}: {what} of output {k} w.r.t. argument {i} (order 1)")
+        if order < 2:
+            continue
+        # order 2: the outer tape's (batch_)jacobian of the inner (batch_)jacobian
+        xs = args.tensors()
+        with GradientTape(persistent=True) as outer:
+            outer.watch([xs[i] for i in floats])
+            with GradientTape(persistent=True) as inner:
+                inner.watch(xs)
+                leaves = _leaves(f(*xs), name)
+            inner_j = {}
+            for (k, i) in first:
+                j = (inner.batch_jacobian(leaves[k], xs[i]) if bat
+                     else inner.jacobian(leaves[k], xs[i]))
+                if j is not None:
+                    inner_j[k, i] = j
+        for i2 in floats:
+            cols = _fd_columns(lambda a, bat=bat: _tape_jacobians(f, args, a, name, bat), args,
+                               i2, eps)
+            for (k, i), j in first.items():
+                if bat and not _batchable(j.shape, args.arrays[i2].shape):
+                    continue
+                expected = cols[k, i]
+                inner_t = inner_j.get((k, i))
+                if bat:
+                    got = None if inner_t is None else outer.batch_jacobian(inner_t, xs[i2])
+                    expected = _batch_sum(expected, j.ndim)
+                    shape = j.shape + args.arrays[i2].shape[1:]
+                else:
+                    got = None if inner_t is None else outer.jacobian(inner_t, xs[i2])
+                    shape = j.shape + args.arrays[i2].shape
+                _assert_close(_zero_if_none(got, shape), expected, rtol, atol,
+                              f"{name}: {what} of the {what} of output {k} w.r.t. argument "
+                              f"{i}, then argument {i2} (order 2)")

@@ -118,3 +118,55 @@ def test_jacobian_of_a_gradient_is_the_hessian():
         return out
 
     np.testing.assert_allclose(h, _fd_jacobian(grad_np, x0), rtol=1e-6, atol=1e-8)
+
+
+def test_jacobian_of_a_jacobian_keeps_the_batch_axis():
+    # the example: d/dx of d/dx sum(x * x) is 2 I, not [[2, 2], [2, 2]]
+    x = ft.constant([1.0, 2.0])
+    with ft.GradientTape() as g:
+        g.watch(x)
+        with ft.GradientTape() as gg:
+            gg.watch(x)
+            y = ft.reduce_sum(x * x)
+        j = gg.jacobian(y, x)
+    np.testing.assert_array_equal(g.jacobian(j, x).numpy(), [[2.0, 0.0], [0.0, 2.0]])
+
+
+def test_jacobian_of_a_jacobian_of_a_vector_target():
+    x0 = np.array([1.0, 2.0, 0.5])
+    x = ft.constant(x0)
+    with ft.GradientTape() as g:
+        g.watch(x)
+        with ft.GradientTape() as gg:
+            gg.watch(x)
+            y = x * x * x + ft.reduce_sum(x) * x  # a broadcast inside
+        j = gg.jacobian(y, x)
+    h = g.jacobian(j, x).numpy()
+    expected = np.zeros((3, 3, 3))
+    for i in range(3):
+        expected[i, i, i] = 6 * x0[i]
+        expected[i, i, :] += 1.0
+        expected[i, :, i] += 1.0
+    np.testing.assert_allclose(h, expected, rtol=1e-12)
+
+
+def test_batch_jacobian_of_a_batch_jacobian():
+    x0 = rng.standard_normal((4, 3))
+    x = ft.constant(x0)
+    with ft.GradientTape() as g:
+        g.watch(x)
+        with ft.GradientTape() as gg:
+            gg.watch(x)
+            y = ft.sin(x) * ft.reduce_sum(x, axis=1, keepdims=True)
+        bj = gg.batch_jacobian(y, x)
+    h = g.batch_jacobian(bj, x).numpy()
+    assert h.shape == (4, 3, 3, 3)
+    for b in range(4):
+        r, s = x0[b], x0[b].sum()
+        # y_t = sin(r_t) s: d2 y_t / dr_u dr_v
+        exp = np.zeros((3, 3, 3))
+        for t in range(3):
+            exp[t, t, t] = -np.sin(r[t]) * s + 2 * np.cos(r[t])
+            exp[t, t, :] += np.where(np.arange(3) == t, 0.0, np.cos(r[t]))
+            exp[t, :, t] += np.where(np.arange(3) == t, 0.0, np.cos(r[t]))
+        np.testing.assert_allclose(h[b], exp, rtol=1e-10, atol=1e-12)
