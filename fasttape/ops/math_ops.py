@@ -151,7 +151,8 @@ divide = binary("divide", np.true_divide,
 def _int_divisor_check(fn):
     """fn(x, y) that raises, as TensorFlow, where an integer y is 0 (NumPy returns 0)."""
     def forward(x, y):
-        if np.asarray(y).dtype.kind in "iu" and not np.all(y):
+        if (np.asarray(y).dtype.kind in "iu" and np.asarray(x).dtype.kind in "iu"
+                and not np.all(y)):
             raise errors.InvalidArgumentError("integer division by zero")
         return fn(x, y)
 
