@@ -373,3 +373,30 @@ def test_dtype_numpy_scalars_with_operators_and_multi_input_ops():
             call()
     assert (x + np.float32(1)).dtype == ft.float32
     assert (x + float(np.float64(1))).dtype == ft.float32  # a Python float is weak
+
+
+_INT_RESULTS = {  # ops whose result on int32 inputs is not int32, as in TensorFlow
+    "divide": "float64",  # truediv
+    "atan2": "float64",
+    "argmax": "int64", "argmin": "int64",  # output_type's default
+    "one_hot": "float32",  # dtype's default
+}
+
+
+@pytest.mark.parametrize("spec", [s for s in OP_SPECS if s.name != "cast"],
+                         ids=lambda s: s.label)
+def test_dtype_int32_inputs_give_int32(spec):
+    """Every op that takes int32 inputs returns int32 (never NumPy's int64
+    widening), but for comparisons (bool) and the ops in _INT_RESULTS."""
+    args, attrs = _first_args(spec)
+    args = [np.nan_to_num(a, posinf=9, neginf=-9) if a.dtype.kind == "f" else a for a in args]
+    ins = [ft.constant(np.round(a * 3).astype(np.int32) if a.dtype.kind == "f" else
+                       a.astype(np.int32) if a.dtype.kind in "iu" else a) for a in args]
+    try:
+        with np.errstate(all="ignore"):
+            out = spec.fn(*ins, **attrs)
+    except (TypeError, ValueError):
+        pytest.skip("float-only op")
+    dtypes = {o.dtype.name for o in _outputs(out)}
+    expected = _INT_RESULTS.get(spec.name, "int32")
+    assert dtypes <= {expected, "bool"}, dtypes
