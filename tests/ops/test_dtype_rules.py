@@ -377,7 +377,6 @@ def test_dtype_numpy_scalars_with_operators_and_multi_input_ops():
 
 _INT_RESULTS = {  # ops whose result on int32 inputs is not int32, as in TensorFlow
     "divide": "float64",  # truediv
-    "atan2": "float64",
     "argmax": "int64", "argmin": "int64",  # output_type's default
     "one_hot": "float32",  # dtype's default
 }
