@@ -87,10 +87,14 @@ cdef object _python_array(object value, object dtype=None, bint scanned=False):
                 f"convert_to_tensor: {_short(value)} holds an integer out of the range of "
                 f"{(dtype or _I64).name}")
         try:
-            return np.asarray(value, dtype=dtype)
+            with np.errstate(over="ignore"):
+                out = np.asarray(value, dtype=dtype)
         except OverflowError:
+            out = None
+        if out is None or not np.isfinite(out).all():
             raise ValueError(f"convert_to_tensor: {_short(value)} holds an integer out of the "
                              f"range of {dtype.name}") from None
+        return out
     if dtype is not None:
         return _cast_checked(arr, dtype, value)
     if kind == "f":
@@ -126,6 +130,13 @@ cdef object _cast_checked(object arr, object dtype, object value):
             raise ValueError(
                 f"convert_to_tensor: {bad} is out of the range [{lo}, {hi}] of {dtype.name}; "
                 "integers never wrap (use ft.cast on a tensor to convert with wraparound)")
+    if sk in "iu" and dk in "fc" and dtype.itemsize < 8 and arr.size:  # float16/32 overflow
+        with np.errstate(over="ignore"):
+            out = arr.astype(dtype)
+        if not np.isfinite(out).all():
+            raise ValueError(f"convert_to_tensor: an integer of {what} is out of the range of "
+                             f"{dtype.name}")
+        return out
     return arr.astype(dtype)
 
 

@@ -320,7 +320,9 @@ cdef class Variable(Tensor):
         cdef Tensor t = convert_to_tensor(initial_value, dtype)
         # A private, writable copy: assign_* may then update it in place.
         self._value = np.array(t._value, copy=True)
-        if shape is not None and tuple(shape) != self._value.shape:
+        if shape is not None:
+            shape = _call_special("normalize_shape", ("Variable", shape))
+        if shape is not None and shape != self._value.shape:
             raise ValueError(
                 f"ft.Variable: initial value of shape {self._value.shape} does not match "
                 f"shape {tuple(shape)}")

@@ -201,6 +201,13 @@ def nondiff(name, forward, *, n_inputs=2, doc=None):
     return _public(name, op, fn, doc or f"Elementwise {name}; not differentiable.")
 
 
+def strict_index(value):
+    """operator.index, but a bool is not an int here (True would be 1)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"expected an int, got {value!r}")
+    return operator.index(value)
+
+
 def _index(op_name, inputs, value, what, names=None):
     """One int from an int, a NumPy integer or a 0-d integer Tensor; floats,
     strings and bools raise TypeError (int(2.9) would silently give 2)."""
@@ -264,6 +271,9 @@ def normalize_shape(op_name, shape, inputs=(), names=None, *, allow_unknown=Fals
                               f"shape {list(dims)} must hold non-negative sizes"
                               + (" and at most one -1" if allow_unknown else ""), names)
     return dims
+
+
+_core.set_special("normalize_shape", normalize_shape)
 
 
 def normalize_axis(op_name, x, axis, rank=None):

@@ -5,7 +5,6 @@ gradients of broadcasts are left to the sweep's broadcast reduction.
 """
 
 import builtins
-import operator
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from fasttape.ops._registry import (
     public,
     register,
     same_dtype,
+    strict_index,
 )
 
 _wrap = _core.wrap_array
@@ -294,7 +294,7 @@ def unstack(value, num=None, axis=0, name=None):
     x = _tensor(value)
     ax = normalize_axis("unstack", x, axis)[0]
     n = x.shape[ax]
-    if num is not None and num != n:
+    if num is not None and normalize_int("unstack", num, "num", (x,)) != n:
         raise errors.op_error(ValueError, "unstack", (x,), f"num={num} but axis {ax} has size {n}")
     return [getitem(x, (slice(None),) * ax + (i,)) for i in range(n)]
 
@@ -331,7 +331,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
     spec = _raw(num_or_size_splits)
     if np.ndim(spec) == 0:
         try:
-            k = operator.index(spec)
+            k = strict_index(spec)
         except TypeError:
             raise errors.op_error(TypeError, "split", (x,),
                                   f"num_or_size_splits must be ints, got {spec!r}") from None
@@ -341,7 +341,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
         sizes = [n // k] * k
     else:
         try:
-            sizes = [operator.index(s) for s in np.asarray(spec).reshape(-1).tolist()]
+            sizes = [strict_index(s) for s in np.asarray(spec).reshape(-1).tolist()]
         except TypeError:
             raise errors.op_error(TypeError, "split", (x,),
                                   f"num_or_size_splits must be ints, got {spec!r}") from None
@@ -355,7 +355,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
         if builtins.sum(sizes) != n or -1 in sizes:
             raise _invalid("split", (x,), f"sizes {list(spec)} do not add up to the size {n} "
                                           f"of axis {ax}")
-    if num is not None and num != len(sizes):
+    if num is not None and normalize_int("split", num, "num", (x,)) != len(sizes):
         raise errors.op_error(ValueError, "split", (x,), f"num={num} but {len(sizes)} pieces")
     return _pieces(x, ax, sizes)
 
@@ -448,8 +448,13 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
         raise errors.op_error(ValueError, "pad", (x,),
                               f"mode must be CONSTANT, REFLECT or SYMMETRIC, got {mode!r}")
     p = _raw(paddings)
+    if isinstance(p, (list, tuple)):  # ints only, bools too (np.asarray would take them)
+        p = [normalize_ints("pad", row, "paddings", (x,)) for row in p]
     arr = np.asarray(p)
-    if arr.dtype.kind not in "iu" or arr.shape != (x.ndim, 2):
+    if arr.dtype.kind not in "iu":
+        raise errors.op_error(TypeError, "pad", (x,),
+                              f"paddings must be ints, got {arr.tolist()!r}")
+    if arr.shape != (x.ndim, 2):
         raise errors.op_error(
             ValueError, "pad", (x,),
             f"paddings must be ints of shape ({x.ndim}, 2), got {arr.tolist()!r}")
@@ -600,7 +605,7 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
     names = ("params", "indices")
     _int_indices("gather", (p, idx), idx, names)
     try:
-        b = operator.index(batch_dims)
+        b = strict_index(batch_dims)
     except TypeError:
         raise errors.op_error(TypeError, "gather", (p, idx),
                               f"batch_dims must be an int, got {batch_dims!r}", names) from None

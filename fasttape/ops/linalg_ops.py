@@ -7,7 +7,6 @@ inside solve's and cholesky's, einsum inside einsum's) call it through
 `call_op`, so that gradients of gradients flow.
 """
 
-import operator
 import string
 
 import numpy as np
@@ -22,6 +21,7 @@ from fasttape.ops._registry import (
     normalize_axis,
     public,
     register,
+    strict_index,
 )
 
 
@@ -136,7 +136,7 @@ def _axis_list(op_name, inputs, x, axes):
     out = []
     for a in axes:
         try:
-            a = operator.index(a)
+            a = strict_index(a)
         except TypeError:
             raise errors.op_error(TypeError, op_name, inputs, f"axes must be ints, got {a!r}",
                                   ("a", "b")) from None
@@ -168,7 +168,7 @@ def tensordot(a, b, axes, name=None):
     x, y = _same_dtype("tensordot", (a, b), ("a", "b"))
     if not isinstance(axes, (list, tuple)) and np.ndim(_raw(axes)) == 0:
         try:
-            n = operator.index(_raw(axes))
+            n = strict_index(_raw(axes))
         except TypeError:
             raise errors.op_error(TypeError, "tensordot", (x, y),
                                   f"axes must be an int or a pair of lists, got {axes!r}",

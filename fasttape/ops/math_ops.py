@@ -172,7 +172,20 @@ def _float_tensor(op_name, x):
 
 # --- binary, broadcasting (the sweep sums each grad back to its input's shape) ---
 add = binary("add", np.add, {"x": "identity", "y": "identity"})
-atan2 = binary("atan2", np.arctan2, {  # atan2(y, x) as TF: here x is TF's y
+def _floats_only(fn):
+    """fn on floating-point arrays only, as TensorFlow (NumPy would return float64 or
+    bool for integers)."""
+    def forward(*args):
+        for a in args:
+            if np.asarray(a).dtype.kind not in "fc" and not isinstance(a, float):
+                raise TypeError(f"expects floating-point tensors, got {np.asarray(a).dtype.name}; "
+                                "use ft.cast")
+        return fn(*args)
+
+    return forward
+
+
+atan2 = binary("atan2", _floats_only(np.arctan2), {  # atan2(y, x) as TF: here x is TF's y
     "x": lambda g, x, y: g * y / (x * x + y * y),
     "y": lambda g, x, y: -g * x / (x * x + y * y)})
 divide = binary("divide", np.true_divide,
@@ -180,7 +193,8 @@ divide = binary("divide", np.true_divide,
 def _int_divisor_check(fn):
     """fn(x, y) that raises, as TensorFlow, where an integer y is 0 (NumPy returns 0)."""
     def forward(x, y):
-        if np.asarray(y).dtype.kind in "iu" and not np.all(y):
+        if (np.asarray(y).dtype.kind in "iu" and np.asarray(x).dtype.kind in "iu"
+                and not np.all(y)):
             raise errors.InvalidArgumentError("integer division by zero")
         return fn(x, y)
 
@@ -219,8 +233,8 @@ equal = nondiff("equal", np.equal)
 greater = nondiff("greater", np.greater)
 greater_equal = nondiff("greater_equal", np.greater_equal)
 invert = nondiff("invert", np.invert, n_inputs=1)
-isfinite = nondiff("isfinite", np.isfinite, n_inputs=1)
-isnan = nondiff("isnan", np.isnan, n_inputs=1)
+isfinite = nondiff("isfinite", _floats_only(np.isfinite), n_inputs=1)
+isnan = nondiff("isnan", _floats_only(np.isnan), n_inputs=1)
 less = nondiff("less", np.less)
 less_equal = nondiff("less_equal", np.less_equal)
 not_equal = nondiff("not_equal", np.not_equal)

@@ -10,7 +10,6 @@ that gradients of any order flow (Note [Convolution gradients]).
 
 import itertools
 import math
-import operator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -24,6 +23,7 @@ from fasttape.ops._registry import (
     public,
     register,
     same_dtype,
+    strict_index,
 )
 from fasttape.ops.array_ops import _index_add_op, concat, transpose
 
@@ -208,8 +208,8 @@ def _ints(op_name, inputs, names, value, what):
         value = np.asarray(value).tolist()
     try:
         if isinstance(value, (list, tuple)):
-            return [operator.index(v) for v in value]
-        return [operator.index(value)]
+            return [strict_index(v) for v in value]
+        return [strict_index(value)]
     except TypeError:
         raise errors.op_error(
             TypeError, op_name, inputs, f"{what} must be ints, got {value!r}", names

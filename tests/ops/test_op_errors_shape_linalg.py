@@ -62,7 +62,7 @@ CASES = [
     ("tile-negative", IAE, "tile", lambda: ft.tile(F64, [2, -1]), [F64]),
     # pad
     ("pad-shape", ValueError, "pad", lambda: ft.pad(F64, [[1, 1]]), [F64]),
-    ("pad-float", ValueError, "pad", lambda: ft.pad(F64, [[1.5, 0], [0, 0]]), [F64]),
+    ("pad-float", TypeError, "pad", lambda: ft.pad(F64, [[1.5, 0], [0, 0]]), [F64]),
     ("pad-negative", IAE, "pad", lambda: ft.pad(F64, [[1, -1], [0, 0]]), [F64]),
     ("pad-mode", ValueError, "pad", lambda: ft.pad(F64, [[1, 1], [0, 0]], mode="WRAP"), [F64]),
     ("pad-reflect", IAE, "pad", lambda: ft.pad(F64, [[2, 0], [0, 0]], mode="REFLECT"), [F64]),
