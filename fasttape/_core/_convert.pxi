@@ -30,12 +30,15 @@ cdef object _python_array(object value):
     return arr
 
 
-cdef bint _contains_tensor(object value):
+cdef bint _contains_tensor(object value, int depth=0):
+    # Bounded: a self-referential or very deep list would overflow the C stack
+    # (a cdef recursion has no Python recursion check). Nothing nested deeper
+    # than NumPy's 64 dimensions converts anyway; np.asarray then says why.
     if isinstance(value, Tensor):
         return True
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and depth <= 64:
         for v in value:
-            if _contains_tensor(v):
+            if _contains_tensor(v, depth + 1):
                 return True
     return False
 

@@ -62,12 +62,32 @@ def _is_basic(key):
     return all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in keys)
 
 
+# Note [np.add.at at high rank]
+# NumPy's np.add.at segfaults when the target has more than 32 axes and the
+# index is advanced (NumPy 2.x; `x[[0]]` under a tape on a rank-33 x reached
+# it through getitem's VJP). Every scatter-add of fasttape goes through
+# `_add_at`, which for such targets adds at flat positions instead: the
+# positions come from plain indexing of an index map (which works at any rank),
+# and the add is one-dimensional. tests/ops/test_hostile.py runs every public
+# op, forward and gradient, on rank 33-64 inputs in a subprocess.
+_ADD_AT_MAX_RANK = 32
+
+
+def _add_at(z, key, values):
+    """np.add.at(z, key, values) for a C-contiguous z of any rank."""
+    if z.ndim <= _ADD_AT_MAX_RANK:
+        np.add.at(z, key, values)
+        return
+    pos = np.arange(z.size).reshape(z.shape)[key]
+    np.add.at(z.reshape(-1), pos.reshape(-1), np.broadcast_to(values, pos.shape).reshape(-1))
+
+
 def _index_add(g, x_shape, key):
     z = np.zeros(x_shape, dtype=g.dtype)
     if _is_basic(key):
         z[key] += g
     else:
-        np.add.at(z, key, g)  # repeated indices accumulate
+        _add_at(z, key, g)  # repeated indices accumulate
     return z
 
 
@@ -135,10 +155,13 @@ def transpose(a, perm=None, conjugate=False, name=None):
         perm = tuple(range(x.ndim - 1, -1, -1))
     else:
         perm = _shape_arg("transpose", x, perm)
-        if sorted(p % builtins.max(x.ndim, 1) for p in perm) != list(range(x.ndim)):
+        nd = x.ndim
+        # entries in [-rank, rank) as NumPy's axes; never taken modulo the rank
+        if (len(perm) != nd or not builtins.all(-nd <= p < nd for p in perm)
+                or sorted(p % nd for p in perm) != list(range(nd))):
             raise errors.op_error(ValueError, "transpose", (x,),
-                                  f"perm {perm} is not a permutation of the {x.ndim} axes")
-        perm = tuple(p % x.ndim for p in perm)
+                                  f"perm {list(perm)} is not a permutation of the {nd} axes")
+        perm = tuple(p % nd for p in perm)
     out = _transpose_op.apply((x,), (perm,))
     return out if not conjugate or x.dtype.kind != "c" else conj(out)
 
@@ -709,7 +732,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
 
 def _scatter_nd(indices, updates, shape):
     z = np.zeros(_nd_shape(shape, indices, 0), dtype=updates.dtype)
-    np.add.at(z, _nd_key(indices, 0), updates)  # repeated indices add up, as TF
+    _add_at(z, _nd_key(indices, 0), updates)  # repeated indices add up, as TF
     return z.reshape(shape)
 
 
