@@ -82,8 +82,9 @@ cdef object _binary(OpDef op, object x, object y):
                         (x, y), str(e))
     r = _wrap(_as_array(out))
     if ft_tls_depth():
-        ins[0] = <PyObject*>x
-        ins[1] = <PyObject*>y
+        # a list operand is recorded as the array it became: VJPs take arrays
+        ins[0] = <PyObject*>(xv if isinstance(x, (list, tuple)) else x)
+        ins[1] = <PyObject*>(yv if isinstance(y, (list, tuple)) else y)
         outs[0] = <PyObject*>r
         _record(op, ins, 2, outs, 1, None)
     return r

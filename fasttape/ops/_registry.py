@@ -223,6 +223,31 @@ def normalize_axis(op_name, x, axis):
     return tuple(sorted(out))
 
 
+def single_axis(op_name, x, axis, inputs=None, names=None):
+    """One axis (an int, or a one-entry list) of x, as a non-negative int; `axis=[]`,
+    None and several axes raise a named error (not an IndexError)."""
+    axes = normalize_axis(op_name, x, axis)
+    if axes is None or len(axes) != 1:
+        raise errors.op_error(ValueError if axes is not None else TypeError, op_name,
+                              inputs if inputs is not None else (x,),
+                              f"axis must be one int, got {axis!r}", names)
+    return axes[0]
+
+
+def int_arg(op_name, inputs, value, what, names=None):
+    """An int argument (an axis, a count) given as an int, a NumPy integer or a
+    0-d integer tensor, as a Python int: never a Tensor kept as an attribute."""
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise errors.op_error(TypeError, op_name, inputs, f"{what} must be an int, got "
+                              f"{type(value).__name__}", names) from None
+
+
 def reduce(name, forward, vjp, *, float_only=False, doc=None):
     """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims)."""
     op = _core.register_op(

@@ -16,9 +16,11 @@ from fasttape.ops._registry import (
     call_op,
     composite,
     convert_to_tensor,
+    int_arg,
     normalize_axis,
     public,
     register,
+    single_axis,
 )
 
 _wrap = _core.wrap_array
@@ -63,8 +65,8 @@ def _is_basic(key):
 
 
 # Note [np.add.at at high rank]
-# NumPy's np.add.at segfaults when the target has more than 32 axes and the
-# index is advanced (NumPy 2.x; `x[[0]]` under a tape on a rank-33 x reached
+# NumPy's np.add.at segfaults when the target or the values have more than 32
+# axes and the index is advanced (NumPy 2.x; `x[[0]]` under a tape on a rank-33 x reached
 # it through getitem's VJP). Every scatter-add of fasttape goes through
 # `_add_at`, which for such targets adds at flat positions instead: the
 # positions come from plain indexing of an index map (which works at any rank),
@@ -75,7 +77,7 @@ _ADD_AT_MAX_RANK = 32
 
 def _add_at(z, key, values):
     """np.add.at(z, key, values) for a C-contiguous z of any rank."""
-    if z.ndim <= _ADD_AT_MAX_RANK:
+    if z.ndim <= _ADD_AT_MAX_RANK and np.ndim(values) <= _ADD_AT_MAX_RANK:
         np.add.at(z, key, values)
         return
     pos = np.arange(z.size).reshape(z.shape)[key]
@@ -258,7 +260,7 @@ def _same_rank_dtype(op_name, values):
 def concat(values, axis, name=None):
     """Joins tensors along an existing `axis`."""
     vals = _same_rank_dtype("concat", list(values))
-    axis = normalize_axis("concat", vals[0], axis)[0]
+    axis = single_axis("concat", vals[0], axis, tuple(vals))
     for v in vals[1:]:
         if v.ndim != vals[0].ndim or any(
             a != b for i, (a, b) in enumerate(zip(v.shape, vals[0].shape, strict=True)) if i != axis
@@ -283,6 +285,7 @@ def stack(values, axis=0, name=None):
     if any(v.shape != vals[0].shape for v in vals):
         raise errors.op_error(ValueError, "stack", tuple(vals), "all tensors must have one shape")
     nd = vals[0].ndim + 1
+    axis = int_arg("stack", tuple(vals), axis, "axis")
     if not -nd <= axis < nd:
         raise errors.op_error(ValueError, "stack", tuple(vals),
                               f"axis {axis} is out of range for rank {nd}")
@@ -320,7 +323,7 @@ def unstack(value, num=None, axis=0, name=None):
     [[1, 3], [2, 4]]
     """
     x = _tensor(value)
-    ax = normalize_axis("unstack", x, axis)[0]
+    ax = single_axis("unstack", x, axis)
     n = x.shape[ax]
     if num is not None and num != n:
         raise errors.op_error(ValueError, "unstack", (x,), f"num={num} but axis {ax} has size {n}")
@@ -354,7 +357,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
     [(2, 2), (3, 2)]
     """
     x = _tensor(value)
-    ax = normalize_axis("split", x, axis)[0]
+    ax = single_axis("split", x, axis)
     n = x.shape[ax]
     spec = _raw(num_or_size_splits)
     if np.ndim(spec) == 0:
@@ -635,7 +638,7 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"batch_dims={batch_dims} is out of range for indices of rank "
                               f"{idx.ndim} and params of rank {p.ndim}", names)
-    ax = normalize_axis("gather", p, b if axis is None else axis)[0]
+    ax = single_axis("gather", p, b if axis is None else axis, (p, idx), names)
     if ax < b:
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"axis {ax} must be >= batch_dims ({b})", names)

@@ -185,16 +185,18 @@ def build_call(fn, choices):
     """Positional args and kwargs for `fn` from `choices`: {parameter name: value}
     for the hostile ones; the others take a typical value (required) or their default."""
     args, kwargs = [], {}
+    skipped = False
     for p in parameters(fn):
         if p.name in choices:
             v = choices[p.name]
         elif p.default is p.empty or p.kind is p.VAR_POSITIONAL:
             v = typical(p.name)
         else:
+            skipped = True  # later arguments go by keyword
             continue
         if p.kind is p.VAR_POSITIONAL:
             args += [v, typical("x")]
-        elif p.kind is p.KEYWORD_ONLY or kwargs:
+        elif p.kind is p.KEYWORD_ONLY or skipped:
             kwargs[p.name] = v
         else:
             args.append(v)
