@@ -41,7 +41,7 @@ _UFUNCS = {
 # `initial=`, `order='F'` are never silently ignored. `out=` has its own
 # message (tensors are immutable). Ufuncs implement no keyword at all.
 
-_NEUTRAL = {"where": True, "out": None, "casting": "same_kind", "subok": True}
+_NEUTRAL = {"where": True, "out": None, "casting": "same_kind"}
 
 
 def _is_default(value, default, name):
@@ -184,10 +184,8 @@ def _split(ary, indices_or_sections, axis=0):
     return A.split(a, sizes, axis)
 
 
-def _trace(a, offset=0, axis1=0, axis2=1, dtype=None):
+def _trace(a, axis1=0, axis2=1, dtype=None):
     a = A._tensor(a)
-    if offset != 0:
-        raise TypeError("numpy.trace: offset != 0 is not supported on ft.Tensor")
     if a.ndim < 2:
         raise ValueError(f"numpy.trace: needs an array of dimension >= 2, got {a.ndim}")
     axis1, axis2 = _np_axis("numpy.trace", a, axis1), _np_axis("numpy.trace", a, axis2)
@@ -266,7 +264,7 @@ _FUNCTIONS = {
     # optimize= only chooses a contraction order: any value computes the same
     np.einsum: (lambda operands, optimize=False: L.einsum(*operands), ("operands", "optimize")),
     np.tensordot: (lambda a, b, axes=2: L.tensordot(a, b, axes), ("a", "b", "axes")),
-    np.trace: (_trace, ("a", "offset", "axis1", "axis2", "dtype")),
+    np.trace: (_trace, ("a", "axis1", "axis2", "dtype")),
     np.linalg.inv: (lambda a: L.inv(a), ("a",)),
     np.linalg.det: (lambda a: L.det(a), ("a",)),
     np.linalg.slogdet: (lambda a: L.slogdet(a), ("a",)),
