@@ -111,8 +111,8 @@ def boundary_error(op_name, exc, inputs, input_names=None):
     called on `inputs` (see Note [Errors at the public boundary]); `exc` itself
     when it already names `op_name`."""
     inner = getattr(exc, "ft_op", None)
-    if inner == op_name:
-        return exc
+    if inner == op_name or isinstance(exc, Warning):
+        return exc  # a warning the user turned into an error stays what it is
     cls = _boundary_class(exc)
     if inner is not None:
         detail = f"{inner}: {getattr(exc, 'ft_detail', exc)}"

@@ -1,6 +1,6 @@
 """`ft.linalg`: linear algebra (TensorFlow's tf.linalg)."""
 
-from fasttape.ops._registry import composite
+from fasttape.ops._registry import composite as _composite
 from fasttape.ops.array_ops import eye  # noqa: F401
 from fasttape.ops.linalg_ops import (  # noqa: F401
     cholesky,
@@ -24,7 +24,7 @@ from fasttape.ops.linalg_ops import matrix_transpose as transpose  # noqa: F401
 from fasttape.ops.math_ops import global_norm  # noqa: F401
 
 
-@composite("adjoint")
+@_composite("adjoint")
 def adjoint(matrix, name=None):
     """The conjugate transpose of the matrices in the last two axes (tf.linalg.adjoint).
 

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 
 from fasttape._core import core as _core
-from fasttape.ops._registry import composite
+from fasttape.ops._registry import composite as _composite
 from fasttape.ops.array_ops import _shape_arg
 
 _state = threading.local()
@@ -32,13 +32,13 @@ def _wrap(values, dtype):
     return _core.wrap_array(np.asarray(values, dtype=dtype))
 
 
-@composite("normal")
+@_composite("normal")
 def normal(shape, mean=0.0, stddev=1.0, dtype=np.float32, seed=None, name=None):
     """Samples from N(mean, stddev**2)."""
     return _wrap(_rng(seed).normal(mean, stddev, _shape_arg("normal", None, shape)), dtype)
 
 
-@composite("uniform")
+@_composite("uniform")
 def uniform(shape, minval=0, maxval=None, dtype=np.float32, seed=None, name=None):
     """Samples uniformly from [minval, maxval) (maxval 1 for floats); integers need maxval."""
     dtype = np.dtype(dtype)
@@ -50,7 +50,7 @@ def uniform(shape, minval=0, maxval=None, dtype=np.float32, seed=None, name=None
     return _wrap(_rng(seed).uniform(minval, 1.0 if maxval is None else maxval, shape), dtype)
 
 
-@composite("truncated_normal")
+@_composite("truncated_normal")
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=np.float32, seed=None, name=None):
     """Samples from N(mean, stddev**2) redrawn until within two standard deviations."""
     rng = _rng(seed)
@@ -63,7 +63,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=np.float32, seed=None, n
     return _wrap(mean + stddev * out, dtype)
 
 
-@composite("shuffle")
+@_composite("shuffle")
 def shuffle(value, seed=None, name=None):
     """`value` with its first axis randomly permuted."""
     arr = np.asarray(value)

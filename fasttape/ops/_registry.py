@@ -338,6 +338,18 @@ def same_dtype(op_name, values, names=None):
     return out
 
 
+def single_axis(op_name, x, axis, inputs=None, names=None):
+    """One axis (an int, or a one-entry list) of x, as a non-negative int; `axis=[]`,
+    None and several axes raise a named error (not an IndexError)."""
+    axes = normalize_axis(op_name, x, axis)
+    if axes is None or len(axes) != 1:
+        raise errors.op_error(ValueError if axes is not None else TypeError, op_name,
+                              inputs if inputs is not None else (x,),
+                              f"axis must be one int, got {axis!r}", names)
+    return axes[0]
+
+
+
 def reduce(name, forward, vjp, *, float_only=False, doc=None):
     """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims)."""
     op = _core.register_op(

@@ -23,6 +23,7 @@ from fasttape.ops._registry import (
     public,
     register,
     same_dtype,
+    single_axis,
     strict_index,
 )
 
@@ -62,12 +63,32 @@ def _is_basic(key):
     return all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in keys)
 
 
+# Note [np.add.at at high rank]
+# NumPy's np.add.at segfaults when the target or the values have more than 32
+# axes and the index is advanced (NumPy 2.x; `x[[0]]` under a tape on a rank-33 x reached
+# it through getitem's VJP). Every scatter-add of fasttape goes through
+# `_add_at`, which for such targets adds at flat positions instead: the
+# positions come from plain indexing of an index map (which works at any rank),
+# and the add is one-dimensional. tests/ops/test_hostile.py runs every public
+# op, forward and gradient, on rank 33-64 inputs in a subprocess.
+_ADD_AT_MAX_RANK = 32
+
+
+def _add_at(z, key, values):
+    """np.add.at(z, key, values) for a C-contiguous z of any rank."""
+    if z.ndim <= _ADD_AT_MAX_RANK and np.ndim(values) <= _ADD_AT_MAX_RANK:
+        np.add.at(z, key, values)
+        return
+    pos = np.arange(z.size).reshape(z.shape)[key]
+    np.add.at(z.reshape(-1), pos.reshape(-1), np.broadcast_to(values, pos.shape).reshape(-1))
+
+
 def _index_add(g, x_shape, key):
     z = np.zeros(x_shape, dtype=g.dtype)
     if _is_basic(key):
         z[key] += g
     else:
-        np.add.at(z, key, g)  # repeated indices accumulate
+        _add_at(z, key, g)  # repeated indices accumulate
     return z
 
 
@@ -135,10 +156,13 @@ def transpose(a, perm=None, conjugate=False, name=None):
         perm = tuple(range(x.ndim - 1, -1, -1))
     else:
         perm = normalize_ints("transpose", perm, "perm", (x,))
-        if sorted(p % builtins.max(x.ndim, 1) for p in perm) != list(range(x.ndim)):
+        nd = x.ndim
+        # entries in [-rank, rank) as NumPy's axes; never taken modulo the rank
+        if (len(perm) != nd or not builtins.all(-nd <= p < nd for p in perm)
+                or sorted(p % nd for p in perm) != list(range(nd))):
             raise errors.op_error(ValueError, "transpose", (x,),
-                                  f"perm {perm} is not a permutation of the {x.ndim} axes")
-        perm = tuple(p % x.ndim for p in perm)
+                                  f"perm {list(perm)} is not a permutation of the {nd} axes")
+        perm = tuple(p % nd for p in perm)
     out = _transpose_op.apply((x,), (perm,))
     return out if not conjugate or x.dtype.kind != "c" else conj(out)
 
@@ -229,7 +253,7 @@ def _same_rank_dtype(op_name, values):
 def concat(values, axis, name=None):
     """Joins tensors along an existing `axis`."""
     vals = _same_rank_dtype("concat", list(values))
-    axis = normalize_axis("concat", vals[0], axis)[0]
+    axis = single_axis("concat", vals[0], axis, tuple(vals))
     for v in vals[1:]:
         if v.ndim != vals[0].ndim or any(
             a != b for i, (a, b) in enumerate(zip(v.shape, vals[0].shape, strict=True)) if i != axis
@@ -292,7 +316,7 @@ def unstack(value, num=None, axis=0, name=None):
     [[1, 3], [2, 4]]
     """
     x = _tensor(value)
-    ax = normalize_axis("unstack", x, axis)[0]
+    ax = single_axis("unstack", x, axis)
     n = x.shape[ax]
     if num is not None and normalize_int("unstack", num, "num", (x,)) != n:
         raise errors.op_error(ValueError, "unstack", (x,), f"num={num} but axis {ax} has size {n}")
@@ -326,7 +350,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
     [(2, 2), (3, 2)]
     """
     x = _tensor(value)
-    ax = normalize_axis("split", x, axis)[0]
+    ax = single_axis("split", x, axis)
     n = x.shape[ax]
     spec = _raw(num_or_size_splits)
     if np.ndim(spec) == 0:
@@ -615,7 +639,7 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"batch_dims={batch_dims} is out of range for indices of rank "
                               f"{idx.ndim} and params of rank {p.ndim}", names)
-    ax = normalize_axis("gather", p, b if axis is None else axis)[0]
+    ax = single_axis("gather", p, b if axis is None else axis, (p, idx), names)
     if ax < b:
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"axis {ax} must be >= batch_dims ({b})", names)
@@ -712,7 +736,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
 
 def _scatter_nd(indices, updates, shape):
     z = np.zeros(_nd_shape(shape, indices, 0), dtype=updates.dtype)
-    np.add.at(z, _nd_key(indices, 0), updates)  # repeated indices add up, as TF
+    _add_at(z, _nd_key(indices, 0), updates)  # repeated indices add up, as TF
     return z.reshape(shape)
 
 
@@ -1102,7 +1126,7 @@ _tensor_scatter_add_op = register(
 def _tensor_scatter_args(op_name, tensor, indices, updates):
     t = _tensor(tensor)
     idx = _tensor(indices)
-    u = updates if isinstance(updates, Tensor) else convert_to_tensor(updates, t.dtype)
+    u = convert_like(updates, t.dtype)  # NumPy data keeps its dtype: checked below
     names = ("tensor", "indices", "updates")
     _int_indices(op_name, (t, idx, u), idx, names)
     if u.dtype != t.dtype:

@@ -19,8 +19,10 @@ from fasttape.ops._registry import (
     composite,
     convert_to_tensor,
     normalize_axis,
+    normalize_int,
     public,
     register,
+    same_dtype,
     strict_index,
 )
 
@@ -768,13 +770,9 @@ def matrix_diag(diagonal, name="diag", k=0, num_rows=-1, num_cols=-1, padding_va
     if d.ndim < 1:
         raise errors.op_error(ValueError, "matrix_diag", (d,), "diagonal must have rank >= 1",
                               ("diagonal",))
-    try:
-        k = operator.index(k.numpy()[()] if isinstance(k, Tensor) else k)
-        num_rows, num_cols = operator.index(num_rows), operator.index(num_cols)
-    except TypeError:
-        raise errors.op_error(TypeError, "matrix_diag", (d,),
-                              f"k, num_rows and num_cols must be ints, got {k!r}, {num_rows!r}, "
-                              f"{num_cols!r}", ("diagonal",)) from None
+    k = normalize_int("matrix_diag", k, "k", (d,), ("diagonal",))
+    num_rows = normalize_int("matrix_diag", num_rows, "num_rows", (d,), ("diagonal",))
+    num_cols = normalize_int("matrix_diag", num_cols, "num_cols", (d,), ("diagonal",))
     n = d.shape[-1]
     min_rows, min_cols = n + max(-k, 0), n + max(k, 0)
     if num_rows == -1 and num_cols == -1:
@@ -826,6 +824,7 @@ def tensor_diag(diagonal, name=None):
     return _tensor_diag_op.apply((_tensor(diagonal),))
 
 
+@composite("matvec")
 def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_sparse=False,
            name=None):
     """The matrix-vector product a @ b over the last axes, batched, as tf.linalg.matvec:
@@ -838,20 +837,13 @@ def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_spa
     """
     from fasttape.ops.array_ops import expand_dims, squeeze
 
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = convert_to_tensor(a)
-    a = a if isinstance(a, Tensor) else convert_to_tensor(a, b.dtype)
-    b = b if isinstance(b, Tensor) else convert_to_tensor(b, a.dtype)
+    a, b = same_dtype("matvec", (a, b), ("a", "b"))
     if a.ndim < 2 or b.ndim < 1:
         raise errors.op_error(ValueError, "matvec", (a, b),
                               "a must have rank >= 2 and b rank >= 1", ("a", "b"))
     if transpose_a and adjoint_a:
         raise errors.op_error(ValueError, "matvec", (a, b),
                               "give transpose_a or adjoint_a, not both", ("a", "b"))
-    if a.dtype != b.dtype:
-        raise errors.op_error(TypeError, "matvec", (a, b),
-                              f"a has dtype {a.dtype.name}, b {b.dtype.name}; use ft.cast",
-                              ("a", "b"))
     n = a.shape[-2] if transpose_a or adjoint_a else a.shape[-1]
     if b.shape[-1] != n:
         raise errors.op_error(ValueError, "matvec", (a, b),

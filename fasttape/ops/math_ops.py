@@ -17,10 +17,12 @@ from fasttape.ops._registry import (
     binary,
     broadcast_shapes,
     call_op,
+    composite,
     convert_to_tensor,
     masked,
     nondiff,
     normalize_axis,
+    normalize_int,
     public,
     reduce,
     reduced_shape,
@@ -633,16 +635,8 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     <ft.Tensor shape=(3,) dtype=float32 numpy=[2. 0. 4.]>
     """
     d, ids, names = _segment_args("unsorted_segment_sum", data, segment_ids)
-    try:
-        n = operator.index(num_segments.numpy()[()] if isinstance(num_segments, Tensor)
-                           else num_segments)
-    except TypeError:
-        raise errors.op_error(TypeError, "unsorted_segment_sum", (d, ids),
-                              f"num_segments must be an int, got {num_segments!r}",
-                              names) from None
-    if n < 0:
-        raise errors.op_error(ValueError, "unsorted_segment_sum", (d, ids),
-                              f"num_segments must be >= 0, got {n}", names)
+    n = normalize_int("unsorted_segment_sum", num_segments, "num_segments", (d, ids), names,
+                      minimum=0)
     iv = ids.numpy()
     if iv.size and iv.max() >= n:
         raise errors.op_error(errors.InvalidArgumentError, "unsorted_segment_sum", (d, ids),
@@ -653,6 +647,7 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
 # --- clipping by norm: composites of table ops, as TensorFlow writes them -------------
 
 
+@composite("clip_by_norm")
 def clip_by_norm(t, clip_norm, axes=None, name=None):
     """`t` scaled so that its L2 norm over `axes` (all when None) is at most
     `clip_norm`, as tf.clip_by_norm: t * clip_norm / max(norm, clip_norm).
@@ -685,6 +680,7 @@ def _clip_norm_arg(op_name, t, clip_norm):
     return c
 
 
+@composite("global_norm")
 def global_norm(t_list, name=None):
     """sqrt(sum of the squares of every element of every tensor in `t_list`)
     (None entries are skipped), as tf.linalg.global_norm.
@@ -705,6 +701,7 @@ def global_norm(t_list, name=None):
     return sqrt(add_n([reduce_sum(t * t) for t in ts]))
 
 
+@composite("clip_by_global_norm")
 def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
     """Scales the tensors of `t_list` by clip_norm / max(global_norm, clip_norm),
     as tf.clip_by_global_norm; returns (list_clipped, global_norm). None

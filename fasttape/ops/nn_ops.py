@@ -23,6 +23,7 @@ from fasttape.ops._registry import (
     public,
     register,
     same_dtype,
+    single_axis,
     strict_index,
 )
 from fasttape.ops.array_ops import _index_add_op, concat, transpose
@@ -75,14 +76,14 @@ _log_softmax_op = register(
 def softmax(logits, axis=-1, name=None):
     """exp(logits) / sum(exp(logits)) along `axis` (stable)."""
     x = _float("softmax", logits)
-    return _softmax_op.apply((x,), (normalize_axis("softmax", x, axis)[0],))
+    return _softmax_op.apply((x,), (single_axis("softmax", x, axis),))
 
 
 @public("log_softmax", _log_softmax_op, None)
 def log_softmax(logits, axis=-1, name=None):
     """logits - logsumexp(logits) along `axis` (stable)."""
     x = _float("log_softmax", logits)
-    return _log_softmax_op.apply((x,), (normalize_axis("log_softmax", x, axis)[0],))
+    return _log_softmax_op.apply((x,), (single_axis("log_softmax", x, axis),))
 
 
 def _one_hot_like(labels, p):

@@ -248,7 +248,9 @@ def _gelu_np(x, approximate):
 
 def _logsumexp_np(x, axis=None, keepdims=False):
     m = np.max(x, axis=axis, keepdims=True)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    m = np.where(np.isfinite(m), m, 0)  # an infinite max: exp(x - 0) gives inf or 0
+    with np.errstate(over="ignore", divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 

@@ -379,6 +379,7 @@ _INT_RESULTS = {  # ops whose result on int32 inputs is not int32, as in TensorF
     "divide": "float64",  # truediv
     "argmax": "int64", "argmin": "int64",  # output_type's default
     "one_hot": "float32",  # dtype's default
+    "count_nonzero": "int64",  # dtype's default
 }
 
 

@@ -78,6 +78,11 @@ CALLS = {
     ("zeros", "shape"): lambda b: ft.zeros([b]),
     ("zeros", "shape as str"): lambda b: ft.zeros(str(b)),
     ("Variable", "shape"): lambda b: ft.Variable([1.0, 2.0], shape=[b]),
+    ("clip_by_norm", "axes"): lambda b: ft.clip_by_norm(X, 1.0, axes=[b]),
+    ("count_nonzero", "axis"): lambda b: ft.math.count_nonzero(X, axis=b),
+    ("math.unsorted_segment_sum", "num_segments"):
+        lambda b: ft.math.unsorted_segment_sum(X, [0, 1], b),
+    ("linalg.diag", "num_rows"): lambda b: ft.linalg.diag(ft.ones((2,)), num_rows=b),
     ("range", "limit"): lambda b: ft.range(0, 3, dtype=ft.int32)[:b] if False else None,
 }
 del CALLS[("range", "limit")]  # a number, not a count: floats are TensorFlow's float ranges
@@ -85,8 +90,8 @@ del CALLS[("range", "limit")]  # a number, not a count: floats are TensorFlow's 
 for _name in ("reduce_all", "reduce_any"):
     CALLS[(_name, "axis")] = (lambda n: lambda b: getattr(ft, n)(ft.constant([[True]]), axis=b))(
         _name)
-for _name in ("reduce_logsumexp", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
-              "reduce_std", "reduce_sum", "reduce_variance"):
+for _name in ("reduce_euclidean_norm", "reduce_logsumexp", "reduce_max", "reduce_mean",
+              "reduce_min", "reduce_prod", "reduce_std", "reduce_sum", "reduce_variance"):
     CALLS[(_name, "axis")] = (lambda n: lambda b: getattr(ft, n)(X, axis=b))(_name)
 
 SHAPE_PARAMS = {"shape", "dims", "axis", "axes", "perm", "multiples", "num", "depth", "num_rows",
@@ -150,7 +155,8 @@ def test_shape_axis_args_accept_numpy_and_tensor_ints(key):
             ("scatter_nd", "shape"): 2, ("linspace", "axis"): 0, ("stack", "axis"): 0,
             ("split", "axis"): 0, ("unstack", "axis"): 0, ("gather", "axis"): 0,
             ("expand_dims", "axis"): 0, ("one_hot", "axis"): 0,
-            ("broadcast_to", "shape"): 2}.get(key, 1)
+            ("broadcast_to", "shape"): 2, ("math.unsorted_segment_sum", "num_segments"): 2,
+            ("linalg.diag", "num_rows"): 2}.get(key, 1)
     if good is None:
         pytest.skip("a str by construction")
     for v in (np.int64(good), ft.constant(good)):
