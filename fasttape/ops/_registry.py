@@ -250,7 +250,11 @@ def same_dtype(op_name, values, names=None):
         ref = convert_to_tensor(values[0]).dtype
         if ref.kind in "iub" and any(isinstance(v, float) for v in values):
             ref = np.dtype(np.float32)
-    out = [convert_like(v, ref) for v in values]
+    try:
+        out = [convert_like(v, ref) for v in values]
+    except (TypeError, ValueError) as e:  # a Python number that does not fit `ref`
+        shown = tuple(v for v in values if isinstance(v, (Tensor, np.ndarray, np.generic)))
+        raise errors.op_error(type(e), op_name, shown, str(e)) from None
     dtypes = []
     for t in out:
         if t.dtype not in dtypes:

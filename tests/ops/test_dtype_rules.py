@@ -399,3 +399,15 @@ def test_dtype_int32_inputs_give_int32(spec):
     dtypes = {o.dtype.name for o in _outputs(out)}
     expected = _INT_RESULTS.get(spec.name, "int32")
     assert dtypes <= {expected, "bool"}, dtypes
+
+
+def test_dtype_python_number_that_does_not_fit_names_the_op():
+    i8 = ft.constant([1], ft.int8)
+    with pytest.raises(ValueError, match=r"(?s)^where: .*out of the range.*int8"):
+        ft.where(ft.constant([True]), i8, 300)
+    with pytest.raises(TypeError, match=r"(?s)^clip_by_value: .*Python float"):
+        ft.clip_by_value(ft.constant([1]), 0.5, 2)
+    with pytest.raises(ValueError, match=r"(?s)^pad: .*out of the range"):
+        ft.pad(i8, [[1, 0]], constant_values=-200)
+    with pytest.raises(ValueError, match=r"(?s)^one_hot: .*out of the range"):
+        ft.one_hot([0], 2, on_value=256, dtype=ft.uint8)
