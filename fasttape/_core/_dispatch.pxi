@@ -85,8 +85,9 @@ cdef object _binary(OpDef op, object x, object y):
     try:
         out = PyObject_Vectorcall(op.forward, args, 2, NULL)
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError, _errors.InvalidArgumentError)
-                        else ValueError, (x, y), str(e))
+        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError,
+                                                   _errors.InvalidArgumentError) else ValueError,
+                        (x, y), str(e))
     r = _wrap(_as_array(out))
     if ft_tls_depth():
         ins[0] = <PyObject*>x
