@@ -173,7 +173,8 @@ def normalize_ints(op_name, value, what="shape", inputs=(), names=None):
     """
     if isinstance(value, Tensor):
         value = value.numpy()
-    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype.kind not in "iu"):
+    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype.kind not in "iu"
+                                  and value.size):  # (np.array([]) is float64: a rank-0 shape)
         raise errors.op_error(TypeError, op_name, inputs, f"{what} must be ints, got {value!r}",
                               names)
     if isinstance(value, np.ndarray):
