@@ -411,3 +411,12 @@ def test_dtype_python_number_that_does_not_fit_names_the_op():
         ft.pad(i8, [[1, 0]], constant_values=-200)
     with pytest.raises(ValueError, match=r"(?s)^one_hot: .*out of the range"):
         ft.one_hot([0], 2, on_value=256, dtype=ft.uint8)
+
+
+def test_dtype_operand_data_that_does_not_fit_names_the_op():
+    """List operands of the operators take the tensor's dtype; when they cannot,
+    the error names the op and both operands."""
+    with pytest.raises(TypeError, match=r"(?s)^add: .*without loss.*y: list"):
+        ft.constant([1]) + [1.5]
+    with pytest.raises(ValueError, match=r"(?s)^multiply: .*out of the range.*x: list"):
+        [300] * ft.constant([1], ft.uint8)
