@@ -247,11 +247,11 @@ def same_dtype(op_name, values, names=None):
         if isinstance(v, (Tensor, np.ndarray, np.generic)):
             ref = v.dtype
             break
-    if ref is None and values:  # Python data only: floats win over ints, as in one list
-        ref = convert_to_tensor(values[0]).dtype
-        if ref.kind in "iub" and any(isinstance(v, float) for v in values):
-            ref = np.dtype(np.float32)
     try:
+        if ref is None and values:  # Python data only: floats win over ints, as in one list
+            ref = convert_to_tensor(values[0]).dtype
+            if ref.kind in "iub" and any(isinstance(v, float) for v in values):
+                ref = np.dtype(np.float32)
         out = [convert_like(v, ref) for v in values]
     except (TypeError, ValueError) as e:  # a Python number that does not fit `ref`
         shown = tuple(v for v in values if isinstance(v, (Tensor, np.ndarray, np.generic)))
