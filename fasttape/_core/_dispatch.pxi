@@ -6,7 +6,7 @@ cdef object _raise_op_error(OpDef op, object cls, tuple inputs, str detail):
     raise _errors.op_error(cls, op.name, inputs, detail, op.input_names if not op.variadic else None)
 
 
-cdef inline object _operand_value(object x, object other):
+cdef inline object _operand_value(OpDef op, object x, object other, bint first):
     """The raw value of a binary operand: ndarrays and Python scalars pass;
     NumPy scalars are 0-d arrays of their dtype; lists and other data adopt
     the dtype of the other operand when it is a tensor (TensorFlow's
@@ -18,9 +18,13 @@ cdef inline object _operand_value(object x, object other):
         return x
     if isinstance(x, np.generic):  # before float: np.float64 is a float subclass
         return cnp.PyArray_FROM_O(x)
-    if isinstance(other, Tensor) and not cnp.PyArray_Check(x):
-        return (<Tensor>convert_like(x, (<Tensor>other)._value.dtype))._value
-    return (<Tensor>convert_to_tensor(x))._value
+    try:
+        if isinstance(other, Tensor) and not cnp.PyArray_Check(x):
+            return (<Tensor>convert_like(x, (<Tensor>other)._value.dtype))._value
+        return (<Tensor>convert_to_tensor(x))._value
+    except (TypeError, ValueError) as e:  # data that cannot take the operand's dtype
+        _raise_op_error(op, TypeError if isinstance(e, TypeError) else ValueError,
+                        (x, other) if first else (other, x), str(e))
 
 
 cdef int _check_pair(OpDef op, object x, object y, object xv, object yv) except -1:
@@ -74,19 +78,20 @@ cdef object _binary(OpDef op, object x, object y):
     if isinstance(x, Tensor):
         xv = (<Tensor>x)._value
     else:
-        xv = _operand_value(x, y)
+        xv = _operand_value(op, x, y, True)
     if isinstance(y, Tensor):
         yv = (<Tensor>y)._value
     else:
-        yv = _operand_value(y, x)
+        yv = _operand_value(op, y, x, False)
     _check_pair(op, x, y, xv, yv)
     args[0] = <PyObject*>xv
     args[1] = <PyObject*>yv
     try:
         out = PyObject_Vectorcall(op.forward, args, 2, NULL)
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError, _errors.InvalidArgumentError)
-                        else ValueError, (x, y), str(e))
+        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError,
+                                                   _errors.InvalidArgumentError) else ValueError,
+                        (x, y), str(e))
     r = _wrap(_as_array(out))
     if ft_tls_depth():
         # a tape records the operands as converted: See Note [Raw inputs]

@@ -247,7 +247,8 @@ def normalize_ints(op_name, value, what="shape", inputs=(), names=None):
     """
     if isinstance(value, Tensor):
         value = value.numpy()
-    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype.kind not in "iu"):
+    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype.kind not in "iu"
+                                  and value.size):  # (np.array([]) is float64: a rank-0 shape)
         raise errors.op_error(TypeError, op_name, inputs, f"{what} must be ints, got {value!r}",
                               names)
     if isinstance(value, np.ndarray):
@@ -320,11 +321,15 @@ def same_dtype(op_name, values, names=None):
         if isinstance(v, (Tensor, np.ndarray, np.generic)):
             ref = v.dtype
             break
-    if ref is None and values:  # Python data only: floats win over ints, as in one list
-        ref = convert_to_tensor(values[0]).dtype
-        if ref.kind in "iub" and any(isinstance(v, float) for v in values):
-            ref = np.dtype(np.float32)
-    out = [convert_like(v, ref) for v in values]
+    try:
+        if ref is None and values:  # Python data only: floats win over ints, as in one list
+            ref = convert_to_tensor(values[0]).dtype
+            if ref.kind in "iub" and any(isinstance(v, float) for v in values):
+                ref = np.dtype(np.float32)
+        out = [convert_like(v, ref) for v in values]
+    except (TypeError, ValueError) as e:  # a Python number that does not fit `ref`
+        shown = tuple(v for v in values if isinstance(v, (Tensor, np.ndarray, np.generic)))
+        raise errors.op_error(type(e), op_name, shown, str(e)) from None
     dtypes = []
     for t in out:
         if t.dtype not in dtypes:

@@ -30,15 +30,15 @@ from fasttape.ops._registry import (
 _wrap = _core.wrap_array
 
 
+def _tensor(x):
+    # Variables become snapshots: an op never hands back a live Variable
+    return x if type(x) is Tensor else convert_to_tensor(x)
+
+
 def _shape_arg(op_name, x, shape):
     """A shape given as a list, tuple, int, ndarray or integer Tensor, as a tuple of
     non-negative ints (see normalize_shape)."""
     return normalize_shape(op_name, shape, () if x is None else (x,))
-
-
-def _tensor(x):
-    # Variables become snapshots: an op never hands back a live Variable
-    return x if type(x) is Tensor else convert_to_tensor(x)
 
 
 # --- indexing -------------------------------------------------------------------

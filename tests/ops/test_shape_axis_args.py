@@ -171,5 +171,7 @@ def test_shape_args_examples_from_the_issue():
     assert ft.zeros(np.array([2, 3])).shape == (2, 3)
     assert ft.zeros(ft.constant([2])).shape == (2,)
     assert ft.zeros(3).shape == (3,)
+    assert ft.zeros(np.array([])).shape == ()  # an empty list of dims, whatever its dtype
+    assert ft.zeros(ft.TensorShape([2]) if hasattr(ft, "TensorShape") else (2,)).shape == (2,)
     with pytest.raises(ValueError, match="non-negative"):
         ft.zeros([-1])
