@@ -178,11 +178,11 @@ cdef object _apply(OpDef op, tuple inputs, tuple attrs):
 
 cdef int _record_many(OpDef op, tuple inputs, tuple outputs, tuple attrs) except -1:
     cdef Py_ssize_t n = len(inputs), i
-    cdef PyObject **ins = <PyObject**>malloc(n * sizeof(PyObject*))
+    cdef PyObject **ins
     cdef PyObject *outs[MAX_ARGS]
     if n > FT_MAX_ARITY - op.n_out:  # See Note [Entry field widths] in csrc/fasttape_tape.h
-        free(ins)
         raise ValueError(f"{op.name}: {n} inputs are more than a tape can record")
+    ins = <PyObject**>malloc(n * sizeof(PyObject*))
     if ins == NULL:
         raise MemoryError()
     try:
