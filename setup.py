@@ -22,12 +22,6 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         extra_compile_args=C_ARGS,
     ),
-    Extension(
-        "fasttape._core._testing",
-        ["fasttape/_core/_testing.pyx", "csrc/fasttape_tape.c"],
-        include_dirs=["csrc"],
-        extra_compile_args=C_ARGS,
-    ),
 ]
 
 setup(

@@ -60,6 +60,7 @@ include "_dispatch.pxi"
 include "_record.pxi"
 include "_tape.pxi"
 include "_sweep.pxi"
+include "_ctape_testing.pxi"
 include "_math.pxi"
 
 

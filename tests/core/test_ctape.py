@@ -461,3 +461,27 @@ def test_prune_same_result_for_dense_and_sparse_ids(scale):
     assert live == [0, 1, 2, 3]
     assert set(slots) == {x, a, b, c, y}
     assert sorted(slots.values()) == list(range(5))
+
+
+def test_tls_stack_is_the_cores_own():
+    """The C tape's test access and the core share one per-thread stack: an
+    active GradientTape counts in it (a second compiled copy of the C tape
+    would have a stack of its own and see depth 0)."""
+    with ft.GradientTape():
+        assert _testing.tls_push_pop_roundtrip(2) == (3, 1)
+    assert _testing.tls_push_pop_roundtrip(2) == (2, 0)
+
+
+def test_one_extension_holds_the_c_tape():
+    """Only fasttape._core.core is compiled: csrc/fasttape_tape.c (and its
+    thread-local tape stack) exists once in the process."""
+    import glob
+    import os
+
+    import fasttape._core as pkg
+
+    here = os.path.dirname(pkg.__file__)
+    built = sorted(os.path.basename(p).split(".")[0]
+                   for p in glob.glob(os.path.join(here, "*.so")) + glob.glob(
+                       os.path.join(here, "*.pyd")))
+    assert built == ["core"], built

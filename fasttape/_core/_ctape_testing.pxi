@@ -1,12 +1,9 @@
-"""Python access to the C tape in csrc/, for its unit tests (tests/core/test_ctape.py)."""
-
-from libc.stdint cimport int64_t, uint8_t
-from libc.stdlib cimport free, malloc
-
-from fasttape._core._ctape cimport *
+# Python access to the C tape in csrc/ for its unit tests (tests/core/test_ctape.py),
+# re-exported by fasttape/_core/_testing.py. Part of core.pyx, so that the tests
+# reach the one C tape (and per-thread tape stack) that the core itself uses.
 
 
-cdef class IdMap:
+cdef class _IdMap:
     """ft_idmap_t, for tests."""
     cdef ft_idmap_t m
 
@@ -32,7 +29,7 @@ cdef class IdMap:
         return self.m.len
 
 
-cdef class CTape:
+cdef class _CTape:
     """ft_tape_t with ops given as (op, input ids, output ids), for tests of pruning."""
     cdef ft_tape_t t
 
@@ -93,7 +90,7 @@ cdef class CTape:
             ft_slots_free(&slots)
 
 
-def tls_push_pop_roundtrip(int n):
+def _tls_push_pop_roundtrip(int n):
     """Pushes n tapes on this thread's stack, checks depth, removes them; returns max depth."""
     cdef ft_tape_t *tapes = <ft_tape_t*>malloc(n * sizeof(ft_tape_t))
     cdef int i, depth = 0, rc
@@ -111,7 +108,7 @@ def tls_push_pop_roundtrip(int n):
         free(tapes)
 
 
-def append_error(int64_t n_in, int64_t n_out, int64_t n_meta):
+def _append_error(int64_t n_in, int64_t n_out, int64_t n_meta):
     """What ft_tape_append says to an entry of these counts on an empty tape:
     0 (appended), FT_ERANGE or FT_ENOMEM."""
     cdef ft_tape_t t
@@ -126,6 +123,6 @@ def append_error(int64_t n_in, int64_t n_out, int64_t n_meta):
         ft_tape_free(&t)
 
 
-FT_ERANGE_CODE = FT_ERANGE
-FT_ENOMEM_CODE = FT_ENOMEM
-FT_MAX_ARITY_VALUE = FT_MAX_ARITY
+_FT_ERANGE_CODE = FT_ERANGE
+_FT_ENOMEM_CODE = FT_ENOMEM
+_FT_MAX_ARITY_VALUE = FT_MAX_ARITY
