@@ -54,14 +54,12 @@ def _call_inputs(sig, args, kwargs):
 def _guard(name, fn):
     """`fn` with Note [Errors at the public boundary]: what escapes it is re-raised
     as a TypeError/ValueError naming op `name`, its arguments and the user's line."""
-    sig = inspect.signature(fn)
-
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            values, names = _call_inputs(sig, args, kwargs)
+            values, names = _call_inputs(inspect.signature(fn), args, kwargs)
             raise _boundary_error(name, e, values, names)  # noqa: B904  (sets its own cause)
 
     return guarded

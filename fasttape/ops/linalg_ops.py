@@ -83,7 +83,7 @@ def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
     if transpose_b:
         b = _swap_last(transpose, b)
     for x in (a, b):
-        if np.ndim(x) == 0:
+        if (x.ndim if isinstance(x, Tensor) else np.ndim(x)) == 0:
             raise errors.op_error(ValueError, "matmul", (a, b), "operands must have rank >= 1",
                                   ("a", "b"))
     return _core.binary_call(_matmul_op, a, b)
