@@ -64,14 +64,22 @@ cdef object _binary(OpDef op, object x, object y):
     cdef PyObject *ins[2]
     cdef PyObject *outs[1]
     cdef Tensor r
+    # what the tape records: the operand, or the array a list operand became
+    # (VJPs take arrays); borrowed pointers, kept alive by x, y, xv and yv
+    cdef PyObject *xr = <PyObject*>x
+    cdef PyObject *yr = <PyObject*>y
     if isinstance(x, Tensor):
         xv = (<Tensor>x)._value
     else:
         xv = _operand_value(x, y)
+        if isinstance(x, (list, tuple)):
+            xr = <PyObject*>xv
     if isinstance(y, Tensor):
         yv = (<Tensor>y)._value
     else:
         yv = _operand_value(y, x)
+        if isinstance(y, (list, tuple)):
+            yr = <PyObject*>yv
     _check_pair(op, x, y, xv, yv)
     args[0] = <PyObject*>xv
     args[1] = <PyObject*>yv
@@ -82,9 +90,8 @@ cdef object _binary(OpDef op, object x, object y):
                         (x, y), str(e))
     r = _wrap(_as_array(out))
     if ft_tls_depth():
-        # a list operand is recorded as the array it became: VJPs take arrays
-        ins[0] = <PyObject*>(xv if isinstance(x, (list, tuple)) else x)
-        ins[1] = <PyObject*>(yv if isinstance(y, (list, tuple)) else y)
+        ins[0] = xr
+        ins[1] = yr
         outs[0] = <PyObject*>r
         _record(op, ins, 2, outs, 1, None)
     return r
