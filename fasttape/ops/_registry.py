@@ -121,6 +121,15 @@ def broadcast_shapes(x_shape, y_shape):
     return tuple(out)
 
 
+def broadcast_all(*shapes):
+    """NumPy's broadcasting of any number of shapes of any rank (np.broadcast_shapes
+    refuses more than 32 axes); raises ValueError when they do not broadcast."""
+    out = ()
+    for s in shapes:
+        out = broadcast_shapes(out, s)
+    return out
+
+
 def reduced_shape(x_shape, axis, keepdims):
     if axis is None:
         axis = range(len(x_shape))

@@ -972,6 +972,9 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     if limit is None:
         start, limit = 0, start
     vals = [_raw(v) for v in (start, limit, delta)]
+    if np.ndim(vals[2]) == 0 and not isinstance(vals[2], (str, bytes)) and vals[2] == 0:
+        raise errors.op_error(ValueError, "range", (start, limit, delta), "delta must not be 0",
+                              ("start", "limit", "delta"))
     if dtype is None:
         is_float = any(isinstance(v, float) or np.asarray(v).dtype.kind == "f" for v in vals)
         dtype = np.float32 if is_float else np.int32

@@ -16,6 +16,7 @@ from fasttape import errors
 from fasttape._core import core as _core
 from fasttape.ops._registry import (
     Tensor,
+    broadcast_all,
     call_op,
     composite,
     convert_to_tensor,
@@ -459,7 +460,7 @@ def solve(matrix, rhs, adjoint=False, name=None):
         raise errors.op_error(ValueError, "solve", (a, b),
                               f"rhs must have shape (..., {a.shape[-1]}, K)", names)
     try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        broadcast_all(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise errors.op_error(ValueError, "solve", (a, b), "batch shapes do not broadcast",
                               names) from None

@@ -232,3 +232,32 @@ def test_out_of_range_axes_and_perms_raise(op_name, pname):
         assert result is None, f"{op_name}({pname}={bad!r}) was accepted"
     if pname == "perm":
         np.testing.assert_array_equal(ft.transpose(x, [-1, 0]).numpy(), x.numpy().T)
+
+
+# --- the issue's examples ---------------------------------------------------------------
+
+X23 = ft.constant(np.ones((2, 3), np.float32))
+
+
+@pytest.mark.parametrize("cls, op, call, inputs", [
+    (TypeError, "reshape", lambda: ft.reshape(None, [1]), []),
+    (ValueError, "range", lambda: ft.range(0, 10, 0), []),
+    (ValueError, "concat", lambda: ft.concat([X23, X23], axis=[]), [X23]),
+    (ValueError, "unstack", lambda: ft.unstack(X23, axis=[]), [X23]),
+    (TypeError, "batch_normalization",
+     lambda: ft.nn.batch_normalization(None, 0.0, 1.0, None, None, 1e-3), []),
+    (ValueError, "leaky_relu", lambda: ft.nn.leaky_relu(X23, 10**400), [X23]),
+    (ValueError, "transpose", lambda: ft.transpose(X23, [2, 1]), [X23]),
+], ids=["reshape-None", "range-delta-0", "concat-axis-[]", "unstack-axis-[]",
+        "batch_normalization-None", "leaky_relu-10**400", "transpose-perm-mod-rank"])
+def test_the_issue_examples_raise_named_errors(cls, op, call, inputs):
+    from fasttape.testing import assert_op_error
+
+    msg = assert_op_error(call, cls, op, inputs)
+    assert "\n  inputs: " in msg
+
+
+def test_dropout_takes_rank_33():
+    y = ft.nn.dropout(ft.ones((1,) * 32 + (4,)), 0.5, seed=1)
+    assert y.shape == (1,) * 32 + (4,)
+    assert set(np.unique(y.numpy())) <= {0.0, 2.0}
