@@ -71,13 +71,19 @@ cdef object _binary(OpDef op, object x, object y):
     if isinstance(x, Tensor):
         xv = (<Tensor>x)._value
     else:
-        xv = _operand_value(x, y)
+        try:
+            xv = _operand_value(x, y)
+        except Exception as e:  # a conversion that fails names the op (Tensor operators)
+            raise _errors.boundary_error(op.name, e, (x, y), op.input_names)
         if isinstance(x, (list, tuple)):
             xr = <PyObject*>xv
     if isinstance(y, Tensor):
         yv = (<Tensor>y)._value
     else:
-        yv = _operand_value(y, x)
+        try:
+            yv = _operand_value(y, x)
+        except Exception as e:
+            raise _errors.boundary_error(op.name, e, (x, y), op.input_names)
         if isinstance(y, (list, tuple)):
             yr = <PyObject*>yv
     _check_pair(op, x, y, xv, yv)

@@ -261,3 +261,34 @@ def test_dropout_takes_rank_33():
     y = ft.nn.dropout(ft.ones((1,) * 32 + (4,)), 0.5, seed=1)
     assert y.shape == (1,) * 32 + (4,)
     assert set(np.unique(y.numpy())) <= {0.0, 2.0}
+
+
+# --- Tensor operators: the same contract (they reach the table without a Python frame) ----
+
+_OPERATORS = [("add", "__add__", "__radd__"), ("subtract", "__sub__", "__rsub__"),
+              ("multiply", "__mul__", "__rmul__"), ("divide", "__truediv__", "__rtruediv__"),
+              ("floordiv", "__floordiv__", "__rfloordiv__"), ("mod", "__mod__", "__rmod__"),
+              ("pow", "__pow__", "__rpow__"), ("bitwise_and", "__and__", "__rand__"),
+              ("bitwise_or", "__or__", "__ror__"), ("bitwise_xor", "__xor__", "__rxor__"),
+              ("matmul", "__matmul__", "__rmatmul__"), ("less", "__lt__", "__gt__"),
+              ("less_equal", "__le__", "__ge__")]
+
+
+@pytest.mark.parametrize("op_name, method, reflected", _OPERATORS,
+                         ids=[o[0] for o in _OPERATORS])
+def test_tensor_operators_with_hostile_operands(op_name, method, reflected):
+    """t + None, None - t, t @ ragged...: a named error (or NumPy's answer), as the op."""
+    t = ft.constant(np.array([[1.0, 2.0], [3.0, 4.0]], np.float32))
+    for label, make in H.HOSTILE:
+        for name, m in ((op_name, method), (_reflected_name(op_name), reflected)):
+            bound = getattr(t, m)
+            v = make()
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                r = H.check_call(name, bound, [v], {})
+            assert r is None or isinstance(r, ft.Tensor) or r is NotImplemented, (label, r)
+
+
+def _reflected_name(op_name):
+    # t.__gt__(v) is v < t: the op is greater
+    return {"less": "greater", "less_equal": "greater_equal"}.get(op_name, op_name)
