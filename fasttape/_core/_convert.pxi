@@ -60,6 +60,8 @@ cdef bint _scan_nested(object value) except -1:
 
 
 cdef str _short(object value):
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an int of {value.bit_length()} bits"
     s = repr(value) if not isinstance(value, (list, tuple)) else type(value).__name__
     return s if len(s) <= 60 else s[:57] + "..."
 

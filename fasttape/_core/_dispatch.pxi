@@ -63,7 +63,7 @@ cdef int _check_scalar(OpDef op, object x, object y, object arr, object scalar) 
     if type(scalar) is int and is_float and not (-65504 <= scalar <= 65504):
         if not -float(np.finfo(arr.dtype).max) <= scalar <= float(np.finfo(arr.dtype).max):
             _raise_op_error(op, ValueError, (x, y),
-                f"the Python int {scalar:.6g} is out of the range of the tensor's dtype "
+                f"the Python int {_short(scalar)} is out of the range of the tensor's dtype "
                 f"{arr.dtype.name}")
     return 0
 
@@ -78,11 +78,17 @@ cdef object _binary(OpDef op, object x, object y):
     if isinstance(x, Tensor):
         xv = (<Tensor>x)._value
     else:
-        xv = _operand_value(op, x, y, True)
+        try:
+            xv = _operand_value(op, x, y, True)
+        except Exception as e:  # a conversion that fails names the op (Tensor operators)
+            raise _errors.boundary_error(op.name, e, (x, y), op.input_names)
     if isinstance(y, Tensor):
         yv = (<Tensor>y)._value
     else:
-        yv = _operand_value(op, y, x, False)
+        try:
+            yv = _operand_value(op, y, x, False)
+        except Exception as e:
+            raise _errors.boundary_error(op.name, e, (x, y), op.input_names)
     _check_pair(op, x, y, xv, yv)
     args[0] = <PyObject*>xv
     args[1] = <PyObject*>yv

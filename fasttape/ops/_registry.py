@@ -57,14 +57,12 @@ def _call_inputs(sig, args, kwargs):
 def _guard(name, fn):
     """`fn` with Note [Errors at the public boundary]: what escapes it is re-raised
     as a TypeError/ValueError naming op `name`, its arguments and the user's line."""
-    sig = inspect.signature(fn)
-
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            values, names = _call_inputs(sig, args, kwargs)
+            values, names = _call_inputs(inspect.signature(fn), args, kwargs)
             raise _boundary_error(name, e, values, names)  # noqa: B904  (sets its own cause)
 
     return guarded
@@ -124,6 +122,15 @@ def broadcast_shapes(x_shape, y_shape):
         else:
             raise ValueError(f"shapes {tuple(x_shape)} and {tuple(y_shape)} do not broadcast")
     return tuple(out)
+
+
+def broadcast_all(*shapes):
+    """NumPy's broadcasting of any number of shapes of any rank (np.broadcast_shapes
+    refuses more than 32 axes); raises ValueError when they do not broadcast."""
+    out = ()
+    for s in shapes:
+        out = broadcast_shapes(out, s)
+    return out
 
 
 def reduced_shape(x_shape, axis, keepdims):

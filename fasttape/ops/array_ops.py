@@ -972,6 +972,9 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     if limit is None:
         start, limit = 0, start
     vals = [_raw(v) for v in (start, limit, delta)]
+    if np.ndim(vals[2]) == 0 and not isinstance(vals[2], (str, bytes)) and vals[2] == 0:
+        raise errors.op_error(ValueError, "range", (start, limit, delta), "delta must not be 0",
+                              ("start", "limit", "delta"))
     if dtype is None:
         # as TensorFlow: the widest of the arguments' dtypes, Python numbers weakly typed
         # (int32 or float32) beside typed ones

@@ -15,6 +15,7 @@ from fasttape import errors
 from fasttape._core import core as _core
 from fasttape.ops._registry import (
     Tensor,
+    broadcast_all,
     call_op,
     composite,
     convert_to_tensor,
@@ -85,7 +86,7 @@ def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
     if transpose_b:
         b = _swap_last(transpose, b)
     for x in (a, b):
-        if np.ndim(x) == 0:
+        if (x.ndim if isinstance(x, Tensor) else np.ndim(x)) == 0:
             raise errors.op_error(ValueError, "matmul", (a, b), "operands must have rank >= 1",
                                   ("a", "b"))
     return _core.binary_call(_matmul_op, a, b)
@@ -461,7 +462,7 @@ def solve(matrix, rhs, adjoint=False, name=None):
         raise errors.op_error(ValueError, "solve", (a, b),
                               f"rhs must have shape (..., {a.shape[-1]}, K)", names)
     try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        broadcast_all(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise errors.op_error(ValueError, "solve", (a, b), "batch shapes do not broadcast",
                               names) from None

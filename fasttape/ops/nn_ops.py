@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 from fasttape import errors
 from fasttape.ops._registry import (
     Tensor,
+    broadcast_all,
     call_op,
     convert_to_tensor,
     normalize_axis,
@@ -1251,7 +1252,7 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
         else tuple(_ints("dropout", (t,), ("x",), noise_shape, "noise_shape"))
     )
     try:
-        ok = np.broadcast_shapes(shape, t.shape) == t.shape
+        ok = broadcast_all(shape, t.shape) == t.shape
     except ValueError:
         ok = False
     if not ok:
@@ -1262,7 +1263,8 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
             f"noise_shape {shape} does not broadcast to x's shape",
             ("x",),
         )
-    keep = _random._rng(seed).random(shape) >= rate
+    # drawn flat: NumPy's generators refuse more than 32 axes (the same numbers)
+    keep = np.reshape(_random._rng(seed).random(int(np.prod(shape))), shape) >= rate
     mask = np.where(keep, t.dtype.type(1 / (1 - rate)), t.dtype.type(0))
     mask.flags.writeable = False
     return _dropout_op.apply((t,), (mask,))
@@ -1397,7 +1399,7 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
             vals[n].flags.writeable = False
     ins = tuple(vals[n] for n in _BN_NAMES)
     try:
-        np.broadcast_shapes(*[v.shape for v in ins])
+        broadcast_all(*[v.shape for v in ins])
     except ValueError:
         raise errors.op_error(
             ValueError,
@@ -1464,7 +1466,7 @@ def layer_norm(x, axis=-1, epsilon=1e-3, gamma=None, beta=None, name=None):
     ins = (t, vals["gamma"], vals["beta"])
     for v in ins[1:]:
         try:
-            ok = np.broadcast_shapes(v.shape, t.shape) == t.shape
+            ok = broadcast_all(v.shape, t.shape) == t.shape
         except ValueError:
             ok = False
         if not ok:

@@ -64,10 +64,47 @@ def _signature(func):
     return sig
 
 
+_POSITIONAL = {}
+
+
+def _positional(func):
+    """NumPy's positional parameters of func as ((name, default), ...); None when
+    it has a *args parameter (those calls take inspect's general binding)."""
+    info = _POSITIONAL.get(func, False)
+    if info is False:
+        params = list(_signature(func).parameters.values())
+        if any(p.kind is p.VAR_POSITIONAL for p in params):
+            info = None
+        else:
+            info = tuple((p.name, p.default) for p in params
+                         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+        _POSITIONAL[func] = info
+    return info
+
+
 def _given(func, np_name, args, kwargs):
     """{NumPy parameter name: value} of the arguments given with a non-default value;
     a *args parameter (einsum's operands) maps to its tuple."""
     sig = _signature(func)
+    pos = _positional(func)
+    if pos is not None and len(args) <= len(pos):
+        # the common call (np.ndim(t), np.sum(t, axis=0)): no inspect binding
+        given = {}
+        for (k, default), v in zip(pos, args):
+            if not _is_default(v, default, k):
+                given[k] = v
+        params = sig.parameters
+        for k, v in kwargs.items():
+            p = params.get(k)
+            if p is None or p.kind is p.POSITIONAL_ONLY or k in given or (
+                    k in dict(pos[:len(args)])):
+                break  # unknown, positional-only or repeated: let bind() say so
+            if not _is_default(v, p.default, k):
+                given[k] = v
+        else:
+            if all(d is not inspect.Parameter.empty for _, d in pos[len(args):]
+                   if _ not in kwargs):
+                return given
     try:
         bound = sig.bind(*args, **kwargs)
     except TypeError as e:
@@ -327,6 +364,30 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     return fn(*inputs)
 
 
+_FAST = {}
+
+
+def _fast_prefix(func, fn, accepts):
+    """(n, names, posonly): up to n positional arguments of `func` go straight to `fn`
+    (NumPy's positional parameters `names` that fasttape implements, in the same
+    place in `fn`), with keywords that fasttape implements, that are not
+    positional-only in NumPy and that no positional argument filled."""
+    pos = _positional(func)
+    if pos is None:
+        return 0, (), frozenset()
+    mine = [p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    n = 0
+    for (name, _), m in zip(pos, mine):
+        if name != m or name not in accepts:
+            break
+        n += 1
+    # keywords naming these (or NumPy's positional-only ones) take the checked path
+    sig = _signature(func)
+    posonly = frozenset(k for k, p in sig.parameters.items() if p.kind is p.POSITIONAL_ONLY)
+    return n, tuple(name for name, _ in pos[:n]), posonly
+
+
 def array_function(func, types, args, kwargs):
     entry = _FUNCTIONS.get(func)
     np_name = f"numpy.{func.__name__}"
@@ -335,6 +396,13 @@ def array_function(func, types, args, kwargs):
             f"{np_name} has no fasttape implementation; convert with .numpy() "
             "(no gradient flows through that)")
     fn, accepts = entry
+    fast = _FAST.get(func)
+    if fast is None:
+        fast = _FAST[func] = _fast_prefix(func, fn, accepts)
+    n, names, posonly = fast
+    if len(args) <= n and (not kwargs or all(
+            k in accepts and k not in posonly and k not in names[:len(args)] for k in kwargs)):
+        return fn(*args, **kwargs)  # np.ndim(t), np.sum(t, axis=0): all implemented
     given = _given(func, np_name, args, kwargs)
     _check_given(np_name, given, accepts)
     sig = _signature(func)
