@@ -57,6 +57,146 @@ cdef int _check_scalar(OpDef op, object x, object y, object arr, object scalar) 
     return 0
 
 
+# Note [Temporary elision]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~
+# NumPy evaluates `x * w + b` with one allocation: when an operand of `+` is a
+# temporary (its reference count says only the expression holds it), the
+# result goes into its buffer. fasttape's Tensors hide the arrays' counts
+# from NumPy, so eager mode does the same itself: an op whose forward is a
+# NumPy ufunc (OpDef.inplace_ufunc, set at registration) passes `out=` the
+# buffer of an input that is a temporary, which needs all of:
+# - the Tensor is held only by the expression: the operator slot got it from
+#   the interpreter's stack (Py_REFCNT == _ELIDE_TENSOR_REFS), nothing holds
+#   a weak reference to it, and the innermost Python frame is executing the
+#   operator's own instruction (BINARY_OP, UNARY_NEGATIVE...): a C or Cython
+#   caller holding a borrowed reference (which it may use again) calls from a
+#   CALL instruction, so it never elides. Python < 3.11 never elides.
+# - its ndarray is held only by the Tensor (and this function's local):
+#   a `.numpy()` view, a slice or another Tensor sharing it holds a
+#   reference (a view refers to its base); the array owns its data
+#   (a Tensor made by a view op has a base) and is writeable;
+# - it is not a Variable (or a variable's snapshot: that shares its array);
+# - no tape saves it: when a tape is active and the op's VJP names this
+#   input, the tape would keep the Tensor, whose buffer we would overwrite
+#   (saved outputs are fine: the result is a new Tensor);
+# - the result has its dtype and shape (the other operand broadcasts into
+#   it), and it is at least _ELIDE_MIN_BYTES (NumPy's NPY_MIN_ELIDE_BYTES,
+#   256 KiB): below that, the checks cost more than the allocation saves.
+# A tape records the op as usual (ids, not buffers). Small arrays fail the
+# first check (size), so the per-op overhead path pays one comparison.
+
+cdef enum:
+    _ELIDE_MIN_BYTES = 256 * 1024
+    _ELIDE_TENSOR_REFS = 1
+
+cdef extern from *:
+    """
+    #include <frameobject.h>
+    static int ft_elide_ops[4] = {-1, -1, -1, -1};  /* opcodes of operators */
+    static uint64_t ft_elided = 0;
+    static inline void ft_count_elided(void) { ft_elided++; }
+    static inline int ft_has_weakrefs(PyObject *o) {
+        Py_ssize_t off = Py_TYPE(o)->tp_weaklistoffset;
+        return off > 0 && *(PyObject **)((char *)o + off) != NULL;
+    }
+
+    /* Is the innermost Python frame executing an operator instruction (so
+       that the operands are on its stack, not borrowed by C code)? */
+    static int ft_called_by_operator(void) {
+    #if PY_VERSION_HEX >= 0x030B0000
+        PyFrameObject *f = PyEval_GetFrame();
+        if (f == NULL) return 0;
+        int lasti = PyFrame_GetLasti(f);
+        if (lasti < 0) return 0;
+        PyCodeObject *co = PyFrame_GetCode(f);
+        PyObject *code = PyCode_GetCode(co);
+        Py_DECREF(co);
+        if (code == NULL) { PyErr_Clear(); return 0; }
+        int op = lasti < PyBytes_GET_SIZE(code)
+            ? (unsigned char)PyBytes_AS_STRING(code)[lasti] : -1;
+        Py_DECREF(code);
+        for (int i = 0; i < 4; i++)
+            if (op == ft_elide_ops[i]) return 1;
+    #endif
+        return 0;
+    }
+    """
+    int ft_elide_ops[4]
+    uint64_t ft_elided
+    void ft_count_elided()
+    bint ft_has_weakrefs(PyObject *o)
+    bint ft_called_by_operator()
+
+cdef dict _ELIDE_DTYPES = {}   # (op index, dtype, other's dtype or type) -> bool
+
+
+def _init_elision():
+    import dis
+    for i, name in enumerate(("BINARY_OP", "UNARY_NEGATIVE", "UNARY_INVERT")):
+        ft_elide_ops[i] = dis.opmap.get(name, -1)
+
+
+_init_elision()
+
+
+def elision_count():
+    """How many op results were written into a temporary input's buffer."""
+    return ft_elided
+
+
+cdef object _elision_target(OpDef op, object t, object tv, object ov, int slot, int t_refs):
+    """t's ndarray if the op may write its result there, else None. See Note
+    [Temporary elision]. The caller holds tv in a local (one reference), and
+    t_refs is the count of t when only the expression holds it."""
+    cdef int nd, od, d
+    cdef cnp.npy_intp *tdims
+    cdef cnp.npy_intp *odims
+    if (not isinstance(t, Tensor)
+            or cnp.PyArray_NBYTES(<cnp.ndarray>tv) < _ELIDE_MIN_BYTES
+            or Py_REFCNT(<PyObject*>t) != t_refs
+            or Py_REFCNT(<PyObject*>tv) != 2
+            or (<Tensor>t)._flags & _F_VARIABLE
+            or ft_has_weakrefs(<PyObject*>t)
+            or not cnp.PyArray_CheckExact(tv)
+            or cnp.PyArray_BASE(<cnp.ndarray>tv) != NULL
+            or not cnp.PyArray_CHKFLAGS(<cnp.ndarray>tv,
+                                        cnp.NPY_ARRAY_OWNDATA | cnp.NPY_ARRAY_WRITEABLE)
+            or (ft_tls_depth() and op.save_in[slot])):
+        return None
+    if ov is not None:
+        if cnp.PyArray_Check(ov):
+            nd = cnp.PyArray_NDIM(<cnp.ndarray>tv)
+            od = cnp.PyArray_NDIM(<cnp.ndarray>ov)
+            if od > nd:
+                return None
+            tdims = cnp.PyArray_DIMS(<cnp.ndarray>tv) + (nd - od)  # trailing axes
+            odims = cnp.PyArray_DIMS(<cnp.ndarray>ov)
+            for d in range(od):
+                if odims[d] != 1 and odims[d] != tdims[d]:
+                    return None
+            key = (op.index, tv.dtype, ov.dtype, slot)
+        else:
+            key = (op.index, tv.dtype, type(ov), slot)
+    else:
+        key = (op.index, tv.dtype)
+    ok = _ELIDE_DTYPES.get(key)
+    if ok is None:
+        try:
+            if ov is None:
+                types = (tv.dtype, None)
+            elif slot == 0:
+                types = (tv.dtype, key[2], None)
+            else:
+                types = (key[2], tv.dtype, None)
+            ok = op.forward.resolve_dtypes(types)[len(types) - 1] == tv.dtype
+        except (TypeError, ValueError):
+            ok = False
+        _ELIDE_DTYPES[key] = ok
+    if not ok or not ft_called_by_operator():
+        return None
+    return tv
+
+
 cdef object _binary(OpDef op, object x, object y):
     """The fast path of binary ops: Tensor operators and the binary family."""
     cdef object xv, yv, out
@@ -75,8 +215,17 @@ cdef object _binary(OpDef op, object x, object y):
     _check_pair(op, x, y, xv, yv)
     args[0] = <PyObject*>xv
     args[1] = <PyObject*>yv
+    target = None
+    if op.inplace_ufunc:  # See Note [Temporary elision]
+        target = _elision_target(op, x, xv, yv, 0, _ELIDE_TENSOR_REFS)
+        if target is None:
+            target = _elision_target(op, y, yv, xv, 1, _ELIDE_TENSOR_REFS)
     try:
-        out = PyObject_Vectorcall(op.forward, args, 2, NULL)
+        if target is None:
+            out = PyObject_Vectorcall(op.forward, args, 2, NULL)
+        else:
+            out = op.forward(xv, yv, out=target)
+            ft_count_elided()
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
         _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError) else ValueError,
                         (x, y), str(e))
@@ -102,8 +251,16 @@ cdef object _unary(OpDef op, object x):
         _raise_op_error(op, TypeError, (x,),
             f"expects a floating-point tensor, got dtype {xv.dtype.name}; use ft.cast")
     args[0] = <PyObject*>xv
+    target = None
+    if op.inplace_ufunc:  # See Note [Temporary elision]
+        # x is an owned local here (it may be reassigned above): one more
+        target = _elision_target(op, x, xv, None, 0, _ELIDE_TENSOR_REFS + 1)
     try:
-        out = PyObject_Vectorcall(op.forward, args, 1, NULL)
+        if target is None:
+            out = PyObject_Vectorcall(op.forward, args, 1, NULL)
+        else:
+            out = op.forward(xv, out=target)
+            ft_count_elided()
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
         _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError) else ValueError,
                         (x,), str(e))

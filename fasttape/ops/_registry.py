@@ -81,7 +81,8 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
     """An elementwise op of one input `x`; its VJP names g, x and/or out."""
     op = _core.register_op(
         name, "unary", forward, ("x",), _vjp_table(vjp, ("x",)),
-        shape_fn=same_shape, float_only=float_only)
+        shape_fn=same_shape, float_only=float_only,
+        inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     def fn(x, name=None):
         return _unary_call(op, x)
@@ -95,7 +96,8 @@ def binary(name, forward, vjp, *, doc=None, family="binary"):
     dtype (Python scalars take the tensor's). The sweep sums each gradient
     back to its input's shape."""
     op = _core.register_op(
-        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes)
+        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes,
+        inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     def fn(x, y, name=None):
         if not isinstance(x, Tensor) and not isinstance(y, Tensor):
