@@ -66,11 +66,16 @@ cdef int _check_scalar(OpDef op, object x, object y, object arr, object scalar) 
 # NumPy ufunc (OpDef.inplace_ufunc, set at registration) passes `out=` the
 # buffer of an input that is a temporary, which needs all of:
 # - the Tensor is held only by the expression: the operator slot got it from
-#   the interpreter's stack (Py_REFCNT == _ELIDE_TENSOR_REFS), nothing holds
-#   a weak reference to it, and the innermost Python frame is executing the
-#   operator's own instruction (BINARY_OP, UNARY_NEGATIVE...): a C or Cython
-#   caller holding a borrowed reference (which it may use again) calls from a
-#   CALL instruction, so it never elides. Python < 3.11 never elides.
+#   the interpreter's stack (Py_REFCNT == _ELIDE_TENSOR_REFS), and the
+#   innermost Python frame is executing the operator's own instruction
+#   (BINARY_OP, UNARY_NEGATIVE...); or a family wrapper of the ops layer
+#   (`ft.add(x, y)`, `ft.exp(x)`: code objects registered with
+#   allow_elision_from) got it as an argument, which CPython 3.11+ moves from
+#   the caller's stack into the wrapper's local (one reference more: the
+#   wrapper pushes it for the call). A C or Cython caller holding a borrowed
+#   reference (which it may use again) calls from a CALL instruction, or
+#   through a Python call that adds references, so it never elides. Nothing
+#   may hold a weak reference to it. Python < 3.11 never elides.
 # - its ndarray is held only by the Tensor (and this function's local):
 #   a `.numpy()` view, a slice or another Tensor sharing it holds a
 #   reference (a view refers to its base); the array owns its data
@@ -100,15 +105,21 @@ cdef extern from *:
         return off > 0 && *(PyObject **)((char *)o + off) != NULL;
     }
 
-    /* Is the innermost Python frame executing an operator instruction (so
-       that the operands are on its stack, not borrowed by C code)? */
-    static int ft_called_by_operator(void) {
+    static PyObject *ft_elide_wrappers[4] = {NULL, NULL, NULL, NULL}; /* owned */
+
+    /* Who called: 1 when the innermost Python frame is executing an operator
+       instruction (the operands are on its stack, not borrowed by C code);
+       2 when it is a family wrapper of the ops layer (its code object is
+       registered: `fn(x, ...)` holding the operands as locals); else 0. */
+    static int ft_elision_caller(void) {
     #if PY_VERSION_HEX >= 0x030B0000
         PyFrameObject *f = PyEval_GetFrame();
         if (f == NULL) return 0;
         int lasti = PyFrame_GetLasti(f);
         if (lasti < 0) return 0;
         PyCodeObject *co = PyFrame_GetCode(f);
+        for (int i = 0; i < 4; i++)
+            if ((PyObject *)co == ft_elide_wrappers[i]) { Py_DECREF(co); return 2; }
         PyObject *code = PyCode_GetCode(co);
         Py_DECREF(co);
         if (code == NULL) { PyErr_Clear(); return 0; }
@@ -120,12 +131,26 @@ cdef extern from *:
     #endif
         return 0;
     }
+
+    static int ft_add_elision_wrapper(PyObject *code) {
+        for (int i = 0; i < 4; i++) {
+            if (ft_elide_wrappers[i] == code) return 0;
+            if (ft_elide_wrappers[i] == NULL) {
+                Py_INCREF(code);
+                ft_elide_wrappers[i] = code;
+                return 0;
+            }
+        }
+        PyErr_SetString(PyExc_RuntimeError, "too many elision wrappers");
+        return -1;
+    }
     """
     int ft_elide_ops[4]
     uint64_t ft_elided
     void ft_count_elided()
     bint ft_has_weakrefs(PyObject *o)
-    bint ft_called_by_operator()
+    int ft_elision_caller()
+    int ft_add_elision_wrapper(object code) except -1
 
 cdef dict _ELIDE_DTYPES = {}   # (op index, dtype, other's dtype or type) -> bool
 
@@ -137,6 +162,38 @@ def _init_elision():
 
 
 _init_elision()
+
+
+def allow_elision_from(code):
+    """Registers the code object of a family wrapper `fn(x, ..., name=None)`
+    that passes its tensor arguments straight to unary_call/binary_call, so
+    that a temporary argument may be elided (Note [Temporary elision])."""
+    if not isinstance(code, type(allow_elision_from.__code__)):
+        raise TypeError("allow_elision_from: expects a code object")
+    ft_add_elision_wrapper(code)
+
+
+cdef int _elide_wrapper_extra = -1   # set by elision_probe; -1: never
+cdef list _elide_probe = None
+
+
+def elision_probe(bint start):
+    """Calibrates wrapper elision (Note [Temporary elision]). Python code calls
+    elision_probe(True), then a family wrapper (e.g. ft.exp) on a temporary
+    of at least 256 KiB and on the same kind of tensor held in a variable,
+    then elision_probe(False): wrapper elision is enabled only when the two
+    reference counts differ by exactly the caller's own reference. Returns
+    the references a temporary has there (-1: wrapper elision stays off)."""
+    global _elide_wrapper_extra, _elide_probe
+    if start:
+        _elide_wrapper_extra = -1
+        _elide_probe = []
+        return -1
+    probe = [p for p in (_elide_probe or []) if p[0] == 2]
+    _elide_probe = None
+    if len(probe) == 2 and probe[1][1] == probe[0][1] + 1 and probe[0][1] > 0:
+        _elide_wrapper_extra = probe[0][1]
+    return _elide_wrapper_extra
 
 
 def elision_count():
@@ -153,7 +210,8 @@ cdef object _elision_target(OpDef op, object t, object tv, object ov, int slot, 
     cdef cnp.npy_intp *odims
     if (not isinstance(t, Tensor)
             or cnp.PyArray_NBYTES(<cnp.ndarray>tv) < _ELIDE_MIN_BYTES
-            or Py_REFCNT(<PyObject*>t) != t_refs
+            or (Py_REFCNT(<PyObject*>t) - t_refs not in (0, _elide_wrapper_extra)
+                and _elide_probe is None)
             or Py_REFCNT(<PyObject*>tv) != 2
             or (<Tensor>t)._flags & _F_VARIABLE
             or ft_has_weakrefs(<PyObject*>t)
@@ -192,9 +250,19 @@ cdef object _elision_target(OpDef op, object t, object tv, object ov, int slot, 
         except (TypeError, ValueError):
             ok = False
         _ELIDE_DTYPES[key] = ok
-    if not ok or not ft_called_by_operator():
+    if not ok:
         return None
-    return tv
+    caller = ft_elision_caller()
+    if _elide_probe is not None:  # elision_probe() is measuring
+        _elide_probe.append((caller, Py_REFCNT(<PyObject*>t) - t_refs))
+        return None
+    # an operator's operand is held by the stack alone; a wrapper's also by
+    # its local, the argument it pushes and the def function's argument
+    if caller == 1 and Py_REFCNT(<PyObject*>t) == t_refs:
+        return tv
+    if caller == 2 and Py_REFCNT(<PyObject*>t) - t_refs == _elide_wrapper_extra:
+        return tv
+    return None
 
 
 cdef object _binary(OpDef op, object x, object y):
@@ -335,3 +403,4 @@ cdef int _record_many(OpDef op, tuple inputs, tuple outputs, tuple attrs) except
     finally:
         free(ins)
     return 0
+

@@ -87,6 +87,7 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
     def fn(x, name=None):
         return _unary_call(op, x)
 
+    _core.allow_elision_from(fn.__code__)  # x is passed straight through
     return _public(name, op, fn,
                    doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
 
@@ -103,6 +104,8 @@ def binary(name, forward, vjp, *, doc=None, family="binary"):
         if not isinstance(x, Tensor) and not isinstance(y, Tensor):
             x = convert_to_tensor(x)
         return _binary_call(op, x, y)
+
+    _core.allow_elision_from(fn.__code__)  # x and y are passed straight through
 
     return _public(
         name, op, fn,
