@@ -201,6 +201,22 @@ def elision_count():
     return ft_elided
 
 
+cdef inline bint _big(object t, object tv) noexcept:
+    """The first test of Note [Temporary elision], inline on the fast path
+    (no call into NumPy's API table: this runs on every operator)."""
+    cdef int d, nd
+    cdef cnp.npy_intp n
+    cdef cnp.npy_intp *dims
+    if not isinstance(t, Tensor):
+        return False
+    nd = cnp.PyArray_NDIM(<cnp.ndarray>tv)
+    dims = cnp.PyArray_DIMS(<cnp.ndarray>tv)
+    n = cnp.PyArray_ITEMSIZE(<cnp.ndarray>tv)
+    for d in range(nd):
+        n *= dims[d]
+    return n >= _ELIDE_MIN_BYTES
+
+
 cdef object _elision_target(OpDef op, object t, object tv, object ov, int slot, int t_refs):
     """t's ndarray if the op may write its result there, else None. See Note
     [Temporary elision]. The caller holds tv in a local (one reference), and
@@ -284,7 +300,7 @@ cdef object _binary(OpDef op, object x, object y):
     args[0] = <PyObject*>xv
     args[1] = <PyObject*>yv
     target = None
-    if op.inplace_ufunc:  # See Note [Temporary elision]
+    if op.inplace_ufunc and (_big(x, xv) or _big(y, yv)):  # Note [Temporary elision]
         target = _elision_target(op, x, xv, yv, 0, _ELIDE_TENSOR_REFS)
         if target is None:
             target = _elision_target(op, y, yv, xv, 1, _ELIDE_TENSOR_REFS)
@@ -320,7 +336,7 @@ cdef object _unary(OpDef op, object x):
             f"expects a floating-point tensor, got dtype {xv.dtype.name}; use ft.cast")
     args[0] = <PyObject*>xv
     target = None
-    if op.inplace_ufunc:  # See Note [Temporary elision]
+    if op.inplace_ufunc and _big(x, xv):  # See Note [Temporary elision]
         # x is an owned local here (it may be reassigned above): one more
         target = _elision_target(op, x, xv, None, 0, _ELIDE_TENSOR_REFS + 1)
     try:
