@@ -200,3 +200,18 @@ def test_family_wrappers_elide_temporaries_only():
     list(map(ft.exp, items))
     assert _count() == c1
     np.testing.assert_array_equal(items[1].numpy(), xa * 3)
+
+
+def test_a_callers_argument_is_not_a_temporary():
+    # f's parameter came in as a temporary, but f holds it and uses it again
+    xa, _ = _data(8)
+    x = ft.constant(xa)
+
+    def f(a):
+        return ft.exp(a) + a, -a + a
+
+    c0 = _count()
+    (e, z) = f(x * 0.5)
+    assert _count() == c0 + 2  # into exp(a) and -a, never into a
+    np.testing.assert_allclose(e.numpy(), np.exp(xa * 0.5) + xa * 0.5, rtol=1e-6)
+    np.testing.assert_array_equal(z.numpy(), np.zeros_like(xa))
