@@ -97,8 +97,55 @@ static inline float ft_gelu_f(float x) {
         }                                                                        \
     }
 
-/* float16 goes through float: exact, and _Float16 converts with the
- * hardware (F16C) or libgcc's routines. Storage is IEEE binary16, as NumPy's. */
+/* float16 goes through double. Storage is IEEE binary16, as NumPy's. With
+ * _Float16 (gcc >= 12, clang >= 15 on x86-64; __FLT16_MAX__ is defined) the
+ * compiler converts (F16C or libgcc); otherwise the bit conversions below. */
+#ifdef __FLT16_MAX__
+static inline double ft_half_to_double(uint16_t bits) {
+    _Float16 h;
+    memcpy(&h, &bits, sizeof h);
+    return (double)h;
+}
+static inline uint16_t ft_double_to_half(double v) {
+    _Float16 h = (_Float16)v;
+    uint16_t bits;
+    memcpy(&bits, &h, sizeof bits);
+    return bits;
+}
+#else
+static inline double ft_half_to_double(uint16_t h) {
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp((double)m, -24)
+             : e == 31 ? (m ? NAN : INFINITY)
+             : ldexp((double)(m | 0x400), e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+/* Round to nearest even, from float (the double -> float step is exact for
+ * every value the half range distinguishes but for ties, which are rare). */
+static inline uint16_t ft_double_to_half(double v) {
+    float f = (float)v;
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t e = (x >> 23) & 0xff, m = x & 0x7fffff;
+    if (e == 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);     /* inf, NaN */
+    int he = (int)e - 127 + 15;
+    if (he >= 31) return sign | 0x7c00;                         /* overflow */
+    if (he <= 0) {                                              /* subnormal */
+        if (he < -10) return sign;
+        m |= 0x800000;
+        int shift = 14 - he;
+        uint32_t hm = m >> shift, rest = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rest > half || (rest == half && (hm & 1))) hm++;
+        return sign | (uint16_t)hm;
+    }
+    uint32_t hm = m >> 13, rest = m & 0x1fff;
+    uint16_t out = sign | (uint16_t)(he << 10) | (uint16_t)hm;
+    if (rest > 0x1000 || (rest == 0x1000 && (hm & 1))) out++;  /* may carry into e */
+    return out;
+}
+#endif
+
 #define FT_LOOP_F16(NAME, CORE)                                                  \
     FT_CLONES void NAME(char **args, const intptr_t *dimensions,                \
                         const intptr_t *steps, void *data) {                     \
@@ -106,9 +153,9 @@ static inline float ft_gelu_f(float x) {
         intptr_t n = dimensions[0];                                              \
         char *ip = args[0], *op = args[1];                                       \
         for (intptr_t i = 0; i < n; i++, ip += steps[0], op += steps[1]) {      \
-            _Float16 h;                                                          \
+            uint16_t h;                                                          \
             memcpy(&h, ip, sizeof h);                                            \
-            h = (_Float16)CORE((double)h);                                       \
+            h = ft_double_to_half(CORE(ft_half_to_double(h)));                   \
             memcpy(op, &h, sizeof h);                                            \
         }                                                                        \
     }

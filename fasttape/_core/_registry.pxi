@@ -34,6 +34,7 @@ cdef class OpDef:
     cdef readonly bint elementwise  # VJP results stand for output-shaped arrays
     cdef readonly bint lazy_grads   # VJPs accept lazy broadcast gradients
     cdef readonly bint batchable    # VJPs pass a leading batch axis of g through
+    cdef readonly bint inplace_ufunc  # forward is a NumPy ufunc: may write into out=
     cdef readonly object shape_fn
     cdef readonly object check_fn
     cdef public object public_fn
@@ -115,7 +116,7 @@ cdef bytes _plan(OpDef op, object fn, str for_what):
 def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
                 tuple attr_names=(), int n_out=1, bint variadic=False,
                 shape_fn=None, check_fn=None, bint float_only=False, broadcast_grads=None,
-                batchable=None):
+                batchable=None, bint inplace_ufunc=False):
     """Adds an op to the table and returns its OpDef.
 
     Args:
@@ -141,6 +142,9 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
             Note [Broadcast gradients].
         batchable: the VJPs pass extra leading axes of g through (default: the
             elementwise families). See Note [Batched sweeps].
+        inplace_ufunc: forward is a NumPy ufunc with one output per input
+            set, so eager mode may pass `out=` a temporary input's buffer.
+            See Note [Temporary elision].
     """
     cdef OpDef op = OpDef.__new__(OpDef)
     cdef int i, k
@@ -161,6 +165,11 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.batchable = op.elementwise if batchable is None else bool(batchable)
     op.vjp_sources = vjp
     op.public_fn = None
+    if inplace_ufunc and not (isinstance(forward, np.ufunc) and forward.nout == 1
+                              and forward.nin == len(input_names) and not variadic):
+        raise ValueError(f"op {name}: inplace_ufunc needs a NumPy ufunc forward with "
+                         f"{len(input_names)} inputs and one output, not {forward!r}")
+    op.inplace_ufunc = inplace_ufunc
     for i in range(MAX_ARGS):
         op.save_in[i] = 0
         op.save_out[i] = 0

@@ -76,7 +76,7 @@ cdef class Tape:
     cdef ft_tape_t c
     cdef list _saved
     cdef list _watched_vars
-    cdef readonly list _events  # See Note [Dead ends]
+    cdef readonly DeadEndLog _events  # See Note [Dead ends]
     cdef readonly bint persistent
     cdef readonly bint watch_accessed_variables
     cdef bint _used
@@ -87,7 +87,7 @@ cdef class Tape:
         ft_tape_init(&self.c, <void*>self)
         self._saved = []
         self._watched_vars = []
-        self._events = []
+        self._events = DeadEndLog()
         self._used = False
         self._active = False
         self._thread = None
@@ -172,15 +172,12 @@ cdef class Tape:
         ft_tape_clear(&self.c)
         self._saved = []
         self._watched_vars = []
-        self._events = []
+        self._events.clear()
         self._used = False
 
-    cdef int _dead_end(self, str kind, str what, PyObject **ins, int n_in) except -1:
-        cdef int i
-        ids = tuple([(<Tensor>ins[i])._id if isinstance(<object>ins[i], Tensor) else 0
-                     for i in range(n_in)])
-        self._events.append((kind, what, ids, _errors.user_frame()))
-        return 0
+    cdef int _dead_end(self, int kind, str what, PyObject **ins, int n_in) except -1:
+        # See Note [Dead ends]
+        return self._events.add(&self.c, self.watch_accessed_variables, kind, what, ins, n_in)
 
     def _tracks(self, Tensor t):
         return bool(ft_tape_tracks(&self.c, t._id))
@@ -388,7 +385,7 @@ cdef class Tape:
             ft_slots_free(&slots)
             if not self.persistent and self._used:
                 self._saved = []
-                self._events = []
+                self._events.clear()
                 ft_tape_free(&self.c)
 
 

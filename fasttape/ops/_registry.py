@@ -148,7 +148,8 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
     """An elementwise op of one input `x`; its VJP names g, x and/or out."""
     op = _core.register_op(
         name, "unary", forward, ("x",), _vjp_table(vjp, ("x",)),
-        shape_fn=same_shape, float_only=float_only)
+        shape_fn=same_shape, float_only=float_only,
+        inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     def fn(x, name=None):
         try:
@@ -157,6 +158,7 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
             raise _boundary_error(name_, e, (x,), ("x",))  # noqa: B904
 
     name_ = name
+    _core.allow_elision_from(fn.__code__)  # x is passed straight through
     return _public(name, op, fn,
                    doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
 
@@ -166,7 +168,8 @@ def binary(name, forward, vjp, *, doc=None, family="binary"):
     dtype (Python scalars take the tensor's). The sweep sums each gradient
     back to its input's shape."""
     op = _core.register_op(
-        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes)
+        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes,
+        inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     def fn(x, y, name=None):
         try:
@@ -177,6 +180,7 @@ def binary(name, forward, vjp, *, doc=None, family="binary"):
             raise _boundary_error(name_, e, (x, y), ("x", "y"))  # noqa: B904
 
     name_ = name
+    _core.allow_elision_from(fn.__code__)  # x and y are passed straight through
     return _public(
         name, op, fn,
         doc or f"Elementwise {name} of `x` and `y`, with broadcasting; returns a Tensor.")

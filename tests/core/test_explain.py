@@ -113,3 +113,37 @@ def test_ops_inside_a_sweep_are_not_logged():
         g = inner.gradient(y, x)  # relu's VJP compares (out > 0) on tensors
     assert not [e for e in outer._events if e[1] == "greater"]
     np.testing.assert_array_equal(g.numpy(), [1.0, 0.0])
+
+
+def test_dead_end_log_is_bounded_on_a_persistent_tape():
+    # Note [Dead ends]: a long loop on a persistent tape keeps the most recent
+    # events only, and an event repeated in a loop is stored once.
+    x = ft.constant([1.0, 2.0])
+    with ft.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        for _ in range(3000):
+            x > 0.0  # noqa: B015  (the same event each time)
+        assert len(tape._events) == 1
+        ys = []
+        for i in range(10_000):
+            y = x * float(i)
+            ys.append(y)
+            y > 0.0  # noqa: B015  (a new followed tensor each time)
+        assert len(tape._events) <= 4096 and tape._events.dropped > 0
+        last = ft.cast(ft.argmax(ys[-1]), ft.float32)  # the newest dead end
+    why = ft.debugging.explain_gradient(tape, last, x)
+    assert "argmax" in why and f"{HERE}:" in why and "the newest dead end" in why
+
+
+def test_dead_end_names_the_user_line_through_wrappers():
+    # ops called through fasttape's Python layer (ft.math.greater) and
+    # operators (Cython, no Python frame) both report the caller's line
+    x = ft.constant([1.0, 2.0])
+    with ft.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ft.math.greater(x, 1.0)  # via the ops layer
+        x < 1.0  # noqa: B015  (via the operator)
+    sites = [(e[1], e[3]) for e in tape._events]
+    assert [s[0] for s in sites] == ["greater", "less"]
+    assert all(loc[0] == HERE for _, loc in sites)
+    assert "via the ops layer" in sites[0][1][2] and "via the operator" in sites[1][1][2]
