@@ -101,15 +101,65 @@ def _vjp_table(vjp, names):
     return vjp  # the joint form
 
 
-# --- static shape rules (graph mode builds with these) ----------------------
+# --- shape and dtype rules (abstract evaluation; graph mode builds with these) --------
+#
+# Note [Shape and dtype rules]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# Every entry of the table carries a shape rule and a dtype rule beside its
+# forward; `OpDef.abstract_eval(shapes, dtypes, attrs)` runs them. They are
+# what graph mode will use to give a symbolic tensor its shape and dtype, so
+# they must agree with eager mode, which tests/ops/test_abstract_eval.py
+# proves on every op_db sample.
+#
+# - shape_fn(*input_shapes, *attrs) -> the output shape (a tuple of shapes
+#   when n_out > 1). A shape is a tuple of ints and None; None is a dim not
+#   known before the op runs. The rank is always known. Variadic ops get the
+#   list of shapes as their one input. The attrs are what the forward
+#   receives (normalised by the public function: axes non-negative, sorted).
+# - dtype_fn(*input_dtypes, *attrs) -> the output np.dtype (a tuple when
+#   n_out > 1).
+# - A rule gives None for an output dim that depends on an unknown input dim
+#   or on input values (boolean_mask's count), and never raises for inputs
+#   eager mode accepts. Arithmetic on dims goes through `dim` (None in, None
+#   out); equal dims are merged with `merge_dims` (None yields to a number).
+# - A rule raises (TypeError/ValueError) only for inputs that no values could
+#   make valid: dims that are known and disagree, a rank or dtype the op
+#   cannot take. Those are the checks that need only shapes and dtypes; the
+#   same message serves eager mode and graph build time. Checks that need
+#   values (a singular matrix, an index out of range, a NaN) stay in the
+#   forward, so they run when a graph runs.
+# - Where ops share a rule, the family helper below owns it (unary: same
+#   shape and dtype; binary: broadcast shapes, one dtype; comparisons: bool;
+#   reduce: the reduced shape), and an op passes its own only where it
+#   differs.
+
+
+def dim(fn, *dims):
+    """fn(*dims) when every dim is known, else None (unknown in, unknown out)."""
+    if any(d is None for d in dims):
+        return None
+    return fn(*dims)
+
+
+def merge_dims(a, b, what="dimensions"):
+    """Two dims that must be equal: the known one (None when both are unknown);
+    raises ValueError when both are known and differ."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    raise ValueError(f"{what} {a} and {b} must be equal")
 
 
 def same_shape(x_shape, *attrs):
-    return x_shape
+    return tuple(x_shape)
 
 
-def broadcast_shapes(x_shape, y_shape):
-    """NumPy's broadcasting on shapes that may hold None (unknown)."""
+def broadcast_shapes(x_shape, y_shape, *more):
+    """NumPy's broadcasting on shapes that may hold None (unknown): an unknown
+    dim against 1 stays unknown, against n > 1 is n."""
+    if more:
+        return broadcast_shapes(broadcast_shapes(x_shape, y_shape), *more)
     nd = max(len(x_shape), len(y_shape))
     xs = (1,) * (nd - len(x_shape)) + tuple(x_shape)
     ys = (1,) * (nd - len(y_shape)) + tuple(y_shape)
@@ -126,7 +176,7 @@ def broadcast_shapes(x_shape, y_shape):
     return tuple(out)
 
 
-def reduced_shape(x_shape, axis, keepdims):
+def reduced_shape(x_shape, axis, keepdims, *attrs):
     if axis is None:
         axis = range(len(x_shape))
     if keepdims:
@@ -134,14 +184,86 @@ def reduced_shape(x_shape, axis, keepdims):
     return tuple(d for i, d in enumerate(x_shape) if i not in axis)
 
 
+def same_shapes(shapes):
+    """The one shape of several inputs that do not broadcast (add_n): known dims
+    must agree; an unknown dim takes the others'."""
+    out = list(shapes[0])
+    for s in shapes[1:]:
+        if len(s) != len(out):
+            raise ValueError(f"inputs of ranks {len(shapes[0])} and {len(s)} must have one shape")
+        out = [merge_dims(a, b) for a, b in zip(out, s)]
+    return tuple(out)
+
+
+def first_dtype(x_dtype, *attrs):
+    """The dtype rule of ops whose output has their first input's dtype."""
+    return x_dtype
+
+
+def bool_dtype(*dtypes_and_attrs):
+    """The dtype rule of comparisons and predicates."""
+    return np.dtype(bool)
+
+
+def one_dtype(*dtypes):
+    """The one dtype of several inputs (see `same_dtype`); TypeError when they differ."""
+    for d in dtypes[1:]:
+        if d != dtypes[0]:
+            raise TypeError(f"inputs have different dtypes {dtypes[0].name} and {d.name}")
+    return dtypes[0]
+
+
+def float_dtype(x_dtype, *attrs):
+    """first_dtype for ops that take floating-point (or complex) tensors only."""
+    if x_dtype.kind not in "fc":
+        raise TypeError(f"expects a floating-point tensor, got dtype {x_dtype.name}")
+    return x_dtype
+
+
+def ufunc_dtype(ufunc, float_only=False):
+    """The dtype rule of an op whose forward is NumPy ufunc `ufunc` on inputs of
+    one dtype: NumPy's own type resolution (true_divide of ints is float64,
+    abs of complex64 is float32)."""
+
+    def rule(*dtypes):
+        if float_only and dtypes[0].kind not in "fc":
+            raise TypeError(f"expects a floating-point tensor, got dtype {dtypes[0].name}")
+        one_dtype(*dtypes)
+        return ufunc.resolve_dtypes(tuple(dtypes) + (None,) * ufunc.nout)[-1]
+
+    return rule
+
+
+# --- shape_op rules -------------------------------------------------------------------
+
+
+def segment_shape(data_shape, ids_shape, num_segments):
+    """segment sums: num_segments rows of data's trailing shape."""
+    if len(ids_shape) > len(data_shape):
+        raise ValueError("segment_ids' shape must be a prefix of data's shape")
+    for a, b in zip(data_shape, ids_shape):
+        merge_dims(a, b, "data and segment_ids dims")
+    return (num_segments,) + tuple(data_shape[len(ids_shape):])
+
+
+def segment_dtype(data_dtype, ids_dtype, *attrs):
+    if ids_dtype.kind not in "iu":
+        raise TypeError(f"segment_ids must be integers, got {ids_dtype.name}")
+    return data_dtype
+
+
 # --- families -----------------------------------------------------------------
 
 
-def unary(name, forward, vjp, *, float_only=True, doc=None):
-    """An elementwise op of one input `x`; its VJP names g, x and/or out."""
+def unary(name, forward, vjp, *, float_only=True, doc=None, dtype_fn=None):
+    """An elementwise op of one input `x`; its VJP names g, x and/or out.
+    Shape rule: x's shape; dtype rule: x's dtype (NumPy's for a ufunc forward)."""
+    if dtype_fn is None:
+        dtype_fn = (ufunc_dtype(forward, float_only) if isinstance(forward, np.ufunc)
+                    else float_dtype if float_only else first_dtype)
     op = _core.register_op(
         name, "unary", forward, ("x",), _vjp_table(vjp, ("x",)),
-        shape_fn=same_shape, float_only=float_only)
+        shape_fn=same_shape, dtype_fn=dtype_fn, float_only=float_only, elementwise=True)
 
     def fn(x, name=None):
         try:
@@ -154,12 +276,16 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
                    doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
 
 
-def binary(name, forward, vjp, *, doc=None, family="binary"):
+def binary(name, forward, vjp, *, doc=None, family="binary", dtype_fn=None):
     """An elementwise op of `x` and `y` with NumPy broadcasting; both of one
     dtype (Python scalars take the tensor's). The sweep sums each gradient
-    back to its input's shape."""
+    back to its input's shape. Shape rule: the broadcast shape; dtype rule:
+    the inputs' one dtype (NumPy's for a ufunc forward)."""
+    if dtype_fn is None:
+        dtype_fn = ufunc_dtype(forward) if isinstance(forward, np.ufunc) else one_dtype
     op = _core.register_op(
-        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes)
+        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes, dtype_fn=dtype_fn,
+        elementwise=True)
 
     def fn(x, y, name=None):
         try:
@@ -175,10 +301,15 @@ def binary(name, forward, vjp, *, doc=None, family="binary"):
         doc or f"Elementwise {name} of `x` and `y`, with broadcasting; returns a Tensor.")
 
 
-def nondiff(name, forward, *, n_inputs=2, doc=None):
-    """An op without a gradient (comparisons, logic): never recorded."""
+def nondiff(name, forward, *, n_inputs=2, doc=None, dtype_fn=None):
+    """An elementwise op without a gradient (comparisons, logic): never recorded.
+    Shape rule: x's shape or the broadcast shape; dtype rule: bool (bitwise
+    ops pass `ufunc_dtype`)."""
+    if dtype_fn is None:
+        dtype_fn = bool_dtype
     if n_inputs == 1:
-        op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape)
+        op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape,
+                               dtype_fn=dtype_fn, elementwise=True)
 
         def fn(x, name=None):
             try:
@@ -187,7 +318,7 @@ def nondiff(name, forward, *, n_inputs=2, doc=None):
                 raise _boundary_error(name_, e, (x,), ("x",))  # noqa: B904
     else:
         op = _core.register_op(name, "nondiff", forward, ("x", "y"), None,
-                               shape_fn=broadcast_shapes)
+                               shape_fn=broadcast_shapes, dtype_fn=dtype_fn, elementwise=True)
 
         def fn(x, y, name=None):
             try:
@@ -355,11 +486,13 @@ def single_axis(op_name, x, axis, inputs=None, names=None):
 
 
 
-def reduce(name, forward, vjp, *, float_only=False, doc=None):
-    """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims)."""
+def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None):
+    """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims).
+    Shape rule: `reduced_shape`; dtype rule: x's dtype."""
     op = _core.register_op(
         name, "reduce", forward, ("x",), _vjp_table(vjp, ("x",)),
         attr_names=("axis", "keepdims"), shape_fn=reduced_shape,
+        dtype_fn=dtype_fn or (float_dtype if float_only else first_dtype),
         batchable=True)  # their VJPs go through math_ops._expand, which keeps g's leading axes
 
     def fn(input_tensor, axis=None, keepdims=False, name=None):

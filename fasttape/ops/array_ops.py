@@ -175,7 +175,8 @@ def conj(x, name=None):
     return _conj_op.apply((_tensor(x),))
 
 
-_conj_op = register("conj", "unary", np.conj, ("x",), lambda g: np.conj(g))
+_conj_op = register("conj", "unary", np.conj, ("x",), lambda g: np.conj(g),
+    elementwise=True)
 conj = public("conj", _conj_op, None)(conj)
 
 
@@ -897,7 +898,8 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
 
 # --- dtype ----------------------------------------------------------------------
 _cast_op = register("cast", "unary", lambda x, dtype: x.astype(dtype), ("x",), "identity",
-                    attr_names=("dtype",))  # the sweep casts the gradient back to x's dtype
+                    attr_names=("dtype",),
+    elementwise=True)  # the sweep casts the gradient back to x's dtype
 
 
 @public("cast", _cast_op, None)
@@ -912,7 +914,8 @@ def cast(x, dtype, name=None):
 
 _core.set_special("cast", cast)
 
-_identity_op = register("identity", "unary", lambda x: x, ("input",), "identity")
+_identity_op = register("identity", "unary", lambda x: x, ("input",), "identity",
+    elementwise=True)
 
 
 @public("identity", _identity_op, None)
@@ -921,7 +924,8 @@ def identity(input, name=None):  # noqa: A002
     return _identity_op.apply((_tensor(input),))
 
 
-_stop_gradient_op = register("stop_gradient", "nondiff", lambda x: x, ("input",), None)
+_stop_gradient_op = register("stop_gradient", "nondiff", lambda x: x, ("input",), None,
+    elementwise=True)
 
 
 @public("stop_gradient", _stop_gradient_op, None)

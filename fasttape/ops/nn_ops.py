@@ -1152,6 +1152,7 @@ _sigmoid_xent_op = register(
         "logits": lambda g, labels, logits: g * (_sigmoid(logits) - labels),
     },
     shape_fn=lambda s, t: tuple(s),
+    elementwise=True,
 )
 
 
@@ -1212,6 +1213,7 @@ _dropout_op = register(
     lambda g, mask: g * mask,
     attr_names=("mask",),
     shape_fn=lambda s, mask: s,
+    elementwise=True,
 )
 
 
@@ -1370,6 +1372,7 @@ _batch_norm_op = register(
     shape_fn=lambda *a: np.broadcast_shapes(
         *[tuple(1 if d is None else d for d in s) for s in a[:5]]
     ),
+    elementwise=True,
 )
 
 
