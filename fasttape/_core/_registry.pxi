@@ -69,7 +69,8 @@ cdef class OpDef:
         """The output shape(s) and dtype(s) of the op on inputs of `input_shapes`
         (tuples whose entries may be None: unknown) and `input_dtypes`, from the
         op's shape and dtype rules, without values: (shape, dtype) for one
-        output, (shapes, dtypes) tuples for several. Raises the rules' checks
+        output, (shapes, dtypes) tuples for several; a shape is None when
+        even its rank is unknown. Raises the rules' checks
         (TypeError/ValueError naming the op) for inputs no value could make
         valid. See Note [Shape and dtype rules] in fasttape/ops/_registry.py."""
         if self.shape_fn is None or self.dtype_fn is None:
@@ -93,8 +94,9 @@ cdef class OpDef:
             raise type(e)(f"{self.name}: {e}; input shapes {shapes}, dtypes "
                           f"{[d.name for d in dtypes]}") from None
         if self.n_out == 1:
-            return tuple(shape), np.dtype(dtype)
-        return (tuple([tuple(s) for s in shape]), tuple([np.dtype(d) for d in dtype]))
+            return (None if shape is None else tuple(shape)), np.dtype(dtype)
+        return (tuple([None if s is None else tuple(s) for s in shape]),
+                tuple([np.dtype(d) for d in dtype]))
 
     def apply(self, inputs, attrs=()):
         """Runs the op on `inputs` (tensors, arrays or Python scalars) with the

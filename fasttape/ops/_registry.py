@@ -252,6 +252,162 @@ def segment_dtype(data_dtype, ids_dtype, *attrs):
     return data_dtype
 
 
+def _is_int(k):
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def index_shape(x_shape, key, *attrs):
+    """The shape of x[key] for a NumPy index (getitem, _index_add's key):
+    basic (ints, slices, None, Ellipsis) and advanced (int and bool arrays:
+    the key is an attribute, so a mask's count is known). A slice of an
+    unknown dim is unknown unless it is the whole dim."""
+    keys = key if isinstance(key, tuple) else (key,)
+    keys = tuple(np.asarray(k) if isinstance(k, list) else k for k in keys)
+
+    def used(k):
+        if k is None or k is Ellipsis:
+            return 0
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            return k.ndim
+        return 1
+
+    n_used = sum(used(k) for k in keys)
+    if n_used > len(x_shape):
+        raise ValueError(f"too many indices ({n_used}) for a tensor of rank {len(x_shape)}")
+    fill = (slice(None),) * (len(x_shape) - n_used)
+    ell = [i for i, k in enumerate(keys) if k is Ellipsis]
+    keys = keys[:ell[0]] + fill + keys[ell[0] + 1:] if ell else keys + fill
+    has_adv = any(isinstance(k, np.ndarray) and k.ndim > 0 or
+                  isinstance(k, np.ndarray) and k.dtype == np.bool_ for k in keys)
+    out, adv_shapes, adv_at, adv_keys, d = [], [], None, [], 0
+    for i, k in enumerate(keys):
+        if k is None:
+            out.append(1)
+        elif isinstance(k, slice):
+            n = x_shape[d]
+            d += 1
+            if n is not None:
+                out.append(len(range(*k.indices(n))))
+            elif k.start is None and k.stop is None and k.step in (None, 1, -1):
+                out.append(None)
+            else:
+                out.append(None)
+        elif (_is_int(k) or isinstance(k, np.ndarray) and k.ndim == 0
+              and k.dtype != np.bool_) and not has_adv:
+            d += 1
+        else:
+            arr = np.asarray(k)
+            if arr.dtype == np.bool_:
+                adv_shapes.append((int(arr.sum()),))
+                d += arr.ndim
+            else:
+                adv_shapes.append(arr.shape)
+                d += 1
+            if adv_at is None:
+                adv_at = len(out)
+            adv_keys.append(i)
+    if adv_keys:
+        b = tuple(np.broadcast_shapes(*adv_shapes))
+        if adv_keys[-1] - adv_keys[0] + 1 != len(adv_keys):
+            adv_at = 0  # advanced indices apart: their axes go first (NumPy)
+        out = out[:adv_at] + list(b) + out[adv_at:]
+    return tuple(out)
+
+
+def reshape_shape(x_shape, shape):
+    """reshape: `shape`, its -1 the rest of the size (unknown with unknown dims)."""
+    shape = tuple(shape)
+    known = -1 not in x_shape and None not in x_shape
+    size = int(np.prod(x_shape)) if known else None
+    rest = int(np.prod([d for d in shape if d != -1]))
+    if -1 in shape:
+        fill = None
+        if size is not None:
+            if rest == 0 or size % rest:
+                raise ValueError(f"cannot reshape a tensor of shape {x_shape} to {list(shape)}")
+            fill = size // rest
+        return tuple(fill if d == -1 else d for d in shape)
+    if size is not None and size != rest:
+        raise ValueError(f"cannot reshape a tensor of shape {x_shape} to {list(shape)}")
+    return shape
+
+
+def squeeze_shape(x_shape, axes):
+    """squeeze: without `axes`, every dim 1 goes; an unknown dim makes the rank
+    unknown (None: the whole shape)."""
+    if axes is None:
+        if None in x_shape:
+            return None
+        return tuple(d for d in x_shape if d != 1)
+    for a in axes:
+        merge_dims(x_shape[a], 1, "squeezed dim and")
+    return tuple(d for i, d in enumerate(x_shape) if i not in axes)
+
+
+def concat_shape(shapes, axis):
+    rank = len(shapes[0])
+    out = list(shapes[0])
+    for s in shapes[1:]:
+        if len(s) != rank:
+            raise ValueError(f"inputs of ranks {rank} and {len(s)} do not concatenate")
+        for i, d in enumerate(s):
+            if i != axis:
+                out[i] = merge_dims(out[i], d, f"dims along axis {i}:")
+    out[axis] = dim(lambda *ds: sum(ds), *[s[axis] for s in shapes])
+    return tuple(out)
+
+
+def stack_shape(shapes, axis):
+    one = same_shapes(shapes)
+    return one[:axis] + (len(shapes),) + one[axis:]
+
+
+def gather_shape(p_shape, i_shape, axis, batch_dims):
+    for a, b in zip(p_shape[:batch_dims], i_shape[:batch_dims]):
+        merge_dims(a, b, "batch dims")
+    return tuple(p_shape[:axis]) + tuple(i_shape[batch_dims:]) + tuple(p_shape[axis + 1:])
+
+
+def gather_nd_shape(p_shape, i_shape, batch_dims):
+    k = i_shape[-1]
+    if k is None:
+        return None  # the rank depends on the unknown index depth
+    return tuple(i_shape[:-1]) + tuple(p_shape[batch_dims + k:])
+
+
+def indices_dtype(first, indices_dtype, *rest):
+    """Rules of gathers and scatters: integer indices; the data's dtype
+    (`first` and the dtypes among `rest`, the other data inputs, of one dtype;
+    the other entries of `rest` are attributes)."""
+    if indices_dtype.kind not in "iu":
+        raise TypeError(f"indices must be integers, got {indices_dtype.name}")
+    return one_dtype(first, *[r for r in rest if isinstance(r, np.dtype)])
+
+
+def pad_shape(x_shape, paddings, *attrs):
+    return tuple(None if d is None else lo + d + hi for d, (lo, hi) in zip(x_shape, paddings))
+
+
+def tile_shape(x_shape, multiples):
+    return tuple(None if d is None else d * k for d, k in zip(x_shape, multiples))
+
+
+def broadcast_to_shape(x_shape, shape):
+    """broadcast_to: `shape`, which x's shape must broadcast to."""
+    if broadcast_shapes(x_shape, shape) != tuple(shape) and None not in x_shape:
+        raise ValueError(f"shape {tuple(x_shape)} does not broadcast to {list(shape)}")
+    return tuple(shape)
+
+
+def one_hot_shape(i_shape, depth, on, off, axis, dtype):
+    return tuple(i_shape[:axis]) + (depth,) + tuple(i_shape[axis:])
+
+
+def attr_dtype(*args):
+    """The dtype rule of ops whose output dtype is their last attribute."""
+    return np.dtype(args[-1])
+
+
 # --- families -----------------------------------------------------------------
 
 
