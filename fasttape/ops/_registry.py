@@ -408,6 +408,83 @@ def attr_dtype(*args):
     return np.dtype(args[-1])
 
 
+# --- linalg_op rules ------------------------------------------------------------------
+
+
+def _broadcast_dim(a, b):
+    return broadcast_shapes((a,), (b,))[0]
+
+
+def matmul_shape(a_shape, b_shape):
+    """matmul: broadcast batch axes, (n, k) @ (k, m); a 1-D side has no n (m)."""
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError("matmul needs tensors of rank >= 1")
+    k_b = b_shape[-2] if len(b_shape) > 1 else b_shape[0]
+    merge_dims(a_shape[-1], k_b, "the inner dims")
+    return (broadcast_shapes(a_shape[:-2], b_shape[:-2]) + tuple(a_shape[-2:-1])
+            + (tuple(b_shape[-1:]) if len(b_shape) > 1 else ()))
+
+
+def tensordot_shape(a_shape, b_shape, axes):
+    a_axes, b_axes = axes
+    for i, j in zip(a_axes, b_axes):
+        merge_dims(a_shape[i], b_shape[j], "the contracted dims")
+    return (tuple(d for i, d in enumerate(a_shape) if i not in a_axes)
+            + tuple(d for j, d in enumerate(b_shape) if j not in b_axes))
+
+
+def einsum_shape(shapes, equation):
+    """einsum: each letter's size (NumPy broadcasts a size 1), '...' right-aligned."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"the equation names {len(ins)} operands but {len(shapes)} were given")
+    fresh = (c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq)
+    ranks = [len(s) - len(p.replace("...", "")) for p, s in zip(ins, shapes)]
+    ell = "".join(next(fresh) for _ in range(max(ranks, default=0)))
+    ins = [p.replace("...", ell[len(ell) - r:]) for p, r in zip(ins, ranks)]
+    if not arrow:
+        letters = "".join(ins)
+        out = ell + "".join(sorted(c for c in set(letters) if c not in ell
+                                   and letters.count(c) == 1))
+    else:
+        out = out.replace("...", ell)
+    sizes = {}
+    for p, s in zip(ins, shapes):
+        if len(p) != len(s):
+            raise ValueError(f"subscripts {p!r} do not match a rank-{len(s)} operand")
+        for c, n in zip(p, s):
+            sizes[c] = _broadcast_dim(sizes[c], n) if c in sizes else n
+    return tuple(sizes[c] for c in out)
+
+
+def square_shape(x_shape, *attrs):
+    """Square matrices in the last two axes (inv, cholesky): x's shape."""
+    if len(x_shape) < 2:
+        raise ValueError(f"needs matrices (rank >= 2), got rank {len(x_shape)}")
+    merge_dims(x_shape[-2], x_shape[-1], "matrix dims")
+    return tuple(x_shape)
+
+
+def det_shape(x_shape, *attrs):
+    return square_shape(x_shape)[:-2]
+
+
+def solve_shape(m_shape, rhs_shape, adjoint):
+    square_shape(m_shape)
+    if len(rhs_shape) < 2:
+        raise ValueError(f"rhs must have rank >= 2, got rank {len(rhs_shape)}")
+    merge_dims(m_shape[-1], rhs_shape[-2], "matrix and rhs dims")
+    return broadcast_shapes(m_shape[:-2], rhs_shape[:-2]) + tuple(rhs_shape[-2:])
+
+
+def linalg_dtype(*dtypes_and_attrs):
+    """Matrix decompositions and solves: floating-point (or complex) inputs of one dtype."""
+    dtypes = [d for d in dtypes_and_attrs if isinstance(d, np.dtype)]
+    return float_dtype(one_dtype(*dtypes))
+
+
 # --- families -----------------------------------------------------------------
 
 
