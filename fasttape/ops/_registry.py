@@ -485,6 +485,34 @@ def linalg_dtype(*dtypes_and_attrs):
     return float_dtype(one_dtype(*dtypes))
 
 
+# --- nn rules -------------------------------------------------------------------------
+
+
+def nn_dtype(*dtypes_and_attrs):
+    """nn ops: floating-point inputs of one dtype (attributes are skipped)."""
+    return float_dtype(one_dtype(*[d for d in dtypes_and_attrs if isinstance(d, np.dtype)]))
+
+
+def nn_dtype2(*dtypes_and_attrs):
+    """`nn_dtype` for ops with two outputs of that dtype."""
+    return (nn_dtype(*dtypes_and_attrs),) * 2
+
+
+def sparse_xent_shape(labels_shape, logits_shape):
+    """(loss: labels' shape, backprop: logits' shape); labels = logits[:-1]."""
+    if len(logits_shape) != len(labels_shape) + 1:
+        raise ValueError(f"labels must have rank {len(logits_shape) - 1} (logits' rank - 1)")
+    for a, b in zip(labels_shape, logits_shape):
+        merge_dims(a, b, "labels and logits dims")
+    return tuple(labels_shape), tuple(logits_shape)
+
+
+def sparse_xent_dtype(labels_dtype, logits_dtype):
+    if labels_dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got {labels_dtype.name}")
+    return (float_dtype(logits_dtype),) * 2
+
+
 # --- families -----------------------------------------------------------------
 
 

@@ -17,30 +17,7 @@ from fasttape.testing.op_db import OP_SPECS
 
 #: ops whose entry has no shape or dtype rule yet: the completeness test lists
 #: them here by name (never a silent skip); empty when every op has its rules
-_NO_RULES_YET = {
-    '_avg_pool_grad',
-    '_conv_backprop_filter',
-    '_conv_backprop_input',
-    '_max_pool_gather',
-    '_max_pool_grad',
-    'avg_pool2d',
-    'batch_normalization',
-    'bias_add',
-    'conv1d',
-    'conv2d',
-    'conv2d_transpose',
-    'dropout',
-    'embedding_lookup',
-    'l2_loss',
-    'layer_norm',
-    'log_softmax',
-    'max_pool2d',
-    'moments',
-    'sigmoid_cross_entropy_with_logits',
-    'softmax',
-    'softmax_cross_entropy_with_logits',
-    'sparse_softmax_cross_entropy_with_logits',
-}
+_NO_RULES_YET = set()
 
 #: ops whose output shape depends on input values: the rule gives None there
 _VALUE_DEPENDENT_SHAPES = {"boolean_mask"}
@@ -94,22 +71,31 @@ def _compatible(rule, real):
 
 def _spec_calls(spec, shapes, attrs):
     """The op calls of one sample: its forward and, for a differentiable spec,
-    its first-order backward pass (the VJPs run private ops of the table:
-    _index_add, the conv and pool gradients)."""
+    its backward passes up to second order (the VJPs run private ops of the
+    table: _index_add, the conv and pool gradients, _max_pool_gather)."""
     args = spec.make_args(shapes, attrs, seed=0)
     calls = []
     with _observe_forwards(calls):
         xs = [ft.constant(a) for a in args]
-        with ft.GradientTape() as tape:
-            for x in xs:
-                if x.dtype.kind == "f":
-                    tape.watch(x)
-            out = spec.fn(*xs, **attrs)
-        if spec.differentiable:
+        sources = [x for x in xs if x.dtype.kind == "f"]
+        second = spec.differentiable and spec.order >= 2
+        with ft.GradientTape() if second else contextlib.nullcontext() as outer:
+            if second:
+                outer.watch(sources)
+            with ft.GradientTape() as tape:
+                tape.watch(sources)
+                out = spec.fn(*xs, **attrs)
             targets = [t for t in nest.flatten(out) if t.dtype.kind == "f"]
-            sources = [x for x in xs if x.dtype.kind == "f"]
-            if targets and sources:
-                tape.gradient(targets, sources)
+            # watched seeds: the second order reaches the VJPs of every VJP input
+            seeds = [ft.constant(np.ones(t.shape, t.dtype)) for t in targets]
+            grads = []
+            if spec.differentiable and targets and sources:
+                if second:
+                    outer.watch(seeds)
+                grads = [g for g in tape.gradient(targets, sources, output_gradients=seeds)
+                         if g is not None]
+        if second and grads:  # second order: the VJPs of the VJP ops
+            outer.gradient(grads, sources + seeds)
     return [c for c in calls if c[0].name not in _NO_RULES_YET]
 
 
