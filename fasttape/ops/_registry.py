@@ -113,25 +113,34 @@ def _vjp_table(vjp, names):
 #
 # - shape_fn(*input_shapes, *attrs) -> the output shape (a tuple of shapes
 #   when n_out > 1). A shape is a tuple of ints and None; None is a dim not
-#   known before the op runs. The rank is always known. Variadic ops get the
-#   list of shapes as their one input. The attrs are what the forward
-#   receives (normalised by the public function: axes non-negative, sorted).
+#   known before the op runs. Input ranks are always known; a rule returns
+#   None for the whole shape only when the output rank depends on an unknown
+#   dim (squeeze without axis, gather_nd with an unknown index depth).
+#   Variadic ops get the list of shapes as their one input. The attrs are
+#   what the forward receives (normalised by the public function: axes
+#   non-negative and sorted, sizes resolved).
 # - dtype_fn(*input_dtypes, *attrs) -> the output np.dtype (a tuple when
-#   n_out > 1).
+#   n_out > 1). A weak Python number (`x * 3`) counts as a 0-d input of the
+#   tensor operand's dtype. Rules that mix input dtypes and attributes skip
+#   the attributes by type (`isinstance(d, np.dtype)`).
 # - A rule gives None for an output dim that depends on an unknown input dim
 #   or on input values (boolean_mask's count), and never raises for inputs
-#   eager mode accepts. Arithmetic on dims goes through `dim` (None in, None
-#   out); equal dims are merged with `merge_dims` (None yields to a number).
+#   eager mode accepts. Arithmetic on a dim is None when the dim is (`dim`);
+#   dims that must be equal are merged with `merge_dims` (None yields to a
+#   number), dims that broadcast with `broadcast_shapes`.
 # - A rule raises (TypeError/ValueError) only for inputs that no values could
 #   make valid: dims that are known and disagree, a rank or dtype the op
-#   cannot take. Those are the checks that need only shapes and dtypes; the
-#   same message serves eager mode and graph build time. Checks that need
-#   values (a singular matrix, an index out of range, a NaN) stay in the
-#   forward, so they run when a graph runs.
+#   cannot take. Those are the checks that need only shapes and dtypes, which
+#   graph mode runs at build time (eager mode still runs its own, in the
+#   public functions, until the dispatch calls the rules: docs/design.md,
+#   "Abstract evaluation"). Checks that need values (a singular matrix, an
+#   index out of range, a NaN) stay in the forward, so they run when a graph
+#   runs.
 # - Where ops share a rule, the family helper below owns it (unary: same
 #   shape and dtype; binary: broadcast shapes, one dtype; comparisons: bool;
-#   reduce: the reduced shape), and an op passes its own only where it
-#   differs.
+#   reduce: the reduced shape), and the shape_op, linalg_op and nn sections
+#   hold the rules their ops share (index_shape, matmul_shape, nn_dtype, ...);
+#   an op passes its own only where it differs.
 
 
 def dim(fn, *dims):
