@@ -266,10 +266,10 @@ def _is_int(k):
 
 
 def index_shape(x_shape, key, *attrs):
-    """The shape of x[key] for a NumPy index (getitem, _index_add's key):
-    basic (ints, slices, None, Ellipsis) and advanced (int and bool arrays:
-    the key is an attribute, so a mask's count is known). A slice of an
-    unknown dim is unknown unless it is the whole dim."""
+    """The shape of x[key] for a NumPy index (getitem): basic (ints, slices,
+    None, Ellipsis) and advanced (int and bool arrays: the key is an
+    attribute, so a mask's count is known). A slice of an unknown dim is
+    unknown, even `:` (the dim itself, which is unknown)."""
     keys = key if isinstance(key, tuple) else (key,)
     keys = tuple(np.asarray(k) if isinstance(k, list) else k for k in keys)
 
@@ -295,12 +295,7 @@ def index_shape(x_shape, key, *attrs):
         elif isinstance(k, slice):
             n = x_shape[d]
             d += 1
-            if n is not None:
-                out.append(len(range(*k.indices(n))))
-            elif k.start is None and k.stop is None and k.step in (None, 1, -1):
-                out.append(None)
-            else:
-                out.append(None)
+            out.append(None if n is None else len(range(*k.indices(n))))
         elif (_is_int(k) or isinstance(k, np.ndarray) and k.ndim == 0
               and k.dtype != np.bool_) and not has_adv:
             d += 1
@@ -326,8 +321,7 @@ def index_shape(x_shape, key, *attrs):
 def reshape_shape(x_shape, shape):
     """reshape: `shape`, its -1 the rest of the size (unknown with unknown dims)."""
     shape = tuple(shape)
-    known = -1 not in x_shape and None not in x_shape
-    size = int(np.prod(x_shape)) if known else None
+    size = None if None in x_shape else int(np.prod(x_shape))
     rest = int(np.prod([d for d in shape if d != -1]))
     if -1 in shape:
         fill = None

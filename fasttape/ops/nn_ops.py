@@ -1169,7 +1169,7 @@ _sigmoid_xent_op = register(
         "labels": lambda g, logits: -g * logits,
         "logits": lambda g, labels, logits: g * (_sigmoid(logits) - labels),
     },
-    shape_fn=lambda s, t: tuple(s),
+    shape_fn=lambda s, t: _rules.same_shapes([s, t]),
     elementwise=True,
     dtype_fn=_rules.nn_dtype,
 )

@@ -6,6 +6,7 @@ dims replaced by None (unknown). See Note [Shape and dtype rules] in
 fasttape/ops/_registry.py."""
 
 import contextlib
+import functools
 
 import numpy as np
 import pytest
@@ -158,13 +159,21 @@ def test_abstract_eval_matches_eager(spec, shapes, attrs):
                     f"shape rule gives {rs} on {partial}, eager {o.shape}: {where}")
 
 
+@functools.cache
+def _first_calls():
+    """{op name: the first call of it that an op_db sample makes}."""
+    first = {}
+    for spec in OP_SPECS:
+        for shapes, attrs in spec.samples():
+            for c in _spec_calls(spec, shapes, attrs):
+                first.setdefault(c[0].name, c)
+    return first
+
+
 def test_abstract_eval_sees_every_op_with_rules():
     """Every op with rules is reached by some op_db sample (the test above
     proves its rules), so no rule goes unchecked."""
-    seen = set()
-    for spec in OP_SPECS:
-        for shapes, attrs in spec.samples():
-            seen |= {c[0].name for c in _spec_calls(spec, shapes, attrs)}
+    seen = set(_first_calls())
     unseen = sorted(op.name for op in _table() if op.name not in seen | _NO_RULES_YET)
     assert not unseen, f"ops whose rules no op_db sample reaches: {unseen}"
 
@@ -188,3 +197,19 @@ def test_abstract_eval_names_the_op_on_bad_shapes():
     # unknown dims broadcast against anything
     assert add.abstract_eval([(None, 3), (4, 1)], [np.float32] * 2) == (
         (4, 3), np.dtype(np.float32))
+
+
+def test_abstract_eval_rejects_shapes_that_do_not_broadcast():
+    """Every op flagged elementwise with several inputs: its shape rule raises
+    a ValueError naming the op for known dims that cannot broadcast, as eager
+    mode does."""
+    checked = []
+    for name, (op, ins, attrs, _) in _first_calls().items():
+        if not op.elementwise or op.variadic or len(op.input_names) < 2:
+            continue
+        _, dtypes = _input_types(ins)
+        shapes = [(2, 3), (4,)] + [()] * (len(dtypes) - 2)
+        with pytest.raises(ValueError, match=name):
+            op.abstract_eval(shapes, dtypes, attrs)
+        checked.append(name)
+    assert "add" in checked and "where" in checked
