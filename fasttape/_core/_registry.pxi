@@ -49,7 +49,7 @@ cdef class OpDef:
     cdef uint8_t save_out[MAX_ARGS]
     cdef bint save_attrs
     cdef bint save_any
-    cdef bint float_only
+    cdef readonly bint float_only  # inputs must be floating point (fast-path check)
 
     def __repr__(self):
         return f"<ft op {self.name} ({self.family})>"

@@ -213,3 +213,17 @@ def test_abstract_eval_rejects_shapes_that_do_not_broadcast():
             op.abstract_eval(shapes, dtypes, attrs)
         checked.append(name)
     assert "add" in checked and "where" in checked
+
+
+def test_abstract_eval_rejects_integers_for_float_only_ops():
+    """Every op that takes floating-point tensors only (float_only: checked on
+    the fast path in eager mode): its dtype rule raises a TypeError naming the
+    op for an integer input, as eager mode does."""
+    ops = [op for op in _table() if op.float_only]
+    assert ops
+    for op in ops:
+        with pytest.raises(TypeError, match=op.name):
+            op.abstract_eval([(2,)] * len(op.input_names), [np.int32] * len(op.input_names),
+                             (None,) * len(op.attr_names))
+        with pytest.raises(TypeError, match=op.name):
+            op.public_fn(ft.constant([1, 2], ft.int32))
