@@ -106,7 +106,7 @@ def _getitem_vjp(g, x_shape, key):
 
 _getitem_op = register("getitem", "shape_op", lambda x, key: x[key], ("x",),
                        _getitem_vjp, attr_names=("key",),
-    shape_fn=_rules.index_shape, dtype_fn=_rules.first_dtype)
+                       shape_fn=_rules.index_shape, dtype_fn=_rules.first_dtype)
 
 
 def getitem(x, key):
@@ -181,8 +181,8 @@ def conj(x, name=None):
 
 
 _conj_op = register("conj", "unary", np.conj, ("x",), lambda g: np.conj(g),
-    elementwise=True,
-    shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
+                    elementwise=True,
+                    shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
 conj = public("conj", _conj_op, None)(conj)
 
 
@@ -192,7 +192,7 @@ def _reshape_vjp(g, input_shape):
 
 _expand_dims_op = register("expand_dims", "shape_op", np.expand_dims, ("input",),
                            _reshape_vjp, attr_names=("axis",),
-    shape_fn=lambda s, a: s[:a] + (1,) + s[a:], dtype_fn=_rules.first_dtype)
+                           shape_fn=lambda s, a: s[:a] + (1,) + s[a:], dtype_fn=_rules.first_dtype)
 
 
 @public("expand_dims", _expand_dims_op, None)
@@ -208,7 +208,7 @@ def expand_dims(input, axis, name=None):  # noqa: A002
 
 _squeeze_op = register("squeeze", "shape_op", np.squeeze, ("input",), _reshape_vjp,
                        attr_names=("axis",),
-    shape_fn=_rules.squeeze_shape, dtype_fn=_rules.first_dtype)
+                       shape_fn=_rules.squeeze_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("squeeze", _squeeze_op, None)
@@ -227,7 +227,7 @@ def squeeze(input, axis=None, name=None):  # noqa: A002
 _broadcast_to_op = register("broadcast_to", "shape_op", np.broadcast_to, ("input",),
                             "identity", attr_names=("shape",),  # the sweep sums it back
                             batchable=True,
-    shape_fn=_rules.broadcast_to_shape, dtype_fn=_rules.first_dtype)
+                            shape_fn=_rules.broadcast_to_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("broadcast_to", _broadcast_to_op, None)
@@ -251,7 +251,7 @@ def _concat_vjp(g, values_shape, axis):
 
 _concat_op = register("concat", "shape_op", lambda *v: np.concatenate(v[:-1], axis=v[-1]),
                       ("values",), _concat_vjp, attr_names=("axis",), variadic=True,
-    shape_fn=_rules.concat_shape, dtype_fn=lambda ds, axis: _rules.one_dtype(*ds))
+                      shape_fn=_rules.concat_shape, dtype_fn=lambda ds, axis: _rules.one_dtype(*ds))
 
 
 def _same_rank_dtype(op_name, values):
@@ -280,7 +280,7 @@ def _stack_vjp(g, values_shape, axis):
 
 _stack_op = register("stack", "shape_op", lambda *v: np.stack(v[:-1], axis=v[-1]),
                      ("values",), _stack_vjp, attr_names=("axis",), variadic=True,
-    shape_fn=_rules.stack_shape, dtype_fn=lambda ds, axis: _rules.one_dtype(*ds))
+                     shape_fn=_rules.stack_shape, dtype_fn=lambda ds, axis: _rules.one_dtype(*ds))
 
 
 @public("stack", _stack_op, None)
@@ -405,8 +405,8 @@ def _tile_vjp(g, input_shape, multiples):
 
 
 _tile_op = register("tile", "shape_op", np.tile, ("input",), _tile_vjp, attr_names=("multiples",),
-    shape_fn=_rules.tile_shape,
-    dtype_fn=_rules.first_dtype)
+                    shape_fn=_rules.tile_shape,
+                    dtype_fn=_rules.first_dtype)
 
 
 @public("tile", _tile_op, None)
@@ -462,8 +462,8 @@ def _pad_vjp(g, tensor_shape, paddings, mode):
 
 _pad_op = register("pad", "shape_op", _pad, ("tensor",), _pad_vjp,
                    attr_names=("paddings", "mode", "constant_values"),
-    shape_fn=_rules.pad_shape,
-    dtype_fn=_rules.first_dtype)
+                   shape_fn=_rules.pad_shape,
+                   dtype_fn=_rules.first_dtype)
 
 
 @public("pad", _pad_op, None)
@@ -609,7 +609,7 @@ def _gather_vjp(g, indices, params_shape, axis, batch_dims):
 
 _gather_op = register("gather", "shape_op", _gather, ("params", "indices"),
                       {"params": _gather_vjp}, attr_names=("axis", "batch_dims"),
-    shape_fn=_rules.gather_shape, dtype_fn=_rules.indices_dtype)
+                      shape_fn=_rules.gather_shape, dtype_fn=_rules.indices_dtype)
 
 
 def _check_range(op_name, inputs, names, values, n, where):
@@ -701,7 +701,7 @@ def _gather_nd_vjp(g, indices, params_shape, batch_dims):
 
 _gather_nd_op = register("gather_nd", "shape_op", _gather_nd, ("params", "indices"),
                          {"params": _gather_nd_vjp}, attr_names=("batch_dims",),
-    shape_fn=_rules.gather_nd_shape, dtype_fn=_rules.indices_dtype)
+                         shape_fn=_rules.gather_nd_shape, dtype_fn=_rules.indices_dtype)
 
 
 def _check_nd_indices(op_name, inputs, names, idx, shape, batch_dims):
@@ -861,7 +861,7 @@ def _one_hot(indices, depth, on_value, off_value, axis, dtype):
 
 _one_hot_op = register("one_hot", "nondiff", _one_hot, ("indices",), None,
                        attr_names=("depth", "on_value", "off_value", "axis", "dtype"),
-    shape_fn=_rules.one_hot_shape, dtype_fn=_rules.attr_dtype)
+                       shape_fn=_rules.one_hot_shape, dtype_fn=_rules.attr_dtype)
 
 
 @public("one_hot", _one_hot_op, None)
@@ -921,9 +921,9 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
 # --- dtype ----------------------------------------------------------------------
 _cast_op = register("cast", "unary", lambda x, dtype: x.astype(dtype), ("x",), "identity",
                     attr_names=("dtype",),
-    elementwise=True,
-    shape_fn=_rules.same_shape,
-    dtype_fn=_rules.attr_dtype)  # the sweep casts the gradient back to x's dtype
+                    elementwise=True,
+                    shape_fn=_rules.same_shape,
+                    dtype_fn=_rules.attr_dtype)  # the sweep casts the gradient back to x's dtype
 
 
 @public("cast", _cast_op, None)
@@ -939,8 +939,8 @@ def cast(x, dtype, name=None):
 _core.set_special("cast", cast)
 
 _identity_op = register("identity", "unary", lambda x: x, ("input",), "identity",
-    elementwise=True,
-    shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
+                        elementwise=True,
+                        shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("identity", _identity_op, None)
@@ -950,8 +950,8 @@ def identity(input, name=None):  # noqa: A002
 
 
 _stop_gradient_op = register("stop_gradient", "nondiff", lambda x: x, ("input",), None,
-    elementwise=True,
-    shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
+                             elementwise=True,
+                             shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("stop_gradient", _stop_gradient_op, None)
@@ -1070,7 +1070,7 @@ def _out_type(op_name, x, out_type):
 _shape_op = register("shape", "nondiff", lambda x, out_type: np.array(x.shape, out_type),
                      ("input",), None, attr_names=("out_type",),
                      shape_fn=lambda s, out_type: (len(s),),
-    dtype_fn=_rules.attr_dtype)
+                     dtype_fn=_rules.attr_dtype)
 
 
 @public("shape", _shape_op, None)
@@ -1089,7 +1089,7 @@ def shape(input, out_type=np.int32, name=None):  # noqa: A002
 
 _size_op = register("size", "nondiff", lambda x, out_type: np.array(x.size, out_type),
                     ("input",), None, attr_names=("out_type",), shape_fn=lambda s, t: (),
-    dtype_fn=_rules.attr_dtype)
+                    dtype_fn=_rules.attr_dtype)
 
 
 @public("size", _size_op, None)
@@ -1107,7 +1107,7 @@ def size(input, out_type=np.int32, name=None):  # noqa: A002
 
 _rank_op = register("rank", "nondiff", lambda x: np.array(x.ndim, np.int32), ("input",), None,
                     shape_fn=lambda s: (),
-    dtype_fn=lambda d: np.dtype(np.int32))
+                    dtype_fn=lambda d: np.dtype(np.int32))
 
 
 @public("rank", _rank_op, None)

@@ -59,7 +59,7 @@ def _matmul_grad_b(g, a, b_shape):
 _matmul_op = register("matmul", "linalg_op", np.matmul, ("a", "b"),
                       {"a": _matmul_grad_a, "b": _matmul_grad_b}, shape_fn=_rules.matmul_shape,
                       batchable=True,
-    dtype_fn=_rules.one_dtype)  # g's extra leading axes are matmul batch axes
+                      dtype_fn=_rules.one_dtype)  # g's extra leading axes are matmul batch axes
 _core.set_operator("matmul", _matmul_op)
 
 
@@ -126,7 +126,8 @@ def _permute(r, source_axes):
 
 _tensordot_op = register("tensordot", "linalg_op", np.tensordot, ("a", "b"),
                          {"a": _tensordot_grad_a, "b": _tensordot_grad_b}, attr_names=("axes",),
-    shape_fn=_rules.tensordot_shape, dtype_fn=lambda a, b, axes: _rules.one_dtype(a, b))
+                         shape_fn=_rules.tensordot_shape,
+                         dtype_fn=lambda a, b, axes: _rules.one_dtype(a, b))
 
 
 def _axis_list(op_name, inputs, x, axes):
@@ -436,7 +437,7 @@ def _solve_vjp(g, matrix, out, adjoint):
 
 _solve_op = register("solve", "linalg_op", _solve, ("matrix", "rhs"), _solve_vjp,
                      attr_names=("adjoint",),
-    shape_fn=_rules.solve_shape, dtype_fn=_rules.linalg_dtype)
+                     shape_fn=_rules.solve_shape, dtype_fn=_rules.linalg_dtype)
 
 
 @public("solve", _solve_op, None)
@@ -539,7 +540,7 @@ def _cholesky_vjp(g, out):
 
 _cholesky_op = register("cholesky", "linalg_op", np.linalg.cholesky, ("input",),
                         _cholesky_vjp,
-    shape_fn=_rules.square_shape, dtype_fn=_rules.linalg_dtype)
+                        shape_fn=_rules.square_shape, dtype_fn=_rules.linalg_dtype)
 
 
 @public("cholesky", _cholesky_op, None)
@@ -816,7 +817,7 @@ def _tensor_diag_vjp(g, diagonal_shape):
 
 _tensor_diag_op = register("tensor_diag", "linalg_op", _tensor_diag, ("diagonal",),
                            _tensor_diag_vjp, shape_fn=lambda s: tuple(s) + tuple(s),
-    dtype_fn=_rules.first_dtype)
+                           dtype_fn=_rules.first_dtype)
 
 
 @public("tensor_diag", _tensor_diag_op, None)

@@ -478,7 +478,8 @@ def _add_n(*values):
 
 _add_n_op = register("add_n", "binary", _add_n, ("inputs",),
                      lambda g, inputs_shape: [g] * len(inputs_shape), variadic=True,
-    elementwise=True, shape_fn=_rules.same_shapes, dtype_fn=lambda ds: _rules.one_dtype(*ds))
+                     elementwise=True, shape_fn=_rules.same_shapes,
+                     dtype_fn=lambda ds: _rules.one_dtype(*ds))
 
 
 @public("add_n", _add_n_op, None)
