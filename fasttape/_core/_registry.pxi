@@ -91,8 +91,9 @@ cdef class OpDef:
             dtype = self.dtype_fn(*dargs, *attrs)
             shape = self.shape_fn(*sargs, *attrs)
         except (TypeError, ValueError) as e:
-            raise type(e)(f"{self.name}: {e}; input shapes {shapes}, dtypes "
-                          f"{[d.name for d in dtypes]}") from None
+            cls = TypeError if isinstance(e, TypeError) else ValueError
+            raise cls(f"{self.name}: {e}; input shapes {shapes}, dtypes "
+                      f"{[d.name for d in dtypes]}") from None
         if self.n_out == 1:
             return (None if shape is None else tuple(shape)), np.dtype(dtype)
         return (tuple([None if s is None else tuple(s) for s in shape]),
