@@ -25,7 +25,7 @@ cdef class OpDef:
     cdef readonly str name
     cdef readonly int index
     cdef readonly str family
-    cdef readonly object forward
+    cdef public object forward      # public so tests can observe calls (test_abstract_eval)
     cdef readonly tuple input_names
     cdef readonly tuple attr_names
     cdef readonly int n_out
@@ -35,7 +35,9 @@ cdef class OpDef:
     cdef readonly bint lazy_grads   # VJPs accept lazy broadcast gradients
     cdef readonly bint batchable    # VJPs pass a leading batch axis of g through
     cdef readonly bint inplace_ufunc  # forward is a NumPy ufunc: may write into out=
+    cdef readonly bint stateful     # the forward draws random numbers or has effects
     cdef readonly object shape_fn
+    cdef readonly object dtype_fn
     cdef readonly object check_fn
     cdef public object public_fn
     # VJPs: per input (joint=False) or one for all inputs (joint=True)
@@ -48,7 +50,7 @@ cdef class OpDef:
     cdef uint8_t save_out[MAX_ARGS]
     cdef bint save_attrs
     cdef bint save_any
-    cdef bint float_only
+    cdef readonly bint float_only  # inputs must be floating point (fast-path check)
 
     def __repr__(self):
         return f"<ft op {self.name} ({self.family})>"
@@ -63,6 +65,40 @@ cdef class OpDef:
     @property
     def saves_output(self):
         return tuple(j for j in range(self.n_out) if self.save_out[j])
+
+    def abstract_eval(self, input_shapes, input_dtypes, attrs=()):
+        """The output shape(s) and dtype(s) of the op on inputs of `input_shapes`
+        (tuples whose entries may be None: unknown) and `input_dtypes`, from the
+        op's shape and dtype rules, without values: (shape, dtype) for one
+        output, (shapes, dtypes) tuples for several; a shape is None when
+        even its rank is unknown. Raises the rules' checks
+        (TypeError/ValueError naming the op) for inputs no value could make
+        valid. See Note [Shape and dtype rules] in fasttape/ops/_registry.py."""
+        if self.shape_fn is None or self.dtype_fn is None:
+            raise NotImplementedError(f"op {self.name} has no shape or dtype rule")
+        shapes = [tuple(s) for s in input_shapes]
+        dtypes = [np.dtype(d) for d in input_dtypes]
+        attrs = tuple(attrs)
+        if self.variadic:
+            sargs = [shapes]
+            dargs = [dtypes]
+        else:
+            if len(shapes) != len(self.input_names) or len(dtypes) != len(shapes):
+                raise ValueError(f"op {self.name} takes {len(self.input_names)} inputs, got "
+                                 f"{len(shapes)} shapes and {len(dtypes)} dtypes")
+            sargs = shapes
+            dargs = dtypes
+        try:
+            dtype = self.dtype_fn(*dargs, *attrs)
+            shape = self.shape_fn(*sargs, *attrs)
+        except (TypeError, ValueError) as e:
+            cls = TypeError if isinstance(e, TypeError) else ValueError
+            raise cls(f"{self.name}: {e}; input shapes {shapes}, dtypes "
+                      f"{[d.name for d in dtypes]}") from None
+        if self.n_out == 1:
+            return (None if shape is None else tuple(shape)), np.dtype(dtype)
+        return (tuple([None if s is None else tuple(s) for s in shape]),
+                tuple([np.dtype(d) for d in dtype]))
 
     def apply(self, inputs, attrs=()):
         """Runs the op on `inputs` (tensors, arrays or Python scalars) with the
@@ -115,8 +151,9 @@ cdef bytes _plan(OpDef op, object fn, str for_what):
 
 def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
                 tuple attr_names=(), int n_out=1, bint variadic=False,
-                shape_fn=None, check_fn=None, bint float_only=False, broadcast_grads=None,
-                batchable=None, bint inplace_ufunc=False):
+                shape_fn=None, dtype_fn=None, check_fn=None, bint float_only=False,
+                broadcast_grads=None, batchable=None, bint elementwise=False,
+                bint stateful=False, bint inplace_ufunc=False):
     """Adds an op to the table and returns its OpDef.
 
     Args:
@@ -134,14 +171,24 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
         n_out: number of outputs.
         variadic: the op takes any number of inputs (one name in input_names;
             VJPs see lists of values and shapes).
-        shape_fn: the static shape rule (graph mode).
+        shape_fn: the shape rule: shape_fn(*input_shapes, *attrs) -> the output
+            shape (a tuple of them when n_out > 1); shapes are tuples whose
+            entries may be None (unknown). Variadic ops get the list of shapes.
+        dtype_fn: the dtype rule: dtype_fn(*input_dtypes, *attrs) -> the output
+            dtype (a tuple when n_out > 1). See Note [Shape and dtype rules]
+            in fasttape/ops/_registry.py and OpDef.abstract_eval.
         check_fn: check_fn(*inputs, *attrs) raising at the call (the family's checks).
         float_only: inputs must be floating point (checked on the fast path).
         broadcast_grads: the VJPs accept output gradients that merely broadcast
-            to the output's shape (default: the elementwise families). See
+            to the output's shape (default: `elementwise`). See
             Note [Broadcast gradients].
-        batchable: the VJPs pass extra leading axes of g through (default: the
-            elementwise families). See Note [Batched sweeps].
+        batchable: the VJPs pass extra leading axes of g through (default:
+            `elementwise`). See Note [Batched sweeps].
+        elementwise: the output has the broadcast shape of the inputs and each
+            VJP result stands for an output-shaped array (the sweep sums it
+            back to the input's shape). An explicit flag, not read from `family`.
+        stateful: the forward draws random numbers or has effects (graph mode
+            must not fold or deduplicate it).
         inplace_ufunc: forward is a NumPy ufunc with one output per input
             set, so eager mode may pass `out=` a temporary input's buffer.
             See Note [Temporary elision].
@@ -157,10 +204,12 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.n_out = n_out
     op.variadic = variadic
     op.shape_fn = shape_fn
+    op.dtype_fn = dtype_fn
+    op.stateful = stateful
     op.check_fn = check_fn
     op.float_only = float_only
     op.differentiable = vjp is not None
-    op.elementwise = family in ("unary", "binary", "nondiff")
+    op.elementwise = elementwise
     op.lazy_grads = op.elementwise if broadcast_grads is None else bool(broadcast_grads)
     op.batchable = op.elementwise if batchable is None else bool(batchable)
     op.vjp_sources = vjp

@@ -99,15 +99,74 @@ def _vjp_table(vjp, names):
     return vjp  # the joint form
 
 
-# --- static shape rules (graph mode builds with these) ----------------------
+# --- shape and dtype rules (abstract evaluation; graph mode builds with these) --------
+#
+# Note [Shape and dtype rules]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# Every entry of the table carries a shape rule and a dtype rule beside its
+# forward; `OpDef.abstract_eval(shapes, dtypes, attrs)` runs them. They are
+# what graph mode will use to give a symbolic tensor its shape and dtype, so
+# they must agree with eager mode, which tests/ops/test_abstract_eval.py
+# proves on every op_db sample.
+#
+# - shape_fn(*input_shapes, *attrs) -> the output shape (a tuple of shapes
+#   when n_out > 1). A shape is a tuple of ints and None; None is a dim not
+#   known before the op runs. Input ranks are always known; a rule returns
+#   None for the whole shape only when the output rank depends on an unknown
+#   dim (squeeze without axis, gather_nd with an unknown index depth).
+#   Variadic ops get the list of shapes as their one input. The attrs are
+#   what the forward receives (normalised by the public function: axes
+#   non-negative and sorted, sizes resolved).
+# - dtype_fn(*input_dtypes, *attrs) -> the output np.dtype (a tuple when
+#   n_out > 1). A weak Python number (`x * 3`) counts as a 0-d input of the
+#   tensor operand's dtype. Rules that mix input dtypes and attributes skip
+#   the attributes by type (`isinstance(d, np.dtype)`).
+# - A rule gives None for an output dim that depends on an unknown input dim
+#   or on input values (boolean_mask's count), and never raises for inputs
+#   eager mode accepts. Arithmetic on a dim is None when the dim is (`dim`);
+#   dims that must be equal are merged with `merge_dims` (None yields to a
+#   number), dims that broadcast with `broadcast_shapes`.
+# - A rule raises (TypeError/ValueError) only for inputs that no values could
+#   make valid: dims that are known and disagree, a rank or dtype the op
+#   cannot take. Those are the checks that need only shapes and dtypes, which
+#   graph mode runs at build time (eager mode still runs its own, in the
+#   public functions, until the dispatch calls the rules: docs/design.md,
+#   "Abstract evaluation"). Checks that need values (a singular matrix, an
+#   index out of range, a NaN) stay in the forward, so they run when a graph
+#   runs.
+# - Where ops share a rule, the family helper below owns it (unary: same
+#   shape and dtype; binary: broadcast shapes, one dtype; comparisons: bool;
+#   reduce: the reduced shape), and the shape_op, linalg_op and nn sections
+#   hold the rules their ops share (index_shape, matmul_shape, nn_dtype, ...);
+#   an op passes its own only where it differs.
+
+
+def dim(fn, *dims):
+    """fn(*dims) when every dim is known, else None (unknown in, unknown out)."""
+    if any(d is None for d in dims):
+        return None
+    return fn(*dims)
+
+
+def merge_dims(a, b, what="dimensions"):
+    """Two dims that must be equal: the known one (None when both are unknown);
+    raises ValueError when both are known and differ."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    raise ValueError(f"{what} {a} and {b} must be equal")
 
 
 def same_shape(x_shape, *attrs):
-    return x_shape
+    return tuple(x_shape)
 
 
-def broadcast_shapes(x_shape, y_shape):
-    """NumPy's broadcasting on shapes that may hold None (unknown)."""
+def broadcast_shapes(x_shape, y_shape, *more):
+    """NumPy's broadcasting on shapes that may hold None (unknown): an unknown
+    dim against 1 stays unknown, against n > 1 is n."""
+    if more:
+        return broadcast_shapes(broadcast_shapes(x_shape, y_shape), *more)
     nd = max(len(x_shape), len(y_shape))
     xs = (1,) * (nd - len(x_shape)) + tuple(x_shape)
     ys = (1,) * (nd - len(y_shape)) + tuple(y_shape)
@@ -133,7 +192,7 @@ def broadcast_all(*shapes):
     return out
 
 
-def reduced_shape(x_shape, axis, keepdims):
+def reduced_shape(x_shape, axis, keepdims, *attrs):
     if axis is None:
         axis = range(len(x_shape))
     if keepdims:
@@ -141,14 +200,341 @@ def reduced_shape(x_shape, axis, keepdims):
     return tuple(d for i, d in enumerate(x_shape) if i not in axis)
 
 
+def same_shapes(shapes):
+    """The one shape of several inputs that do not broadcast (add_n): known dims
+    must agree; an unknown dim takes the others'."""
+    out = list(shapes[0])
+    for s in shapes[1:]:
+        if len(s) != len(out):
+            raise ValueError(f"inputs of ranks {len(shapes[0])} and {len(s)} must have one shape")
+        out = [merge_dims(a, b) for a, b in zip(out, s)]
+    return tuple(out)
+
+
+def first_dtype(x_dtype, *attrs):
+    """The dtype rule of ops whose output has their first input's dtype."""
+    return x_dtype
+
+
+def bool_dtype(*dtypes_and_attrs):
+    """The dtype rule of comparisons and predicates."""
+    return np.dtype(bool)
+
+
+def one_dtype(*dtypes):
+    """The one dtype of several inputs (see `same_dtype`); TypeError when they differ."""
+    for d in dtypes[1:]:
+        if d != dtypes[0]:
+            raise TypeError(f"inputs have different dtypes {dtypes[0].name} and {d.name}")
+    return dtypes[0]
+
+
+def float_dtype(x_dtype, *attrs):
+    """first_dtype for ops that take floating-point (or complex) tensors only."""
+    if x_dtype.kind not in "fc":
+        raise TypeError(f"expects a floating-point tensor, got dtype {x_dtype.name}")
+    return x_dtype
+
+
+def ufunc_dtype(ufunc, float_only=False):
+    """The dtype rule of an op whose forward is NumPy ufunc `ufunc` on inputs of
+    one dtype: NumPy's own type resolution (true_divide of ints is float64,
+    abs of complex64 is float32)."""
+
+    def rule(*dtypes):
+        if float_only and dtypes[0].kind not in "fc":
+            raise TypeError(f"expects a floating-point tensor, got dtype {dtypes[0].name}")
+        one_dtype(*dtypes)
+        return ufunc.resolve_dtypes(tuple(dtypes) + (None,) * ufunc.nout)[-1]
+
+    return rule
+
+
+# --- shape_op rules -------------------------------------------------------------------
+
+
+def segment_shape(data_shape, ids_shape, num_segments):
+    """segment sums: num_segments rows of data's trailing shape."""
+    if len(ids_shape) > len(data_shape):
+        raise ValueError("segment_ids' shape must be a prefix of data's shape")
+    for a, b in zip(data_shape, ids_shape):
+        merge_dims(a, b, "data and segment_ids dims")
+    return (num_segments,) + tuple(data_shape[len(ids_shape):])
+
+
+def segment_dtype(data_dtype, ids_dtype, *attrs):
+    if ids_dtype.kind not in "iu":
+        raise TypeError(f"segment_ids must be integers, got {ids_dtype.name}")
+    return data_dtype
+
+
+def _is_int(k):
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def index_shape(x_shape, key, *attrs):
+    """The shape of x[key] for a NumPy index (getitem): basic (ints, slices,
+    None, Ellipsis) and advanced (int and bool arrays: the key is an
+    attribute, so a mask's count is known). A slice of an unknown dim is
+    unknown, even `:` (the dim itself, which is unknown)."""
+    keys = key if isinstance(key, tuple) else (key,)
+    keys = tuple(np.asarray(k) if isinstance(k, list) else k for k in keys)
+
+    def used(k):
+        if k is None or k is Ellipsis:
+            return 0
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            return k.ndim
+        return 1
+
+    n_used = sum(used(k) for k in keys)
+    if n_used > len(x_shape):
+        raise ValueError(f"too many indices ({n_used}) for a tensor of rank {len(x_shape)}")
+    fill = (slice(None),) * (len(x_shape) - n_used)
+    ell = [i for i, k in enumerate(keys) if k is Ellipsis]
+    keys = keys[:ell[0]] + fill + keys[ell[0] + 1:] if ell else keys + fill
+    has_adv = any(isinstance(k, np.ndarray) and k.ndim > 0 or
+                  isinstance(k, np.ndarray) and k.dtype == np.bool_ for k in keys)
+    out, adv_shapes, adv_at, adv_keys, d = [], [], None, [], 0
+    for i, k in enumerate(keys):
+        if k is None:
+            out.append(1)
+        elif isinstance(k, slice):
+            n = x_shape[d]
+            d += 1
+            out.append(None if n is None else len(range(*k.indices(n))))
+        elif (_is_int(k) or isinstance(k, np.ndarray) and k.ndim == 0
+              and k.dtype != np.bool_) and not has_adv:
+            d += 1
+        else:
+            arr = np.asarray(k)
+            if arr.dtype == np.bool_:
+                adv_shapes.append((int(arr.sum()),))
+                d += arr.ndim
+            else:
+                adv_shapes.append(arr.shape)
+                d += 1
+            if adv_at is None:
+                adv_at = len(out)
+            adv_keys.append(i)
+    if adv_keys:
+        b = tuple(np.broadcast_shapes(*adv_shapes))
+        if adv_keys[-1] - adv_keys[0] + 1 != len(adv_keys):
+            adv_at = 0  # advanced indices apart: their axes go first (NumPy)
+        out = out[:adv_at] + list(b) + out[adv_at:]
+    return tuple(out)
+
+
+def reshape_shape(x_shape, shape):
+    """reshape: `shape`, its -1 the rest of the size (unknown with unknown dims)."""
+    shape = tuple(shape)
+    size = None if None in x_shape else int(np.prod(x_shape))
+    rest = int(np.prod([d for d in shape if d != -1]))
+    if -1 in shape:
+        fill = None
+        if size is not None:
+            if rest == 0 or size % rest:
+                raise ValueError(f"cannot reshape a tensor of shape {x_shape} to {list(shape)}")
+            fill = size // rest
+        return tuple(fill if d == -1 else d for d in shape)
+    if size is not None and size != rest:
+        raise ValueError(f"cannot reshape a tensor of shape {x_shape} to {list(shape)}")
+    return shape
+
+
+def squeeze_shape(x_shape, axes):
+    """squeeze: without `axes`, every dim 1 goes; an unknown dim makes the rank
+    unknown (None: the whole shape)."""
+    if axes is None:
+        if None in x_shape:
+            return None
+        return tuple(d for d in x_shape if d != 1)
+    for a in axes:
+        merge_dims(x_shape[a], 1, "squeezed dim and")
+    return tuple(d for i, d in enumerate(x_shape) if i not in axes)
+
+
+def concat_shape(shapes, axis):
+    rank = len(shapes[0])
+    out = list(shapes[0])
+    for s in shapes[1:]:
+        if len(s) != rank:
+            raise ValueError(f"inputs of ranks {rank} and {len(s)} do not concatenate")
+        for i, d in enumerate(s):
+            if i != axis:
+                out[i] = merge_dims(out[i], d, f"dims along axis {i}:")
+    out[axis] = dim(lambda *ds: sum(ds), *[s[axis] for s in shapes])
+    return tuple(out)
+
+
+def stack_shape(shapes, axis):
+    one = same_shapes(shapes)
+    return one[:axis] + (len(shapes),) + one[axis:]
+
+
+def gather_shape(p_shape, i_shape, axis, batch_dims):
+    for a, b in zip(p_shape[:batch_dims], i_shape[:batch_dims]):
+        merge_dims(a, b, "batch dims")
+    return tuple(p_shape[:axis]) + tuple(i_shape[batch_dims:]) + tuple(p_shape[axis + 1:])
+
+
+def gather_nd_shape(p_shape, i_shape, batch_dims):
+    k = i_shape[-1]
+    if k is None:
+        return None  # the rank depends on the unknown index depth
+    return tuple(i_shape[:-1]) + tuple(p_shape[batch_dims + k:])
+
+
+def indices_dtype(first, indices_dtype, *rest):
+    """Rules of gathers and scatters: integer indices; the data's dtype
+    (`first` and the dtypes among `rest`, the other data inputs, of one dtype;
+    the other entries of `rest` are attributes)."""
+    if indices_dtype.kind not in "iu":
+        raise TypeError(f"indices must be integers, got {indices_dtype.name}")
+    return one_dtype(first, *[r for r in rest if isinstance(r, np.dtype)])
+
+
+def pad_shape(x_shape, paddings, *attrs):
+    return tuple(None if d is None else lo + d + hi for d, (lo, hi) in zip(x_shape, paddings))
+
+
+def tile_shape(x_shape, multiples):
+    return tuple(None if d is None else d * k for d, k in zip(x_shape, multiples))
+
+
+def broadcast_to_shape(x_shape, shape):
+    """broadcast_to: `shape`, which x's shape must broadcast to."""
+    if broadcast_shapes(x_shape, shape) != tuple(shape) and None not in x_shape:
+        raise ValueError(f"shape {tuple(x_shape)} does not broadcast to {list(shape)}")
+    return tuple(shape)
+
+
+def one_hot_shape(i_shape, depth, on, off, axis, dtype):
+    return tuple(i_shape[:axis]) + (depth,) + tuple(i_shape[axis:])
+
+
+def attr_dtype(*args):
+    """The dtype rule of ops whose output dtype is their last attribute."""
+    return np.dtype(args[-1])
+
+
+# --- linalg_op rules ------------------------------------------------------------------
+
+
+def _broadcast_dim(a, b):
+    return broadcast_shapes((a,), (b,))[0]
+
+
+def matmul_shape(a_shape, b_shape):
+    """matmul: broadcast batch axes, (n, k) @ (k, m); a 1-D side has no n (m)."""
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError("matmul needs tensors of rank >= 1")
+    k_b = b_shape[-2] if len(b_shape) > 1 else b_shape[0]
+    merge_dims(a_shape[-1], k_b, "the inner dims")
+    return (broadcast_shapes(a_shape[:-2], b_shape[:-2]) + tuple(a_shape[-2:-1])
+            + (tuple(b_shape[-1:]) if len(b_shape) > 1 else ()))
+
+
+def tensordot_shape(a_shape, b_shape, axes):
+    a_axes, b_axes = axes
+    for i, j in zip(a_axes, b_axes):
+        merge_dims(a_shape[i], b_shape[j], "the contracted dims")
+    return (tuple(d for i, d in enumerate(a_shape) if i not in a_axes)
+            + tuple(d for j, d in enumerate(b_shape) if j not in b_axes))
+
+
+def einsum_shape(shapes, equation):
+    """einsum: each letter's size (NumPy broadcasts a size 1), '...' right-aligned."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"the equation names {len(ins)} operands but {len(shapes)} were given")
+    fresh = (c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq)
+    ranks = [len(s) - len(p.replace("...", "")) for p, s in zip(ins, shapes)]
+    ell = "".join(next(fresh) for _ in range(max(ranks, default=0)))
+    ins = [p.replace("...", ell[len(ell) - r:]) for p, r in zip(ins, ranks)]
+    if not arrow:
+        letters = "".join(ins)
+        out = ell + "".join(sorted(c for c in set(letters) if c not in ell
+                                   and letters.count(c) == 1))
+    else:
+        out = out.replace("...", ell)
+    sizes = {}
+    for p, s in zip(ins, shapes):
+        if len(p) != len(s):
+            raise ValueError(f"subscripts {p!r} do not match a rank-{len(s)} operand")
+        for c, n in zip(p, s):
+            sizes[c] = _broadcast_dim(sizes[c], n) if c in sizes else n
+    return tuple(sizes[c] for c in out)
+
+
+def square_shape(x_shape, *attrs):
+    """Square matrices in the last two axes (inv, cholesky): x's shape."""
+    if len(x_shape) < 2:
+        raise ValueError(f"needs matrices (rank >= 2), got rank {len(x_shape)}")
+    merge_dims(x_shape[-2], x_shape[-1], "matrix dims")
+    return tuple(x_shape)
+
+
+def det_shape(x_shape, *attrs):
+    return square_shape(x_shape)[:-2]
+
+
+def solve_shape(m_shape, rhs_shape, adjoint):
+    square_shape(m_shape)
+    if len(rhs_shape) < 2:
+        raise ValueError(f"rhs must have rank >= 2, got rank {len(rhs_shape)}")
+    merge_dims(m_shape[-1], rhs_shape[-2], "matrix and rhs dims")
+    return broadcast_shapes(m_shape[:-2], rhs_shape[:-2]) + tuple(rhs_shape[-2:])
+
+
+def linalg_dtype(*dtypes_and_attrs):
+    """Matrix decompositions and solves: floating-point (or complex) inputs of one dtype."""
+    dtypes = [d for d in dtypes_and_attrs if isinstance(d, np.dtype)]
+    return float_dtype(one_dtype(*dtypes))
+
+
+# --- nn rules -------------------------------------------------------------------------
+
+
+def nn_dtype(*dtypes_and_attrs):
+    """nn ops: floating-point inputs of one dtype (attributes are skipped)."""
+    return float_dtype(one_dtype(*[d for d in dtypes_and_attrs if isinstance(d, np.dtype)]))
+
+
+def nn_dtype2(*dtypes_and_attrs):
+    """`nn_dtype` for ops with two outputs of that dtype."""
+    return (nn_dtype(*dtypes_and_attrs),) * 2
+
+
+def sparse_xent_shape(labels_shape, logits_shape):
+    """(loss: labels' shape, backprop: logits' shape); labels = logits[:-1]."""
+    if len(logits_shape) != len(labels_shape) + 1:
+        raise ValueError(f"labels must have rank {len(logits_shape) - 1} (logits' rank - 1)")
+    for a, b in zip(labels_shape, logits_shape):
+        merge_dims(a, b, "labels and logits dims")
+    return tuple(labels_shape), tuple(logits_shape)
+
+
+def sparse_xent_dtype(labels_dtype, logits_dtype):
+    if labels_dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got {labels_dtype.name}")
+    return (float_dtype(logits_dtype),) * 2
+
+
 # --- families -----------------------------------------------------------------
 
 
-def unary(name, forward, vjp, *, float_only=True, doc=None):
-    """An elementwise op of one input `x`; its VJP names g, x and/or out."""
+def unary(name, forward, vjp, *, float_only=True, doc=None, dtype_fn=None):
+    """An elementwise op of one input `x`; its VJP names g, x and/or out.
+    Shape rule: x's shape; dtype rule: x's dtype (NumPy's for a ufunc forward)."""
+    if dtype_fn is None:
+        dtype_fn = (ufunc_dtype(forward, float_only) if isinstance(forward, np.ufunc)
+                    else float_dtype if float_only else first_dtype)
     op = _core.register_op(
         name, "unary", forward, ("x",), _vjp_table(vjp, ("x",)),
-        shape_fn=same_shape, float_only=float_only,
+        shape_fn=same_shape, dtype_fn=dtype_fn, float_only=float_only, elementwise=True,
         inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     def fn(x, name=None):
@@ -163,13 +549,16 @@ def unary(name, forward, vjp, *, float_only=True, doc=None):
                    doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
 
 
-def binary(name, forward, vjp, *, doc=None, family="binary"):
+def binary(name, forward, vjp, *, doc=None, family="binary", dtype_fn=None):
     """An elementwise op of `x` and `y` with NumPy broadcasting; both of one
     dtype (Python scalars take the tensor's). The sweep sums each gradient
-    back to its input's shape."""
+    back to its input's shape. Shape rule: the broadcast shape; dtype rule:
+    the inputs' one dtype (NumPy's for a ufunc forward)."""
+    if dtype_fn is None:
+        dtype_fn = ufunc_dtype(forward) if isinstance(forward, np.ufunc) else one_dtype
     op = _core.register_op(
-        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes,
-        inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
+        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes, dtype_fn=dtype_fn,
+        elementwise=True, inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     def fn(x, y, name=None):
         try:
@@ -186,10 +575,15 @@ def binary(name, forward, vjp, *, doc=None, family="binary"):
         doc or f"Elementwise {name} of `x` and `y`, with broadcasting; returns a Tensor.")
 
 
-def nondiff(name, forward, *, n_inputs=2, doc=None):
-    """An op without a gradient (comparisons, logic): never recorded."""
+def nondiff(name, forward, *, n_inputs=2, doc=None, dtype_fn=None):
+    """An elementwise op without a gradient (comparisons, logic): never recorded.
+    Shape rule: x's shape or the broadcast shape; dtype rule: bool (bitwise
+    ops pass `ufunc_dtype`)."""
+    if dtype_fn is None:
+        dtype_fn = bool_dtype
     if n_inputs == 1:
-        op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape)
+        op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape,
+                               dtype_fn=dtype_fn, elementwise=True)
 
         def fn(x, name=None):
             try:
@@ -198,7 +592,7 @@ def nondiff(name, forward, *, n_inputs=2, doc=None):
                 raise _boundary_error(name_, e, (x,), ("x",))  # noqa: B904
     else:
         op = _core.register_op(name, "nondiff", forward, ("x", "y"), None,
-                               shape_fn=broadcast_shapes)
+                               shape_fn=broadcast_shapes, dtype_fn=dtype_fn, elementwise=True)
 
         def fn(x, y, name=None):
             try:
@@ -366,11 +760,13 @@ def single_axis(op_name, x, axis, inputs=None, names=None):
 
 
 
-def reduce(name, forward, vjp, *, float_only=False, doc=None):
-    """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims)."""
+def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None):
+    """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims).
+    Shape rule: `reduced_shape`; dtype rule: x's dtype."""
     op = _core.register_op(
         name, "reduce", forward, ("x",), _vjp_table(vjp, ("x",)),
         attr_names=("axis", "keepdims"), shape_fn=reduced_shape,
+        dtype_fn=dtype_fn or (float_dtype if float_only else first_dtype),
         batchable=True)  # their VJPs go through math_ops._expand, which keeps g's leading axes
 
     def fn(input_tensor, axis=None, keepdims=False, name=None):

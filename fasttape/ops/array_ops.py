@@ -10,6 +10,7 @@ import numpy as np
 
 from fasttape import errors
 from fasttape._core import core as _core
+from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
     Tensor,
     call_op,
@@ -95,7 +96,8 @@ def _index_add(g, x_shape, key):
 # The VJP of indexing is itself an op, so that gradients of gradients flow.
 _index_add_op = register(
     "_index_add", "shape_op", _index_add, ("g",),
-    lambda g, key: g[key], attr_names=("x_shape", "key"))
+    lambda g, key: g[key], attr_names=("x_shape", "key"),
+    shape_fn=lambda g, x_shape, key: tuple(x_shape), dtype_fn=_rules.first_dtype)
 
 
 def _getitem_vjp(g, x_shape, key):
@@ -103,7 +105,8 @@ def _getitem_vjp(g, x_shape, key):
 
 
 _getitem_op = register("getitem", "shape_op", lambda x, key: x[key], ("x",),
-                       _getitem_vjp, attr_names=("key",))
+                       _getitem_vjp, attr_names=("key",),
+                       shape_fn=_rules.index_shape, dtype_fn=_rules.first_dtype)
 
 
 def getitem(x, key):
@@ -126,7 +129,8 @@ def _slice_key(axis, start, stop):
 # --- reshaping ------------------------------------------------------------------
 _reshape_op = register(
     "reshape", "shape_op", np.reshape, ("tensor",),
-    lambda g, tensor_shape: np.reshape(g, tensor_shape), attr_names=("shape",))
+    lambda g, tensor_shape: np.reshape(g, tensor_shape), attr_names=("shape",),
+    shape_fn=_rules.reshape_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("reshape", _reshape_op, None)
@@ -145,7 +149,8 @@ def _inverse_perm(perm):
 
 _transpose_op = register(
     "transpose", "shape_op", lambda a, perm: a.transpose(perm), ("a",),
-    lambda g, perm: call_op(_transpose_op, (g,), (_inverse_perm(perm),)), attr_names=("perm",))
+    lambda g, perm: call_op(_transpose_op, (g,), (_inverse_perm(perm),)), attr_names=("perm",),
+    shape_fn=lambda s, perm: tuple(s[p] for p in perm), dtype_fn=_rules.first_dtype)
 
 
 @public("transpose", _transpose_op, None)
@@ -175,7 +180,9 @@ def conj(x, name=None):
     return _conj_op.apply((_tensor(x),))
 
 
-_conj_op = register("conj", "unary", np.conj, ("x",), lambda g: np.conj(g))
+_conj_op = register("conj", "unary", np.conj, ("x",), lambda g: np.conj(g),
+                    elementwise=True,
+                    shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
 conj = public("conj", _conj_op, None)(conj)
 
 
@@ -184,7 +191,8 @@ def _reshape_vjp(g, input_shape):
 
 
 _expand_dims_op = register("expand_dims", "shape_op", np.expand_dims, ("input",),
-                           _reshape_vjp, attr_names=("axis",))
+                           _reshape_vjp, attr_names=("axis",),
+                           shape_fn=lambda s, a: s[:a] + (1,) + s[a:], dtype_fn=_rules.first_dtype)
 
 
 @public("expand_dims", _expand_dims_op, None)
@@ -199,7 +207,8 @@ def expand_dims(input, axis, name=None):  # noqa: A002
 
 
 _squeeze_op = register("squeeze", "shape_op", np.squeeze, ("input",), _reshape_vjp,
-                       attr_names=("axis",))
+                       attr_names=("axis",),
+                       shape_fn=_rules.squeeze_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("squeeze", _squeeze_op, None)
@@ -217,7 +226,8 @@ def squeeze(input, axis=None, name=None):  # noqa: A002
 
 _broadcast_to_op = register("broadcast_to", "shape_op", np.broadcast_to, ("input",),
                             "identity", attr_names=("shape",),  # the sweep sums it back
-                            batchable=True)
+                            batchable=True,
+                            shape_fn=_rules.broadcast_to_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("broadcast_to", _broadcast_to_op, None)
@@ -240,7 +250,8 @@ def _concat_vjp(g, values_shape, axis):
 
 
 _concat_op = register("concat", "shape_op", lambda *v: np.concatenate(v[:-1], axis=v[-1]),
-                      ("values",), _concat_vjp, attr_names=("axis",), variadic=True)
+                      ("values",), _concat_vjp, attr_names=("axis",), variadic=True,
+                      shape_fn=_rules.concat_shape, dtype_fn=lambda ds, axis: _rules.one_dtype(*ds))
 
 
 def _same_rank_dtype(op_name, values):
@@ -268,7 +279,8 @@ def _stack_vjp(g, values_shape, axis):
 
 
 _stack_op = register("stack", "shape_op", lambda *v: np.stack(v[:-1], axis=v[-1]),
-                     ("values",), _stack_vjp, attr_names=("axis",), variadic=True)
+                     ("values",), _stack_vjp, attr_names=("axis",), variadic=True,
+                     shape_fn=_rules.stack_shape, dtype_fn=lambda ds, axis: _rules.one_dtype(*ds))
 
 
 @public("stack", _stack_op, None)
@@ -392,7 +404,9 @@ def _tile_vjp(g, input_shape, multiples):
     return np.sum(np.reshape(g, split_shape), axis=tuple(builtins.range(0, len(split_shape), 2)))
 
 
-_tile_op = register("tile", "shape_op", np.tile, ("input",), _tile_vjp, attr_names=("multiples",))
+_tile_op = register("tile", "shape_op", np.tile, ("input",), _tile_vjp, attr_names=("multiples",),
+                    shape_fn=_rules.tile_shape,
+                    dtype_fn=_rules.first_dtype)
 
 
 @public("tile", _tile_op, None)
@@ -447,7 +461,9 @@ def _pad_vjp(g, tensor_shape, paddings, mode):
 
 
 _pad_op = register("pad", "shape_op", _pad, ("tensor",), _pad_vjp,
-                   attr_names=("paddings", "mode", "constant_values"))
+                   attr_names=("paddings", "mode", "constant_values"),
+                   shape_fn=_rules.pad_shape,
+                   dtype_fn=_rules.first_dtype)
 
 
 @public("pad", _pad_op, None)
@@ -517,7 +533,8 @@ def _slice_vjp(g, input_shape, begin, size):
 _slice_op = register(
     "slice", "shape_op",
     lambda x, begin, size: x[tuple(slice(b, b + s) for b, s in zip(begin, size, strict=True))],
-    ("input",), _slice_vjp, attr_names=("begin", "size"))
+    ("input",), _slice_vjp, attr_names=("begin", "size"),
+    shape_fn=lambda s, begin, size: tuple(size), dtype_fn=_rules.first_dtype)
 
 
 @public("slice", _slice_op, None)
@@ -591,7 +608,8 @@ def _gather_vjp(g, indices, params_shape, axis, batch_dims):
 
 
 _gather_op = register("gather", "shape_op", _gather, ("params", "indices"),
-                      {"params": _gather_vjp}, attr_names=("axis", "batch_dims"))
+                      {"params": _gather_vjp}, attr_names=("axis", "batch_dims"),
+                      shape_fn=_rules.gather_shape, dtype_fn=_rules.indices_dtype)
 
 
 def _check_range(op_name, inputs, names, values, n, where):
@@ -682,7 +700,8 @@ def _gather_nd_vjp(g, indices, params_shape, batch_dims):
 
 
 _gather_nd_op = register("gather_nd", "shape_op", _gather_nd, ("params", "indices"),
-                         {"params": _gather_nd_vjp}, attr_names=("batch_dims",))
+                         {"params": _gather_nd_vjp}, attr_names=("batch_dims",),
+                         shape_fn=_rules.gather_nd_shape, dtype_fn=_rules.indices_dtype)
 
 
 def _check_nd_indices(op_name, inputs, names, idx, shape, batch_dims):
@@ -743,7 +762,9 @@ def _scatter_nd(indices, updates, shape):
 _scatter_nd_op = register(
     "scatter_nd", "shape_op", _scatter_nd, ("indices", "updates"),
     {"updates": lambda g, indices: call_op(_gather_nd_op, (g, indices), (0,))},
-    attr_names=("shape",))
+    attr_names=("shape",),
+    shape_fn=lambda i, u, shape: tuple(shape),
+    dtype_fn=lambda i, u, shape: _rules.indices_dtype(u, i))
 
 
 @public("scatter_nd", _scatter_nd_op, None)
@@ -792,7 +813,8 @@ _boolean_mask_op = register(
     ("tensor", "mask"),
     {"tensor": lambda g, mask, tensor_shape, axis:
         call_op(_index_add_op, (g,), (tensor_shape, _mask_key(mask, axis)))},
-    attr_names=("axis",))
+    attr_names=("axis",),
+    shape_fn=lambda s, m, ax: s[:ax] + (None,) + s[ax + len(m):], dtype_fn=lambda d, m, ax: d)
 
 
 @public("boolean_mask", _boolean_mask_op, None)
@@ -838,7 +860,8 @@ def _one_hot(indices, depth, on_value, off_value, axis, dtype):
 
 
 _one_hot_op = register("one_hot", "nondiff", _one_hot, ("indices",), None,
-                       attr_names=("depth", "on_value", "off_value", "axis", "dtype"))
+                       attr_names=("depth", "on_value", "off_value", "axis", "dtype"),
+                       shape_fn=_rules.one_hot_shape, dtype_fn=_rules.attr_dtype)
 
 
 @public("one_hot", _one_hot_op, None)
@@ -897,7 +920,10 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
 
 # --- dtype ----------------------------------------------------------------------
 _cast_op = register("cast", "unary", lambda x, dtype: x.astype(dtype), ("x",), "identity",
-                    attr_names=("dtype",))  # the sweep casts the gradient back to x's dtype
+                    attr_names=("dtype",),
+                    elementwise=True,
+                    shape_fn=_rules.same_shape,
+                    dtype_fn=_rules.attr_dtype)  # the sweep casts the gradient back to x's dtype
 
 
 @public("cast", _cast_op, None)
@@ -912,7 +938,9 @@ def cast(x, dtype, name=None):
 
 _core.set_special("cast", cast)
 
-_identity_op = register("identity", "unary", lambda x: x, ("input",), "identity")
+_identity_op = register("identity", "unary", lambda x: x, ("input",), "identity",
+                        elementwise=True,
+                        shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("identity", _identity_op, None)
@@ -921,7 +949,9 @@ def identity(input, name=None):  # noqa: A002
     return _identity_op.apply((_tensor(input),))
 
 
-_stop_gradient_op = register("stop_gradient", "nondiff", lambda x: x, ("input",), None)
+_stop_gradient_op = register("stop_gradient", "nondiff", lambda x: x, ("input",), None,
+                             elementwise=True,
+                             shape_fn=_rules.same_shape, dtype_fn=_rules.first_dtype)
 
 
 @public("stop_gradient", _stop_gradient_op, None)
@@ -1042,7 +1072,8 @@ def _out_type(op_name, x, out_type):
 
 _shape_op = register("shape", "nondiff", lambda x, out_type: np.array(x.shape, out_type),
                      ("input",), None, attr_names=("out_type",),
-                     shape_fn=lambda s, out_type: (len(s),))
+                     shape_fn=lambda s, out_type: (len(s),),
+                     dtype_fn=_rules.attr_dtype)
 
 
 @public("shape", _shape_op, None)
@@ -1060,7 +1091,8 @@ def shape(input, out_type=np.int32, name=None):  # noqa: A002
 
 
 _size_op = register("size", "nondiff", lambda x, out_type: np.array(x.size, out_type),
-                    ("input",), None, attr_names=("out_type",), shape_fn=lambda s, t: ())
+                    ("input",), None, attr_names=("out_type",), shape_fn=lambda s, t: (),
+                    dtype_fn=_rules.attr_dtype)
 
 
 @public("size", _size_op, None)
@@ -1077,7 +1109,8 @@ def size(input, out_type=np.int32, name=None):  # noqa: A002
 
 
 _rank_op = register("rank", "nondiff", lambda x: np.array(x.ndim, np.int32), ("input",), None,
-                    shape_fn=lambda s: ())
+                    shape_fn=lambda s: (),
+                    dtype_fn=lambda d: np.dtype(np.int32))
 
 
 @public("rank", _rank_op, None)
@@ -1120,10 +1153,12 @@ def _zero_updated(g, indices, updates_shape):
 _tensor_scatter_update_op = register(
     "tensor_scatter_nd_update", "shape_op", _tensor_scatter_update,
     ("tensor", "indices", "updates"),
-    {"tensor": _zero_updated, "updates": _gather_updates})
+    {"tensor": _zero_updated, "updates": _gather_updates},
+    shape_fn=lambda t, i, u: tuple(t), dtype_fn=_rules.indices_dtype)
 _tensor_scatter_add_op = register(
     "tensor_scatter_nd_add", "shape_op", _tensor_scatter_add, ("tensor", "indices", "updates"),
-    {"tensor": "identity", "updates": _gather_updates})
+    {"tensor": "identity", "updates": _gather_updates},
+    shape_fn=lambda t, i, u: tuple(t), dtype_fn=_rules.indices_dtype)
 
 
 def _tensor_scatter_args(op_name, tensor, indices, updates):

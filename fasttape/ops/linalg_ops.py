@@ -13,6 +13,7 @@ import numpy as np
 
 from fasttape import errors
 from fasttape._core import core as _core
+from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
     Tensor,
     broadcast_all,
@@ -56,16 +57,10 @@ def _matmul_grad_b(g, a, b_shape):
     return np.matmul(_mT(a), g)
 
 
-def _matmul_shape(a, b):
-    if len(a) == 0 or len(b) == 0:
-        raise ValueError("matmul needs tensors of rank >= 1")
-    return np.broadcast_shapes(a[:-2], b[:-2]) + (a[-2:-1] if len(a) > 1 else ()) + (
-        b[-1:] if len(b) > 1 else ())
-
-
 _matmul_op = register("matmul", "linalg_op", np.matmul, ("a", "b"),
-                      {"a": _matmul_grad_a, "b": _matmul_grad_b}, shape_fn=_matmul_shape,
-                      batchable=True)  # g's extra leading axes are matmul batch axes
+                      {"a": _matmul_grad_a, "b": _matmul_grad_b}, shape_fn=_rules.matmul_shape,
+                      batchable=True,
+                      dtype_fn=_rules.one_dtype)  # g's extra leading axes are matmul batch axes
 _core.set_operator("matmul", _matmul_op)
 
 
@@ -131,7 +126,9 @@ def _permute(r, source_axes):
 
 
 _tensordot_op = register("tensordot", "linalg_op", np.tensordot, ("a", "b"),
-                         {"a": _tensordot_grad_a, "b": _tensordot_grad_b}, attr_names=("axes",))
+                         {"a": _tensordot_grad_a, "b": _tensordot_grad_b}, attr_names=("axes",),
+                         shape_fn=_rules.tensordot_shape,
+                         dtype_fn=lambda a, b, axes: _rules.one_dtype(a, b))
 
 
 def _axis_list(op_name, inputs, x, axes):
@@ -322,14 +319,17 @@ _einsum_op = register(
     "einsum", "linalg_op", _einsum, ("inputs",),
     lambda g, inputs, inputs_shape, equation: [
         _einsum_grad(equation, i, g, inputs, inputs_shape[i]) for i in range(len(inputs))],
-    attr_names=("equation",), variadic=True)
+    attr_names=("equation",), variadic=True,
+    shape_fn=_rules.einsum_shape, dtype_fn=lambda ds, eq: _rules.one_dtype(*ds))
 # two operands, the common case: one VJP per operand, so that a constant
 # operand costs no gradient (the variadic op's joint VJP computes them all)
 _einsum_pair_op = register(
     "_einsum_pair", "linalg_op", _einsum, ("x", "y"),
     {"x": lambda g, y, x_shape, equation: _einsum_grad(equation, 0, g, (None, y), x_shape),
      "y": lambda g, x, y_shape, equation: _einsum_grad(equation, 1, g, (x, None), y_shape)},
-    attr_names=("equation",))
+    attr_names=("equation",),
+    shape_fn=lambda x, y, eq: _rules.einsum_shape([x, y], eq),
+    dtype_fn=lambda x, y, eq: _rules.one_dtype(x, y))
 
 
 @public("einsum", _einsum_op, None)
@@ -393,7 +393,8 @@ def _matrices(op_name, x, name="input", square=True):
 
 _inv_op = register(
     "inv", "linalg_op", np.linalg.inv, ("input",),
-    lambda g, out: -np.matmul(_mT(out), np.matmul(g, _mT(out))))  # -A^-T g A^-T
+    lambda g, out: -np.matmul(_mT(out), np.matmul(g, _mT(out))),
+    shape_fn=_rules.square_shape, dtype_fn=_rules.linalg_dtype)  # -A^-T g A^-T
 
 
 def _inv(x, for_what):
@@ -436,7 +437,8 @@ def _solve_vjp(g, matrix, out, adjoint):
 
 
 _solve_op = register("solve", "linalg_op", _solve, ("matrix", "rhs"), _solve_vjp,
-                     attr_names=("adjoint",))
+                     attr_names=("adjoint",),
+                     shape_fn=_rules.solve_shape, dtype_fn=_rules.linalg_dtype)
 
 
 @public("solve", _solve_op, None)
@@ -471,7 +473,8 @@ def solve(matrix, rhs, adjoint=False, name=None):
 
 _det_op = register(
     "det", "linalg_op", np.linalg.det, ("input",),
-    lambda g, input, out: (g * out)[..., None, None] * _mT(_inv(input, "det")))  # g det A^-T
+    lambda g, input, out: (g * out)[..., None, None] * _mT(_inv(input, "det")),
+    shape_fn=_rules.det_shape, dtype_fn=_rules.linalg_dtype)  # g det A^-T
 
 
 @public("det", _det_op, None)
@@ -496,7 +499,8 @@ _slogdet_op = register(
     "slogdet", "linalg_op", _slogdet, ("input",),
     # the sign is piecewise constant: only log|det| has a gradient, A^-T per unit
     lambda g1, input: None if g1 is None else g1[..., None, None] * _mT(_inv(input, "slogdet")),
-    n_out=2)
+    n_out=2,
+    shape_fn=lambda s: (_rules.det_shape(s),) * 2, dtype_fn=lambda d: (_rules.linalg_dtype(d),) * 2)
 
 
 @public("slogdet", _slogdet_op, None)
@@ -536,7 +540,8 @@ def _cholesky_vjp(g, out):
 
 
 _cholesky_op = register("cholesky", "linalg_op", np.linalg.cholesky, ("input",),
-                        _cholesky_vjp)
+                        _cholesky_vjp,
+                        shape_fn=_rules.square_shape, dtype_fn=_rules.linalg_dtype)
 
 
 @public("cholesky", _cholesky_op, None)
@@ -645,7 +650,8 @@ def _spectral_norm_vjp(g, x):
 
 _spectral_norm_op = register(
     "_spectral_norm", "linalg_op", lambda x: np.linalg.norm(x, 2, axis=(-2, -1)), ("x",),
-    _spectral_norm_vjp)
+    _spectral_norm_vjp,
+    shape_fn=lambda s: tuple(s[:-2]), dtype_fn=_rules.linalg_dtype)
 
 
 @composite("norm")
@@ -749,7 +755,8 @@ def _matrix_diag_vjp(g, diagonal_shape, k):
 _matrix_diag_op = register(
     "matrix_diag", "linalg_op", _matrix_diag, ("diagonal",), _matrix_diag_vjp,
     attr_names=("k", "num_rows", "num_cols", "padding_value"),
-    shape_fn=lambda s, k, r, c, p: tuple(s[:-1]) + (r, c))
+    shape_fn=lambda s, k, r, c, p: tuple(s[:-1]) + (r, c),
+    dtype_fn=_rules.first_dtype)
 
 
 @public("matrix_diag", _matrix_diag_op, None)
@@ -810,7 +817,8 @@ def _tensor_diag_vjp(g, diagonal_shape):
 
 
 _tensor_diag_op = register("tensor_diag", "linalg_op", _tensor_diag, ("diagonal",),
-                           _tensor_diag_vjp, shape_fn=lambda s: tuple(s) + tuple(s))
+                           _tensor_diag_vjp, shape_fn=lambda s: tuple(s) + tuple(s),
+                           dtype_fn=_rules.first_dtype)
 
 
 @public("tensor_diag", _tensor_diag_op, None)

@@ -12,6 +12,7 @@ import numpy as np
 
 from fasttape import errors
 from fasttape._core import core as _core
+from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
     Tensor,
     binary,
@@ -136,7 +137,8 @@ def _gelu_forward(x, approximate):
 _gelu_op = register(
     "gelu", "unary", _gelu_forward, ("x",),
     lambda g, x, approximate: g * (_gelu_tanh_grad(x) if approximate else _gelu_grad(x)),
-    attr_names=("approximate",), shape_fn=lambda s, a: s)
+    attr_names=("approximate",), shape_fn=lambda s, a: s,
+    elementwise=True, dtype_fn=_rules.float_dtype)
 
 
 def _gelu_grad(x):
@@ -172,7 +174,8 @@ def gelu(features, approximate=False, name=None):
 _leaky_op = register(
     "leaky_relu", "unary", lambda x, alpha: np.where(x > 0, x, alpha * x), ("x",),
     lambda g, x, alpha: np.where(x > 0, g, alpha * g), attr_names=("alpha",),
-    shape_fn=lambda s, a: s)
+    shape_fn=lambda s, a: s,
+    elementwise=True, dtype_fn=_rules.float_dtype)
 
 
 @public("leaky_relu", _leaky_op, None)
@@ -245,13 +248,13 @@ pow = binary("pow", operator.pow, {  # noqa: A001  (ndarray ** 2 takes NumPy's f
 subtract = binary("subtract", np.subtract, {"x": "identity", "y": lambda g: -g})
 
 # --- comparisons and logic: not differentiable ----------------------------------
-bitwise_and = nondiff("bitwise_and", np.bitwise_and)
-bitwise_or = nondiff("bitwise_or", np.bitwise_or)
-bitwise_xor = nondiff("bitwise_xor", np.bitwise_xor)
+bitwise_and = nondiff("bitwise_and", np.bitwise_and, dtype_fn=_rules.ufunc_dtype(np.bitwise_and))
+bitwise_or = nondiff("bitwise_or", np.bitwise_or, dtype_fn=_rules.ufunc_dtype(np.bitwise_or))
+bitwise_xor = nondiff("bitwise_xor", np.bitwise_xor, dtype_fn=_rules.ufunc_dtype(np.bitwise_xor))
 equal = nondiff("equal", np.equal)
 greater = nondiff("greater", np.greater)
 greater_equal = nondiff("greater_equal", np.greater_equal)
-invert = nondiff("invert", np.invert, n_inputs=1)
+invert = nondiff("invert", np.invert, n_inputs=1, dtype_fn=_rules.ufunc_dtype(np.invert))
 isfinite = nondiff("isfinite", _floats_only(np.isfinite), n_inputs=1)
 isnan = nondiff("isnan", _floats_only(np.isnan), n_inputs=1)
 less = nondiff("less", np.less)
@@ -281,7 +284,8 @@ _clip_op = register(
             masked(g, (t >= clip_value_min) & (t <= clip_value_max)),
         "clip_value_min": lambda g, t, clip_value_min: masked(g, t < clip_value_min),
         "clip_value_max": lambda g, t, clip_value_max: masked(g, t > clip_value_max)},
-    shape_fn=lambda a, b, c: broadcast_shapes(broadcast_shapes(a, b), c))
+    shape_fn=lambda a, b, c: broadcast_shapes(broadcast_shapes(a, b), c),
+    elementwise=True, dtype_fn=_rules.one_dtype)
 
 
 def _same_dtype(op_name, values, names):
@@ -301,7 +305,8 @@ _where_op = register(
     "where", "binary", np.where, ("condition", "x", "y"), {
         "x": lambda g, condition: masked(g, condition),
         "y": lambda g, condition: masked(g, ~condition)},
-    shape_fn=lambda c, a, b: broadcast_shapes(broadcast_shapes(c, a), b))
+    shape_fn=lambda c, a, b: broadcast_shapes(broadcast_shapes(c, a), b),
+    elementwise=True, dtype_fn=lambda c, x, y: _rules.one_dtype(x, y))
 
 
 @public("where", _where_op, None)
@@ -432,7 +437,8 @@ reduce_variance = reduce(
 
 def _bool_reduce(name, fn):
     op = register(name, "reduce", lambda x, axis, keepdims: fn(x, axis=axis, keepdims=keepdims),
-                  ("x",), None, attr_names=("axis", "keepdims"), shape_fn=reduced_shape)
+                  ("x",), None, attr_names=("axis", "keepdims"), shape_fn=reduced_shape,
+                  dtype_fn=_rules.bool_dtype)
 
     @public(name, op, f"Logical {name[7:]} of a bool tensor over `axis`.")
     def f(input_tensor, axis=None, keepdims=False, name=None):
@@ -453,7 +459,9 @@ reduce_any = _bool_reduce("reduce_any", np.any)
 def _arg_reduce(name, fn):
     op = register(name, "nondiff",
                   lambda x, axis, output_type: fn(x, axis=axis).astype(output_type),
-                  ("x",), None, attr_names=("axis", "output_type"))
+                  ("x",), None, attr_names=("axis", "output_type"),
+                  shape_fn=lambda s, axis, t: s[:axis] + s[axis + 1:],
+                  dtype_fn=lambda d, axis, t: np.dtype(t))
 
     @public(name, op, f"Index of the {name[3:]} along `axis` (default 0, as TF); int64.")
     def f(input, axis=None, output_type=np.int64, name=None):  # noqa: A002
@@ -486,7 +494,9 @@ def _add_n(*values):
 
 
 _add_n_op = register("add_n", "binary", _add_n, ("inputs",),
-                     lambda g, inputs_shape: [g] * len(inputs_shape), variadic=True)
+                     lambda g, inputs_shape: [g] * len(inputs_shape), variadic=True,
+                     elementwise=True, shape_fn=_rules.same_shapes,
+                     dtype_fn=lambda ds: _rules.one_dtype(*ds))
 
 
 @public("add_n", _add_n_op, None)
@@ -521,7 +531,8 @@ def _count_nonzero(x, axis, keepdims, dtype):
 _count_nonzero_op = register("count_nonzero", "reduce", _count_nonzero, ("x",), None,
                              attr_names=("axis", "keepdims", "dtype"),
                              shape_fn=lambda s, axis, keepdims, dtype:
-                                 reduced_shape(s, axis, keepdims))
+                                 reduced_shape(s, axis, keepdims),
+                             dtype_fn=lambda d, axis, keepdims, dtype: np.dtype(dtype))
 
 
 @public("count_nonzero", _count_nonzero_op, None)
@@ -585,10 +596,12 @@ def _segment_sum_vjp(g, segment_ids):
 
 _segment_sum_op = register(
     "segment_sum", "shape_op", _segment_sum, ("data", "segment_ids"),
-    {"data": _segment_sum_vjp}, attr_names=("num_segments",))
+    {"data": _segment_sum_vjp}, attr_names=("num_segments",),
+    shape_fn=_rules.segment_shape, dtype_fn=_rules.segment_dtype)
 _unsorted_segment_sum_op = register(
     "unsorted_segment_sum", "shape_op", _segment_sum, ("data", "segment_ids"),
-    {"data": _segment_sum_vjp}, attr_names=("num_segments",))
+    {"data": _segment_sum_vjp}, attr_names=("num_segments",),
+    shape_fn=_rules.segment_shape, dtype_fn=_rules.segment_dtype)
 
 
 def _segment_args(op_name, data, segment_ids):

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from fasttape import errors
+from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
     Tensor,
     broadcast_all,
@@ -61,6 +62,7 @@ _softmax_op = register(
     lambda g, out, axis: out * (g - np.sum(g * out, axis=axis, keepdims=True)),
     attr_names=("axis",),
     shape_fn=lambda s, a: s,
+    dtype_fn=_rules.nn_dtype,
 )
 _log_softmax_op = register(
     "log_softmax",
@@ -70,6 +72,7 @@ _log_softmax_op = register(
     lambda g, out, axis: g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),
     attr_names=("axis",),
     shape_fn=lambda s, a: s,
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -130,6 +133,8 @@ _sparse_xent_op = register(
     n_out=2,
     broadcast_grads=True,
     batchable=True,
+    shape_fn=_rules.sparse_xent_shape,
+    dtype_fn=_rules.sparse_xent_dtype,
 )
 
 
@@ -471,7 +476,8 @@ def _conv_shape(input_shape, filters_shape, strides, dilations, pads):  # noqa: 
     r = len(strides)
     out = []
     for n, k, s, d, (b, a) in zip(input_shape[1:-1], filters_shape[:r], strides, dilations, pads):
-        out.append(None if n is None else (n + b + a - (k - 1) * d - 1) // s + 1)
+        out.append(None if n is None or k is None else (n + b + a - (k - 1) * d - 1) // s + 1)
+    _rules.merge_dims(input_shape[-1], filters_shape[-2], "input and filter channels")
     return (input_shape[0],) + tuple(out) + (filters_shape[-1],)
 
 
@@ -510,6 +516,7 @@ _conv_ops[1] = _conv1d_op = register(
     _conv_vjps(),
     attr_names=_CONV_ATTRS,
     shape_fn=_conv_shape,
+    dtype_fn=_rules.nn_dtype,
 )
 _conv_ops[2] = _conv2d_op = register(
     "conv2d",
@@ -519,6 +526,7 @@ _conv_ops[2] = _conv2d_op = register(
     _conv_vjps(),
     attr_names=_CONV_ATTRS,
     shape_fn=_conv_shape,
+    dtype_fn=_rules.nn_dtype,
 )
 _conv_input_op = register(
     "_conv_backprop_input",
@@ -528,6 +536,7 @@ _conv_input_op = register(
     _transpose_vjps(),
     attr_names=("output_shape",) + _CONV_ATTRS,
     shape_fn=lambda i, f, shape, *a: tuple(shape),
+    dtype_fn=_rules.nn_dtype,
 )
 _conv2d_transpose_op = register(
     "conv2d_transpose",
@@ -537,6 +546,7 @@ _conv2d_transpose_op = register(
     _transpose_vjps(),
     attr_names=("output_shape",) + _CONV_ATTRS,
     shape_fn=lambda i, f, shape, *a: tuple(shape),
+    dtype_fn=_rules.nn_dtype,
 )
 _conv_filter_op = register(
     "_conv_backprop_filter",
@@ -553,6 +563,7 @@ _conv_filter_op = register(
     },
     attr_names=("filter_shape",) + _CONV_ATTRS,
     shape_fn=lambda i, g, shape, *a: tuple(shape),
+    dtype_fn=_rules.nn_dtype,
 )
 
 _CONV_NAMES = ("input", "filters")
@@ -795,6 +806,7 @@ _bias_add_op = register(
     {"value": "identity", "bias": lambda g, channels_first: _bias_add_grad(g, channels_first)},
     attr_names=("channels_first",),
     shape_fn=lambda s, b, cf: tuple(s),
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -965,6 +977,7 @@ _max_pool_op = register(
     ),
     attr_names=_POOL_ATTRS,
     shape_fn=_pool_shape,
+    dtype_fn=_rules.nn_dtype,
 )
 _max_pool_grad_op = register(
     "_max_pool_grad",
@@ -978,6 +991,7 @@ _max_pool_grad_op = register(
     },
     attr_names=_POOL_ATTRS,
     shape_fn=lambda g, i, o, *a: i,
+    dtype_fn=_rules.nn_dtype,
 )
 _max_pool_gather_op = register(
     "_max_pool_gather",
@@ -991,6 +1005,7 @@ _max_pool_gather_op = register(
     },
     attr_names=_POOL_ATTRS,
     shape_fn=lambda g, i, o, *a: o,
+    dtype_fn=_rules.nn_dtype,
 )
 _avg_pool_op = register(
     "avg_pool2d",
@@ -1002,6 +1017,7 @@ _avg_pool_op = register(
     ),
     attr_names=_POOL_ATTRS,
     shape_fn=_pool_shape,
+    dtype_fn=_rules.nn_dtype,
 )
 _avg_pool_grad_op = register(
     "_avg_pool_grad",
@@ -1011,6 +1027,7 @@ _avg_pool_grad_op = register(
     lambda g, ksize, strides, pads: call_op(_avg_pool_op, (g,), (ksize, strides, pads)),
     attr_names=("input_shape",) + _POOL_ATTRS,
     shape_fn=lambda g, shape, *a: tuple(shape),
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -1098,6 +1115,7 @@ _xent_op = register(
     attr_names=("axis",),
     n_out=2,
     shape_fn=lambda s, t, axis: (tuple(d for i, d in enumerate(s) if i != axis), tuple(s)),
+    dtype_fn=_rules.nn_dtype2,
 )
 
 
@@ -1152,7 +1170,9 @@ _sigmoid_xent_op = register(
         "labels": lambda g, logits: -g * logits,
         "logits": lambda g, labels, logits: g * (_sigmoid(logits) - labels),
     },
-    shape_fn=lambda s, t: tuple(s),
+    shape_fn=lambda s, t: _rules.same_shapes([s, t]),
+    elementwise=True,
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -1187,6 +1207,7 @@ _l2_loss_op = register(
     lambda g, t: g * t,
     broadcast_grads=True,
     shape_fn=lambda s: (),
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -1213,6 +1234,8 @@ _dropout_op = register(
     lambda g, mask: g * mask,
     attr_names=("mask",),
     shape_fn=lambda s, mask: s,
+    elementwise=True,
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -1319,6 +1342,7 @@ _moments_op = register(
         )
         * 2
     ),
+    dtype_fn=_rules.nn_dtype2,
 )
 
 
@@ -1369,9 +1393,9 @@ _batch_norm_op = register(
         ),
     },
     attr_names=("variance_epsilon",),
-    shape_fn=lambda *a: np.broadcast_shapes(
-        *[tuple(1 if d is None else d for d in s) for s in a[:5]]
-    ),
+    shape_fn=lambda *a: _rules.broadcast_shapes(*a[:5]),
+    elementwise=True,
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -1438,6 +1462,7 @@ _layer_norm_op = register(
     _layer_norm_vjp,
     attr_names=("axes", "epsilon"),
     shape_fn=lambda s, *a: tuple(s),
+    dtype_fn=_rules.nn_dtype,
 )
 
 
@@ -1505,6 +1530,7 @@ _embedding_op = register(
         )
     },
     shape_fn=lambda p, i: tuple(i) + tuple(p[1:]),
+    dtype_fn=_rules.indices_dtype,
 )
 
 
