@@ -526,6 +526,36 @@ def sparse_xent_dtype(labels_dtype, logits_dtype):
 # --- families -----------------------------------------------------------------
 
 
+def _unary_fn(op, op_name):
+    """The public function of an elementwise op of one input: the unary fast
+    path, errors re-raised at the public boundary. One code object for every
+    such op, registered for Note [Temporary elision] (x is passed straight through)."""
+
+    def fn(x, name=None):
+        try:
+            return _unary_call(op, x)
+        except Exception as e:
+            raise _boundary_error(op_name, e, (x,), ("x",))  # noqa: B904
+
+    _core.allow_elision_from(fn.__code__)
+    return fn
+
+
+def _binary_fn(op, op_name):
+    """The public function of an elementwise op of `x` and `y` (see _unary_fn)."""
+
+    def fn(x, y, name=None):
+        try:
+            if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+                x = convert_to_tensor(x)
+            return _binary_call(op, x, y)
+        except Exception as e:
+            raise _boundary_error(op_name, e, (x, y), ("x", "y"))  # noqa: B904
+
+    _core.allow_elision_from(fn.__code__)
+    return fn
+
+
 def unary(name, forward, vjp, *, float_only=True, doc=None, dtype_fn=None):
     """An elementwise op of one input `x`; its VJP names g, x and/or out.
     Shape rule: x's shape; dtype rule: x's dtype (NumPy's for a ufunc forward)."""
@@ -537,15 +567,7 @@ def unary(name, forward, vjp, *, float_only=True, doc=None, dtype_fn=None):
         shape_fn=same_shape, dtype_fn=dtype_fn, float_only=float_only, elementwise=True,
         inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
-    def fn(x, name=None):
-        try:
-            return _unary_call(op, x)
-        except Exception as e:
-            raise _boundary_error(name_, e, (x,), ("x",))  # noqa: B904
-
-    name_ = name
-    _core.allow_elision_from(fn.__code__)  # x is passed straight through
-    return _public(name, op, fn,
+    return _public(name, op, _unary_fn(op, name),
                    doc or f"Elementwise {name} of `x`; returns a Tensor of its shape.")
 
 
@@ -560,18 +582,8 @@ def binary(name, forward, vjp, *, doc=None, family="binary", dtype_fn=None):
         name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes, dtype_fn=dtype_fn,
         elementwise=True, inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
-    def fn(x, y, name=None):
-        try:
-            if not isinstance(x, Tensor) and not isinstance(y, Tensor):
-                x = convert_to_tensor(x)
-            return _binary_call(op, x, y)
-        except Exception as e:
-            raise _boundary_error(name_, e, (x, y), ("x", "y"))  # noqa: B904
-
-    name_ = name
-    _core.allow_elision_from(fn.__code__)  # x and y are passed straight through
     return _public(
-        name, op, fn,
+        name, op, _binary_fn(op, name),
         doc or f"Elementwise {name} of `x` and `y`, with broadcasting; returns a Tensor.")
 
 
@@ -584,25 +596,11 @@ def nondiff(name, forward, *, n_inputs=2, doc=None, dtype_fn=None):
     if n_inputs == 1:
         op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape,
                                dtype_fn=dtype_fn, elementwise=True)
-
-        def fn(x, name=None):
-            try:
-                return _unary_call(op, x)
-            except Exception as e:
-                raise _boundary_error(name_, e, (x,), ("x",))  # noqa: B904
+        fn = _unary_fn(op, name)
     else:
         op = _core.register_op(name, "nondiff", forward, ("x", "y"), None,
                                shape_fn=broadcast_shapes, dtype_fn=dtype_fn, elementwise=True)
-
-        def fn(x, y, name=None):
-            try:
-                if not isinstance(x, Tensor) and not isinstance(y, Tensor):
-                    x = convert_to_tensor(x)
-                return _binary_call(op, x, y)
-            except Exception as e:
-                raise _boundary_error(name_, e, (x, y), ("x", "y"))  # noqa: B904
-
-    name_ = name
+        fn = _binary_fn(op, name)
     return _public(name, op, fn, doc or f"Elementwise {name}; not differentiable.")
 
 
