@@ -74,31 +74,14 @@ cdef class OpDef:
         even its rank is unknown. Raises the rules' checks
         (TypeError/ValueError naming the op) for inputs no value could make
         valid. See Note [Shape and dtype rules] in fasttape/ops/_registry.py."""
-        if self.shape_fn is None or self.dtype_fn is None:
-            raise NotImplementedError(f"op {self.name} has no shape or dtype rule")
         shapes = [tuple(s) for s in input_shapes]
         dtypes = [np.dtype(d) for d in input_dtypes]
-        attrs = tuple(attrs)
-        if self.variadic:
-            sargs = [shapes]
-            dargs = [dtypes]
-        else:
-            if len(shapes) != len(self.input_names) or len(dtypes) != len(shapes):
-                raise ValueError(f"op {self.name} takes {len(self.input_names)} inputs, got "
-                                 f"{len(shapes)} shapes and {len(dtypes)} dtypes")
-            sargs = shapes
-            dargs = dtypes
         try:
-            dtype = self.dtype_fn(*dargs, *attrs)
-            shape = self.shape_fn(*sargs, *attrs)
+            return op_rules(self, shapes, dtypes, tuple(attrs))
         except (TypeError, ValueError) as e:
             cls = TypeError if isinstance(e, TypeError) else ValueError
             raise cls(f"{self.name}: {e}; input shapes {shapes}, dtypes "
                       f"{[d.name for d in dtypes]}") from None
-        if self.n_out == 1:
-            return (None if shape is None else tuple(shape)), np.dtype(dtype)
-        return (tuple([None if s is None else tuple(s) for s in shape]),
-                tuple([np.dtype(d) for d in dtype]))
 
     def apply(self, inputs, attrs=()):
         """Runs the op on `inputs` (tensors, arrays or Python scalars) with the
@@ -107,6 +90,10 @@ cdef class OpDef:
         attrs = tuple(attrs)
         for a in attrs:
             if isinstance(a, Tensor):
+                if (<Tensor>a)._value is None:
+                    raise TypeError(
+                        f"{self.name}: an attribute must be known when the graph is built, "
+                        f"not the symbolic tensor {a.name} (pass a Python value)")
                 # a 0-d tensor given for an attribute (axis=ft.constant(0)) is
                 # its Python value, in the forward and in the VJPs alike
                 attrs = tuple([(<Tensor>v)._value.item() if isinstance(v, Tensor)

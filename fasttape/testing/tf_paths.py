@@ -244,6 +244,14 @@ API = [
     E("executing_eagerly", "tf.executing_eagerly"),
     E("enable_eager_execution", "tf.compat.v1.enable_eager_execution"),
     E("as_dtype", "tf.as_dtype"),
+    # --- graph mode ------------------------------------------------------------------------
+    E("Graph", "tf.Graph tf.compat.v1.Graph"),
+    E("Operation", "tf.Operation tf.compat.v1.Operation"),
+    E("placeholder", "tf.compat.v1.placeholder"),
+    E("get_default_graph", "tf.compat.v1.get_default_graph"),
+    E("reset_default_graph", "tf.compat.v1.reset_default_graph"),
+    E("name_scope", "tf.name_scope tf.compat.v1.name_scope"),
+    E("disable_eager_execution", "tf.compat.v1.disable_eager_execution"),
     E("dimension_value", "tf.compat.dimension_value tf.compat.v1.dimension_value"),
 ]
 
