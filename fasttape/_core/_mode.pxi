@@ -20,6 +20,26 @@
 # `y = x + 1` works after leaving `with g.as_default():`. Eager mode pays one
 # thread-local load for the mode and a pointer comparison per operand.
 
+# Note [One check, both modes]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# A call that no value could make valid (operands of two dtypes, a float
+# where an integer tensor goes, shapes that do not broadcast, inner dims that
+# differ) raises the same error - class, message, the user's line - at the
+# call in eager mode and when the node is built in graph mode:
+# - the checks of the fast paths read only dtypes (_check_pair,
+#   _check_scalar, the float_only check): graph mode runs the very same
+#   functions, a symbolic operand standing in as a 0-size array of its dtype
+#   (_abstract_array);
+# - the family wrappers' argument checks (axes, shapes, attributes) run
+#   before the dispatch, in both modes alike;
+# - everything else is the op's shape and dtype rules: graph mode runs them
+#   at build time (op_rules), and an eager forward that raises asks them too
+#   before reporting (_forward_error): when they reject the inputs, their
+#   error is the one raised. The successful eager call never runs the rules,
+#   so this costs nothing on the hot path.
+# Checks that need values (a singular matrix, an index out of range) live in
+# the forwards and raise when the graph runs.
+
 cdef int _F_SYMBOLIC = 4   # no value: a node's output in a graph
 cdef int64_t _n_symbolic = 0  # symbolic tensors made (they take ids too)
 
