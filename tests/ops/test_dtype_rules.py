@@ -226,7 +226,7 @@ def _binary_public_ops():
     from fasttape.ops._registry import OPS
 
     return [(n, f) for n, f in OPS.items()
-            if f.op.family in ("binary", "nondiff") and f.op.input_names == ("x", "y")]
+            if f.op.elementwise and f.op.input_names == ("x", "y")]
 
 
 BINARY_OPS = _binary_public_ops()
