@@ -524,6 +524,51 @@ def sparse_xent_dtype(labels_dtype, logits_dtype):
 
 
 # --- families -----------------------------------------------------------------
+#
+# A family is a label (what `repr(op)` and the hostile suite group by), never
+# a meaning: what an op does is read from its flags (elementwise, stateful,
+# batchable, differentiable, variadic), which every entry states.
+# tests/ops/test_op_table_entries.py checks the flags against behaviour and
+# that no code compares a family name. The labels: unary and binary
+# (elementwise of one and of two inputs), nondiff (elementwise, no gradient),
+# select (three-input where), elementwise (clip_by_value), variadic (add_n),
+# reduce, shape_op, linalg_op, nn, creation and random.
+#
+# Note [Creation and random ops]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# Nothing computes an op outside the table: a function that returns a new
+# tensor runs at least one entry, so that the one dispatch sees every op and
+# graph mode can stage it (tests/ops/test_op_table_entries.py runs every
+# public function on its op_db samples and fails when none ran).
+#
+# - Creation ops (family "creation": zeros, ones, fill, range, eye, linspace,
+#   zeros_like, ones_like) are entries whose shape, dtype and values are
+#   attributes; they have no tensor inputs but the ones a graph would feed
+#   (`*_like`'s input, fill's value, linspace's start and stop), and none is
+#   differentiable (as before: a created tensor is a constant of the tape).
+#   `OpDef.apply((), attrs)` runs them: the dispatch calls forward(*attrs),
+#   and recording finds no input a tape follows, so nothing is recorded.
+# - Random ops (family "random": ft.random.normal, uniform, truncated_normal,
+#   shuffle) are flagged stateful: their forward draws, at each run, from
+#   fasttape.ops.random_ops.rng(seed): a fresh NumPy Generator seeded with
+#   the op-level `seed` attribute when one is given (the same numbers every
+#   run), else the calling thread's Generator, which ft.random.set_seed
+#   reseeds (and whose seed new threads start from). Graph mode must not fold,
+#   deduplicate or cache a stateful op: running a graph twice draws twice.
+# - Dropout draws its mask inside its forward and returns (x * mask, mask):
+#   the mask as an attribute (drawn in Python by the public function, as it
+#   was) would be frozen into a traced graph, every run dropping the same
+#   units. As the second output, the tape saves it for the VJP (g * mask), so
+#   the gradient goes through the mask the forward drew; the public function
+#   returns the first output. The numbers drawn are those drawn before (flat,
+#   `rng(seed).random(size) >= rate`), so a seed gives the same results.
+# - where(condition) alone is the entry `_where_indices` (int64 coordinates;
+#   its row count depends on the values: None in the shape rule).
+# - Left outside the table on purpose: ft.constant / convert_to_tensor (the
+#   leaf: Python data becomes a tensor; a graph embeds it as a constant), and
+#   in backprop the zeros the sweep returns for unconnected sources
+#   (unconnected_gradients="zero"), the identity seeds of jacobian and
+#   custom_gradient's zero cotangents: the sweep's values, not ops a user called.
 
 
 def _unary_fn(op, op_name):

@@ -28,8 +28,6 @@ from fasttape.ops._registry import (
     strict_index,
 )
 
-_wrap = _core.wrap_array
-
 
 def _tensor(x):
     # Variables become snapshots: an op never hands back a live Variable
@@ -960,43 +958,103 @@ def stop_gradient(input, name=None):  # noqa: A002
     return _stop_gradient_op.apply((_tensor(input),))
 
 
-# --- creation (no inputs: constants) ----------------------------------------------
+# --- creation (no tensor inputs, or only non-differentiable ones: *_like) ---------------
+#
+# Every creation function is a table entry of family "creation" whose shape,
+# dtype and values are attributes, so that it reaches the one dispatch (and
+# a graph as a node). See Note [Creation and random ops] in
+# fasttape/ops/_registry.py.
 
 
-@composite("zeros")
+def _dtype_attr(dtype):
+    """The dtype attribute of creation ops: np.dtype(dtype) (None is float64, as NumPy)."""
+    return np.dtype(dtype)
+
+
+def _created_dtype(*attrs):
+    """The dtype rule of creation ops whose last attribute is the dtype."""
+    return np.dtype(attrs[-1])
+
+
+_zeros_op = register("zeros", "creation", lambda shape, dtype: np.zeros(shape, dtype), (),
+                     attr_names=("shape", "dtype"), shape_fn=lambda shape, dtype: tuple(shape),
+                     dtype_fn=_created_dtype)
+
+
+@public("zeros", _zeros_op, None)
 def zeros(shape, dtype=np.float32, name=None):
     """A tensor of zeros."""
-    return _wrap(np.zeros(_shape_arg("zeros", None, shape), dtype=dtype))
+    return _zeros_op.apply((), (_shape_arg("zeros", None, shape), _dtype_attr(dtype)))
 
 
-@composite("ones")
+_ones_op = register("ones", "creation", lambda shape, dtype: np.ones(shape, dtype), (),
+                    attr_names=("shape", "dtype"), shape_fn=lambda shape, dtype: tuple(shape),
+                    dtype_fn=_created_dtype)
+
+
+@public("ones", _ones_op, None)
 def ones(shape, dtype=np.float32, name=None):
     """A tensor of ones."""
-    return _wrap(np.ones(_shape_arg("ones", None, shape), dtype=dtype))
+    return _ones_op.apply((), (_shape_arg("ones", None, shape), _dtype_attr(dtype)))
 
 
-@composite("zeros_like")
+_zeros_like_op = register("zeros_like", "creation", lambda x, dtype: np.zeros(x.shape, dtype),
+                          ("input",), None, attr_names=("dtype",),
+                          shape_fn=_rules.same_shape, dtype_fn=_created_dtype)
+
+
+@public("zeros_like", _zeros_like_op, None)
 def zeros_like(input, dtype=None, name=None):  # noqa: A002
     """Zeros of `input`'s shape (and dtype, unless given)."""
     x = _tensor(input)
-    return _wrap(np.zeros(x.shape, dtype=dtype or x.dtype))
+    return _zeros_like_op.apply((x,), (_dtype_attr(dtype or x.dtype),))
 
 
-@composite("ones_like")
+_ones_like_op = register("ones_like", "creation", lambda x, dtype: np.ones(x.shape, dtype),
+                         ("input",), None, attr_names=("dtype",),
+                         shape_fn=_rules.same_shape, dtype_fn=_created_dtype)
+
+
+@public("ones_like", _ones_like_op, None)
 def ones_like(input, dtype=None, name=None):  # noqa: A002
     """Ones of `input`'s shape (and dtype, unless given)."""
     x = _tensor(input)
-    return _wrap(np.ones(x.shape, dtype=dtype or x.dtype))
+    return _ones_like_op.apply((x,), (_dtype_attr(dtype or x.dtype),))
 
 
-@composite("fill")
+def _fill_shape(value_shape, dims):
+    if _rules.broadcast_shapes(value_shape, dims) != tuple(dims) and None not in value_shape:
+        raise ValueError(f"value of shape {tuple(value_shape)} does not broadcast to "
+                         f"{list(dims)}")
+    return tuple(dims)
+
+
+_fill_op = register("fill", "creation", lambda value, dims: np.full(dims, value, value.dtype),
+                    ("value",), None, attr_names=("dims",), shape_fn=_fill_shape,
+                    dtype_fn=_rules.first_dtype)
+
+
+@public("fill", _fill_op, None)
 def fill(dims, value, name=None):
     """A tensor of shape `dims` filled with `value` (its dtype as ft.constant gives it)."""
-    v = _tensor(value)
-    return _wrap(np.full(_shape_arg("fill", None, dims), v.numpy(), dtype=v.dtype))
+    return _fill_op.apply((_tensor(value),), (_shape_arg("fill", None, dims),))
 
 
-@composite("range")
+def _range_shape(start, limit, delta, dtype):
+    """range: ceil((limit - start) / delta) entries (NumPy's arange: the same
+    arithmetic on the same scalars), none when that is negative."""
+    if delta == 0:
+        raise ValueError("delta must not be 0")
+    return (builtins.max(0, int(np.ceil((limit - start) / delta))),)
+
+
+_range_op = register("range", "creation",
+                     lambda start, limit, delta, dtype: np.arange(start, limit, delta, dtype=dtype),
+                     (), attr_names=("start", "limit", "delta", "dtype"), shape_fn=_range_shape,
+                     dtype_fn=_created_dtype)
+
+
+@public("range", _range_op, None)
 def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     """[start, limit) in steps of delta, as tf.range (int32 for ints, float32 for floats)."""
     if limit is None:
@@ -1013,10 +1071,22 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
         weak = [np.dtype(np.float32 if isinstance(v, float) else np.int32) for v in vals
                 if not isinstance(v, (np.ndarray, np.generic))]
         dtype = builtins.max(typed + weak, key=lambda d: order.index(d) if d in order else -1)
-    return _wrap(np.arange(*vals, dtype=dtype))
+    return _range_op.apply((), (*vals, np.dtype(dtype)))
 
 
-@composite("eye")
+def _eye_forward(rows, cols, batch, dtype):
+    m = np.eye(rows, cols, dtype=dtype)
+    return np.array(np.broadcast_to(m, batch + m.shape)) if batch else m
+
+
+_eye_op = register("eye", "creation", _eye_forward, (),
+                   attr_names=("num_rows", "num_columns", "batch_shape", "dtype"),
+                   shape_fn=lambda rows, cols, batch, dtype: (
+                       tuple(batch) + (rows, rows if cols is None else cols)),
+                   dtype_fn=_created_dtype)
+
+
+@public("eye", _eye_op, None)
 def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=None):
     """The identity matrix, as tf.eye: ones on the diagonal of a (num_rows,
     num_columns) matrix, repeated over `batch_shape` when given.
@@ -1028,14 +1098,27 @@ def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=Non
     rows = normalize_int("eye", num_rows, "num_rows", minimum=0)
     cols = None if num_columns is None else normalize_int("eye", num_columns, "num_columns",
                                                           minimum=0)
-    m = np.eye(rows, cols, dtype=dtype)
-    if batch_shape is not None:
-        batch = _shape_arg("eye", None, batch_shape)
-        m = np.array(np.broadcast_to(m, batch + m.shape))
-    return _wrap(m)
+    batch = () if batch_shape is None else _shape_arg("eye", None, batch_shape)
+    return _eye_op.apply((), (rows, cols, batch, _dtype_attr(dtype)))
 
 
-@composite("linspace")
+def _linspace_shape(start_shape, stop_shape, num, axis):
+    s = _rules.broadcast_shapes(start_shape, stop_shape)
+    return s[:axis] + (num,) + s[axis:]
+
+
+def _linspace_dtype(start_dtype, stop_dtype, *attrs):
+    return _rules.float_dtype(_rules.one_dtype(start_dtype, stop_dtype))
+
+
+_linspace_op = register(
+    "linspace", "creation",
+    lambda start, stop, num, axis: np.linspace(start, stop, num, axis=axis).astype(start.dtype),
+    ("start", "stop"), None, attr_names=("num", "axis"), shape_fn=_linspace_shape,
+    dtype_fn=_linspace_dtype)
+
+
+@public("linspace", _linspace_op, None)
 def linspace(start, stop, num, axis=0, name=None):
     """`num` evenly spaced values from start to stop (inclusive), as tf.linspace:
     float32 for Python numbers (ints too), else the dtype of the float tensors
@@ -1056,7 +1139,7 @@ def linspace(start, stop, num, axis=0, name=None):
                               "use ft.cast", names)
     n = normalize_int("linspace", num, "num", (s, e), names, minimum=0)
     ax = normalize_axis("linspace", s, axis, rank=builtins.max(s.ndim, e.ndim) + 1)[0]
-    return _wrap(np.linspace(s.numpy(), e.numpy(), n, axis=ax).astype(s.dtype))
+    return _linspace_op.apply((s, e), (n, ax))
 
 
 # --- TensorFlow's everyday names beyond SPEC's minimum ---------------------------------

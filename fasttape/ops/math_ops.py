@@ -279,7 +279,7 @@ logical_xor = _bool_only("logical_xor", np.logical_xor, 2)
 
 # --- ternary -------------------------------------------------------------------
 _clip_op = register(
-    "clip_by_value", "binary", np.clip, ("t", "clip_value_min", "clip_value_max"), {
+    "clip_by_value", "elementwise", np.clip, ("t", "clip_value_min", "clip_value_max"), {
         "t": lambda g, t, clip_value_min, clip_value_max:
             masked(g, (t >= clip_value_min) & (t <= clip_value_max)),
         "clip_value_min": lambda g, t, clip_value_min: masked(g, t < clip_value_min),
@@ -302,11 +302,19 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
 
 
 _where_op = register(
-    "where", "binary", np.where, ("condition", "x", "y"), {
+    "where", "select", np.where, ("condition", "x", "y"), {
         "x": lambda g, condition: masked(g, condition),
         "y": lambda g, condition: masked(g, ~condition)},
     shape_fn=lambda c, a, b: broadcast_shapes(broadcast_shapes(c, a), b),
     elementwise=True, dtype_fn=lambda c, x, y: _rules.one_dtype(x, y))
+
+
+# where(condition) alone: the coordinates of the true elements, a (count, rank)
+# int64 matrix whose count depends on the values (None in the shape rule)
+_where_indices_op = register(
+    "_where_indices", "shape_op", lambda condition: np.argwhere(condition).astype(np.int64),
+    ("condition",), None, shape_fn=lambda c: (None, len(c)),
+    dtype_fn=lambda c: np.dtype(np.int64))
 
 
 @public("where", _where_op, None)
@@ -321,7 +329,7 @@ def where(condition, x=None, y=None, name=None):
                               f"condition must be bool, got {cond.dtype.name}",
                               ("condition", "x", "y"))
     if x is None and y is None:
-        return convert_to_tensor(np.argwhere(cond.numpy()).astype(np.int64))
+        return _where_indices_op.apply((cond,))
     if x is None or y is None:
         raise errors.op_error(ValueError, "where", (cond, x, y), "give both x and y, or neither",
                               ("condition", "x", "y"))
@@ -493,7 +501,7 @@ def _add_n(*values):
     return out
 
 
-_add_n_op = register("add_n", "binary", _add_n, ("inputs",),
+_add_n_op = register("add_n", "variadic", _add_n, ("inputs",),
                      lambda g, inputs_shape: [g] * len(inputs_shape), variadic=True,
                      elementwise=True, shape_fn=_rules.same_shapes,
                      dtype_fn=lambda ds: _rules.one_dtype(*ds))

@@ -16,6 +16,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from fasttape import errors
 from fasttape.ops import _registry as _rules
+from fasttape.ops import random_ops as _random
 from fasttape.ops._registry import (
     Tensor,
     broadcast_all,
@@ -1161,7 +1162,7 @@ def _sigmoid(x):
 _sigmoid_xent_op = register(
     # max(x, 0) - x * z + log1p(exp(-|x|)): never overflows
     "sigmoid_cross_entropy_with_logits",
-    "binary",
+    "nn",
     lambda labels, logits: (
         np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
     ),
@@ -1224,18 +1225,42 @@ def l2_loss(t, name=None):
 
 
 # --- dropout ----------------------------------------------------------------------
-# The kept-and-scaled mask (0 or 1 / (1 - rate), x's dtype) is an attribute:
-# the gradient goes through the same mask.
+# The kept-and-scaled mask (0 or 1 / (1 - rate), x's dtype) is the op's second
+# output: the gradient goes through the same mask.
+
+
+def _dropout_shape(x_shape, rate, noise_shape, seed):
+    """(x's shape, the mask's shape); noise_shape must broadcast to x's shape."""
+    mask = tuple(x_shape) if noise_shape is None else tuple(noise_shape)
+    if len(mask) > len(x_shape) or any(
+            m not in (1, d) and d is not None for m, d in zip(mask[::-1], x_shape[::-1])):
+        raise ValueError(f"noise_shape {mask} does not broadcast to x's shape {tuple(x_shape)}")
+    return tuple(x_shape), mask
+
+
+def _dropout_forward(x, rate, noise_shape, seed):
+    """(x * mask, mask): the mask is drawn here, in the op, so that every run
+    (eager, or of a graph) draws anew; it is the second output so that the
+    tape saves it for the VJP. See Note [Creation and random ops]."""
+    shape = x.shape if noise_shape is None else noise_shape
+    # drawn flat: NumPy's generators refuse more than 32 axes (the same numbers)
+    keep = np.reshape(_random.rng(seed).random(int(np.prod(shape))), shape) >= rate
+    mask = np.where(keep, x.dtype.type(1 / (1 - rate)), x.dtype.type(0))
+    return x * mask, mask
+
+
 _dropout_op = register(
     "dropout",
-    "unary",
-    np.multiply,
+    "nn",
+    _dropout_forward,
     ("x",),
-    lambda g, mask: g * mask,
-    attr_names=("mask",),
-    shape_fn=lambda s, mask: s,
-    elementwise=True,
-    dtype_fn=_rules.nn_dtype,
+    lambda g, out1: None if g is None else g * out1,  # (the mask does not depend on x)
+    attr_names=("rate", "noise_shape", "seed"),
+    n_out=2,
+    shape_fn=_dropout_shape,
+    dtype_fn=_rules.nn_dtype2,
+    stateful=True,
+    batchable=True,  # g * mask broadcasts over g's leading axes
 )
 
 
@@ -1259,8 +1284,6 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     >>> sorted(set(y.numpy().ravel().tolist()))
     [0.0, 2.0]
     """
-    from fasttape import random as _random
-
     (t,) = _floats("dropout", (x,), ("x",))
     if isinstance(rate, Tensor):
         rate = rate.numpy()
@@ -1286,11 +1309,7 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
             f"noise_shape {shape} does not broadcast to x's shape",
             ("x",),
         )
-    # drawn flat: NumPy's generators refuse more than 32 axes (the same numbers)
-    keep = np.reshape(_random._rng(seed).random(int(np.prod(shape))), shape) >= rate
-    mask = np.where(keep, t.dtype.type(1 / (1 - rate)), t.dtype.type(0))
-    mask.flags.writeable = False
-    return _dropout_op.apply((t,), (mask,))
+    return _dropout_op.apply((t,), (rate, None if noise_shape is None else shape, seed))[0]
 
 
 # --- normalisation ------------------------------------------------------------------
@@ -1374,7 +1393,7 @@ def _inv_std(variance, variance_epsilon):
 _BN_NAMES = ("x", "mean", "variance", "offset", "scale")
 _batch_norm_op = register(
     "batch_normalization",
-    "binary",
+    "nn",
     _batch_norm,
     _BN_NAMES,
     {

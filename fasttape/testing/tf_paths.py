@@ -229,10 +229,10 @@ API = [
     E("layer_norm", "", fasttape_only=("ft.nn.layer_norm",),
       notes="TensorFlow has it as tf.keras.layers.LayerNormalization only"),
     # --- random ---------------------------------------------------------------------------
-    E("random.normal", "tf.random.normal tf.compat.v1.random_normal"),
-    E("random.uniform", "tf.random.uniform tf.compat.v1.random_uniform"),
-    E("random.truncated_normal", "tf.random.truncated_normal tf.compat.v1.truncated_normal"),
-    E("random.shuffle", "tf.random.shuffle tf.compat.v1.random_shuffle"),
+    E("normal", "tf.random.normal tf.compat.v1.random_normal"),
+    E("uniform", "tf.random.uniform tf.compat.v1.random_uniform"),
+    E("truncated_normal", "tf.random.truncated_normal tf.compat.v1.truncated_normal"),
+    E("shuffle", "tf.random.shuffle tf.compat.v1.random_shuffle"),
     E("random.set_seed", "tf.random.set_seed tf.compat.v1.set_random_seed"),
     # --- not ops: the rest of the public API ----------------------------------------------
     E("Tensor", "tf.Tensor"),

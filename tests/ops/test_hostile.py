@@ -57,7 +57,9 @@ def _simple_refs():
                 or fn.op.variadic):  # a list argument: not NumPy's calling form
             continue
         fam = fn.op.family
-        if fam in ("unary", "binary", "nondiff") and spec.attrs == ({},):
+        # elementwise ops of one or two inputs: NumPy's function of the same
+        # arguments (read from the flags, not from a family name)
+        if fn.op.elementwise and len(fn.op.input_names) <= 2 and spec.attrs == ({},):
             n_args = len(H.parameters(fn))
             if n_args == len(inspect.signature(spec.ref).parameters):
                 refs[spec.name] = spec.ref
