@@ -145,7 +145,10 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
 
     Args:
         name: the public name (TensorFlow's).
-        family: 'unary', 'binary', 'reduce', 'shape_op', 'nondiff', 'linalg_op', 'nn'.
+        family: a label for humans and for grouping tests ('unary', 'binary',
+            'reduce', 'shape_op', 'nondiff', 'linalg_op', 'nn', 'select',
+            'elementwise', 'variadic', 'creation', 'random'); nothing reads
+            a meaning from it: the flags below say what the op is.
         forward: forward(*input_values, *attrs) on ndarrays -> ndarray, or a
             tuple of n_out ndarrays.
         input_names: names of the inputs, as the VJPs refer to them.
