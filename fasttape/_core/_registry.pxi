@@ -38,7 +38,6 @@ cdef class OpDef:
     cdef readonly bint stateful     # the forward draws random numbers or has effects
     cdef readonly object shape_fn
     cdef readonly object dtype_fn
-    cdef readonly object check_fn
     cdef public object public_fn
     # VJPs: per input (joint=False) or one for all inputs (joint=True)
     cdef readonly bint joint
@@ -138,7 +137,7 @@ cdef bytes _plan(OpDef op, object fn, str for_what):
 
 def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
                 tuple attr_names=(), int n_out=1, bint variadic=False,
-                shape_fn=None, dtype_fn=None, check_fn=None, bint float_only=False,
+                shape_fn=None, dtype_fn=None, bint float_only=False,
                 broadcast_grads=None, batchable=None, bint elementwise=False,
                 bint stateful=False, bint inplace_ufunc=False):
     """Adds an op to the table and returns its OpDef.
@@ -167,7 +166,6 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
         dtype_fn: the dtype rule: dtype_fn(*input_dtypes, *attrs) -> the output
             dtype (a tuple when n_out > 1). See Note [Shape and dtype rules]
             in fasttape/ops/_registry.py and OpDef.abstract_eval.
-        check_fn: check_fn(*inputs, *attrs) raising at the call (the family's checks).
         float_only: inputs must be floating point (checked on the fast path).
         broadcast_grads: the VJPs accept output gradients that merely broadcast
             to the output's shape (default: `elementwise`). See
@@ -196,7 +194,6 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.shape_fn = shape_fn
     op.dtype_fn = dtype_fn
     op.stateful = stateful
-    op.check_fn = check_fn
     op.float_only = float_only
     op.differentiable = vjp is not None
     op.elementwise = elementwise
