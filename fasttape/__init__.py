@@ -172,6 +172,8 @@ from fasttape.ops.math_ops import relu as relu  # noqa: E402
 from fasttape.ops.math_ops import relu6 as relu6  # noqa: E402
 from fasttape.ops.math_ops import selu as selu  # noqa: E402
 from fasttape.ops.math_ops import softplus as softplus  # noqa: E402
+from fasttape.session import Session as Session  # noqa: E402
+from fasttape.session import global_variables_initializer as global_variables_initializer  # noqa: E402, E501
 from fasttape.tensor_shape import TensorShape as TensorShape
 
 __version__ = "0.1.0"

@@ -15,6 +15,11 @@ class InvalidArgumentError(ValueError):
     """An op received an argument it cannot accept (TensorFlow's name; a ValueError)."""
 
 
+class FailedPreconditionError(ValueError):
+    """An op ran before what it needs was ready: reading a graph variable that
+    its Session has not initialised (TensorFlow's name; a ValueError)."""
+
+
 def user_frame():
     """Returns (filename, lineno, source) of the first caller outside fasttape, or None."""
     f = sys._getframe(1)

@@ -450,9 +450,7 @@ def _capture(graph, x, name):
     if _core.is_symbolic(x):
         return x
     if isinstance(x, _core.Variable):
-        node = graph._add_op("ReadVariableOp", None, (), (x,), "ReadVariableOp",
-                             [tuple(x.shape)], [x.dtype])
-        return node._outputs[0]
+        return _read_variable_node(graph, x)
     if not isinstance(x, _core.Tensor):
         x = _core.convert_to_tensor(x)
     value = _core.tensor_value(x)
@@ -594,3 +592,16 @@ def constant(value, name=None):
 
 
 _core.set_special("stage", _stage)
+
+
+def _read_variable_node(graph, v):
+    """Variable `v` read in `graph` when it runs: a ReadVariableOp node (a
+    graph variable only in its own graph: Note [Graph variables] in
+    fasttape/session.py)."""
+    info = getattr(v, "_graph_var", None)
+    if info is not None and info.graph is not graph:
+        raise ValueError(f"ReadVariableOp: the graph variable '{v.name}' belongs to another "
+                         "graph than the op reading it")
+    node = graph._add_op("ReadVariableOp", None, (), (v,), "ReadVariableOp",
+                         [tuple(v.shape)], [v.dtype])
+    return node._outputs[0]

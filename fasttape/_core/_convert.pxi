@@ -194,6 +194,13 @@ cpdef object convert_to_tensor(object value, object dtype=None, object name=None
     if isinstance(value, Tensor):
         t = value
         if t._flags & _F_VARIABLE:
+            if ft_staging() or (<Variable>t)._graph_var is not None:  # a read node
+                t = _call_special("read_variable", (t,))
+                if dtype is not None and t.dtype != dtype:
+                    raise TypeError(
+                        f"convert_to_tensor: requested dtype {dtype.name} for a variable of "
+                        f"dtype {t.dtype.name}; use ft.cast to change the dtype")
+                return t
             t = _variable_snapshot(<Variable>t, True)
         if dtype is not None and t._value.dtype != dtype:
             raise TypeError(

@@ -286,6 +286,17 @@ def tensor_value(Tensor t):
     return t._value
 
 
+def variable_store(Variable v, arr):
+    """Replaces an eager variable's value by the ndarray `arr` (never written
+    to afterwards): a Session running an assign node of an eager variable."""
+    if v._graph_var is not None:
+        raise TypeError(f"variable_store: '{v.name}' is a graph variable")
+    if arr.shape != v._value.shape or arr.dtype != v._value.dtype:
+        raise ValueError(f"variable_store: value of shape {arr.shape} dtype {arr.dtype} for "
+                         f"'{v.name}' of shape {v._value.shape} dtype {v._value.dtype}")
+    v._value = arr
+
+
 def tensor_id(Tensor t):
     return t._id
 
@@ -311,10 +322,25 @@ cdef class Variable(Tensor):
 
     cdef readonly str name
     cdef readonly bint trainable
+    # None for an eager variable; a graph variable's node, initializer and
+    # initial value (fasttape/session.py). See Note [Graph variables].
+    cdef readonly object _graph_var
 
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, shape=None):
         if initial_value is None:
             raise ValueError("ft.Variable: initial_value must be given")
+        if ft_staging():  # a graph variable: See Note [Graph variables]
+            info = _call_special("graph_variable", (self, initial_value, trainable, name,
+                                                    dtype, shape))
+            self._value = info.stand_in
+            self._graph_var = info
+            self._id = _new_id()
+            self.trainable = bool(trainable)
+            self._flags = _F_VARIABLE
+            if self.trainable and _is_float_array(self._value):
+                self._flags |= _F_TRAINABLE
+            self.name = info.name
+            return
         if callable(initial_value):
             initial_value = initial_value()
         cdef Tensor t = convert_to_tensor(initial_value, dtype)
@@ -334,21 +360,69 @@ cdef class Variable(Tensor):
         self.name = (name or "Variable") + ":0"
 
     def __repr__(self):
+        if self._graph_var is not None:
+            return (f"<ft.Variable '{self.name}' shape={self._value.shape} "
+                    f"dtype={self._value.dtype.name}>")
         return (f"<ft.Variable '{self.name}' shape={self._value.shape} "
                 f"dtype={self._value.dtype.name} numpy={str(self._value)}>")
 
     def __reduce__(self):
+        if self._graph_var is not None:
+            raise TypeError(f"the graph variable '{self.name}' cannot be pickled: its value "
+                            "lives in a Session (sess.run(v) gives it)")
         return (Variable, (np.array(self._value), self.trainable, self.name.rsplit(":", 1)[0]))
 
     def __str__(self):
         return self.__repr__()
 
+    def numpy(self):
+        if self._graph_var is not None:
+            _call_special("graph_variable_value", (self, ".numpy()"))
+        return Tensor.numpy(self)
+
+    def __array__(self, dtype=None, copy=None):
+        if self._graph_var is not None:
+            _call_special("graph_variable_value", (self, "NumPy conversion (np.asarray)"))
+        return Tensor.__array__(self, dtype, copy)
+
     def read_value(self):
-        """The current value as a Tensor (a snapshot: later assigns do not change it)."""
+        """The current value as a Tensor (a snapshot: later assigns do not change it).
+        In a graph: a ReadVariableOp node, read when the graph runs."""
+        if ft_staging() or self._graph_var is not None:
+            return _call_special("read_variable", (self,))
         return _variable_snapshot(self, True)
 
     def value(self):
+        if ft_staging() or self._graph_var is not None:
+            return _call_special("read_variable", (self,))
         return _variable_snapshot(self, True)
+
+    @property
+    def initializer(self):
+        """A graph variable's initializer: the op that sets its initial value."""
+        return self._graph_info().initializer
+
+    @property
+    def initial_value(self):
+        """A graph variable's initial value: a tensor of its graph."""
+        return self._graph_info().initial_value
+
+    @property
+    def op(self):
+        """A graph variable's node (type VariableV2)."""
+        return self._graph_info().op
+
+    @property
+    def graph(self):
+        """The ft.Graph of a graph variable."""
+        return self._graph_info().graph
+
+    cdef object _graph_info(self):
+        if self._graph_var is None:
+            raise AttributeError(f"ft.Variable '{self.name}' is an eager variable: it has no "
+                                 "graph, op or initializer (variables made inside `with "
+                                 "g.as_default():` have them)")
+        return self._graph_var
 
     cdef object _checked(self, value, str what):
         cdef Tensor t = convert_to_tensor(value, self._value.dtype)
@@ -368,6 +442,8 @@ cdef class Variable(Tensor):
 
     def assign(self, value, use_locking=None, name=None, read_value=True):
         """Sets the value (same shape and dtype); returns the variable."""
+        if ft_staging() or self._graph_var is not None:  # See Note [Graph variables]
+            return _call_special("update_variable", (self, "assign", value, name, read_value))
         new = self._checked(value, "assign")
         if self._sole_owner():
             np.copyto(self._value, new)
@@ -377,6 +453,8 @@ cdef class Variable(Tensor):
 
     def assign_add(self, delta, use_locking=None, name=None, read_value=True):
         """Adds `delta` (same shape and dtype); returns the variable."""
+        if ft_staging() or self._graph_var is not None:  # See Note [Graph variables]
+            return _call_special("update_variable", (self, "assign_add", delta, name, read_value))
         d = self._checked(delta, "assign_add")
         if self._sole_owner():
             np.add(self._value, d, out=self._value)
@@ -386,6 +464,8 @@ cdef class Variable(Tensor):
 
     def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
         """Subtracts `delta` (same shape and dtype); returns the variable."""
+        if ft_staging() or self._graph_var is not None:  # See Note [Graph variables]
+            return _call_special("update_variable", (self, "assign_sub", delta, name, read_value))
         d = self._checked(delta, "assign_sub")
         if self._sole_owner():
             np.subtract(self._value, d, out=self._value)

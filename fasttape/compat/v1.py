@@ -7,9 +7,9 @@ TensorFlow 1 had another name for a TensorFlow 2 function it is an alias
 `tensor_scatter_update` is `ft.tensor_scatter_nd_update`, ...).
 
 Graph building is here (`placeholder`, `Graph`, `get_default_graph`,
-`reset_default_graph`, `name_scope`, `disable_eager_execution`); running graphs
-(`Session`, `global_variables_initializer`, ...) comes next and until then
-raises AttributeError.
+`reset_default_graph`, `name_scope`, `disable_eager_execution`), and so is
+running them (`Session`, `InteractiveSession`, `global_variables_initializer`,
+`variables_initializer`, `global_variables`, `trainable_variables`).
 """
 
 from fasttape import (  # noqa: F401
@@ -175,6 +175,14 @@ from fasttape.random import set_seed as set_random_seed  # noqa: F401
 from fasttape.random import shuffle as random_shuffle  # noqa: F401
 from fasttape.random import truncated_normal as truncated_normal  # noqa: F401
 from fasttape.random import uniform as random_uniform  # noqa: F401
+from fasttape.session import InteractiveSession as InteractiveSession  # noqa: F401
+from fasttape.session import Session as Session  # noqa: F401
+from fasttape.session import global_variables as global_variables  # noqa: F401
+from fasttape.session import (  # noqa: F401
+    global_variables_initializer as global_variables_initializer,
+)
+from fasttape.session import trainable_variables as trainable_variables  # noqa: F401
+from fasttape.session import variables_initializer as variables_initializer  # noqa: F401
 from fasttape.tensor_shape import dimension_value as dimension_value  # noqa: F401
 
 floormod = mod

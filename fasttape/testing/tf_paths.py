@@ -252,6 +252,13 @@ API = [
     E("reset_default_graph", "tf.compat.v1.reset_default_graph"),
     E("name_scope", "tf.name_scope tf.compat.v1.name_scope"),
     E("disable_eager_execution", "tf.compat.v1.disable_eager_execution"),
+    # --- running graphs --------------------------------------------------------------------
+    E("Session", "tf.compat.v1.Session"),
+    E("global_variables_initializer", "tf.compat.v1.global_variables_initializer"),
+    E("InteractiveSession", "tf.compat.v1.InteractiveSession"),
+    E("variables_initializer", "tf.compat.v1.variables_initializer"),
+    E("global_variables", "tf.compat.v1.global_variables"),
+    E("trainable_variables", "tf.compat.v1.trainable_variables"),
     E("dimension_value", "tf.compat.dimension_value tf.compat.v1.dimension_value"),
 ]
 

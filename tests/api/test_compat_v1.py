@@ -32,13 +32,14 @@ def test_compat_v1_public_names_all_resolve_to_callables_or_modules():
         assert callable(obj) or isinstance(obj, (np.dtype, type(np))), n
 
 
-def test_compat_v1_graph_running_names_are_not_there_yet():
-    # graph building is here; Session and the like come with running graphs
-    for name in ("placeholder", "get_default_graph", "Graph", "reset_default_graph"):
+def test_compat_v1_graph_names():
+    # building and running graphs: TensorFlow 1's names for them
+    for name in ("placeholder", "get_default_graph", "Graph", "reset_default_graph",
+                 "Session", "global_variables_initializer"):
         assert getattr(v1, name) is getattr(ft, name)
-    for name in ("Session", "global_variables_initializer"):
-        with pytest.raises(AttributeError):
-            getattr(v1, name)
+    for name in ("InteractiveSession", "variables_initializer", "global_variables",
+                 "trainable_variables"):
+        assert getattr(v1, name) is getattr(ft.session, name)
     assert "Session" in v1.__doc__
 
 
