@@ -395,9 +395,6 @@ class Session:
         self.close()
         return False
 
-    def __del__(self):
-        self._values = {}
-
     # --- fetches and feeds ---------------------------------------------------
     def _element(self, fetch):
         """A fetch as (node, output index), index None for an Operation."""

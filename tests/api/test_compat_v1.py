@@ -1,7 +1,6 @@
 """`ft.compat.v1`: TensorFlow 1's names for what exists (eager), the same objects as ft's."""
 
 import numpy as np
-import pytest
 
 import fasttape as ft
 from fasttape.compat import v1
