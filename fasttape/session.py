@@ -296,7 +296,7 @@ def _graph_of(var_list):
 def variables_initializer(var_list, name="init"):
     """An op that, run, initialises the graph variables of `var_list` from
     their initial values (in the order they were made). See Note [Graph
-    variables]."""
+    variables]. In eager mode with no graph variable: None (nothing to do)."""
     var_list = list(var_list)
     for v in var_list:
         if not isinstance(v, _core.Variable):
@@ -305,6 +305,8 @@ def variables_initializer(var_list, name="init"):
         if v._graph_var is None:
             raise TypeError(f"variables_initializer: '{v.name}' is an eager variable (it is "
                             "initialised when made); only graph variables have initializers")
+    if not var_list and not _core.staging():
+        return None  # eager mode: variables are initialised when made (TensorFlow's no_op)
     g = _graph_of(var_list)
     node = g._add_op("NoOp", None, (), (), name or "init", [], [])
     node._control_inputs = tuple(v._graph_var.initializer for v in var_list)
@@ -361,6 +363,12 @@ class Session:
     """
 
     def __init__(self, target="", graph=None, config=None):
+        """`graph`: the graph to run (default: the default graph). `config`
+        (TensorFlow's ConfigProto: devices, threads) is accepted and has no
+        effect; `target` must be "" (no distributed runtime)."""
+        if target not in ("", None):
+            raise ValueError(f"Session: target={target!r}: fasttape runs in-process only "
+                             "(target must be '')")
         if graph is None:
             graph = _graph.get_default_graph()
         if not isinstance(graph, _graph.Graph):
@@ -536,6 +544,9 @@ class Session:
         to values. See Note [Running a graph]."""
         if self._closed:
             raise RuntimeError("Session.run: attempted to use a closed Session")
+        if options is not None or run_metadata is not None:
+            raise TypeError("Session.run: options= and run_metadata= (TensorFlow's run "
+                            "tracing) are not supported")
         leaves = []
         template = self._flatten(fetches, leaves)
         feeds = self._feeds(feed_dict)

@@ -162,6 +162,9 @@ def test_collections_and_names():
     assert g.get_collection("variables") == [a, b, c]
     assert g.get_collection("trainable_variables") == [a, c]
     assert ft.compat.v1.global_variables() == []  # the (empty) global default graph's
+    nodes = len(ft.get_default_graph().get_operations())
+    assert ft.global_variables_initializer() is None  # eager mode: nothing to initialise
+    assert len(ft.get_default_graph().get_operations()) == nodes
     sess = ft.Session(graph=g)
     with g.as_default():
         sess.run(ft.global_variables_initializer())

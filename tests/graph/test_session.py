@@ -124,6 +124,10 @@ def test_bad_fetches_and_feed_keys_raise():
         sess.run(y, [(x, 1.0)])
     with pytest.raises(TypeError, match="symbolic tensor"):
         sess.run(y, {x: y})
+    with pytest.raises(TypeError, match="run_metadata"):
+        sess.run(y, {x: np.ones((1, 3))}, run_metadata=object())
+    with pytest.raises(ValueError, match="target"):
+        ft.Session("grpc://localhost:2222", graph=g)
 
 
 def test_only_the_subgraph_the_fetches_need_runs():
