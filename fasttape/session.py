@@ -575,14 +575,17 @@ class Session:
             if debug:
                 _check_outputs(node, [vals[i] for i in out_ids])
         results = []
+        returned = set()
         for node, index in leaves:
             if index is None:
                 results.append(None)
                 continue
             tid = id(node._outputs[index])
             value = vals[tid]
-            if tid in plan.held or tid in feeds or value.base is not None:
+            if (tid in plan.held or tid in feeds or value.base is not None
+                    or id(value) in returned):  # one array per result: See Note [Running a graph]
                 value = np.array(value, copy=True)
+            returned.add(id(value))
             results.append(value)
         return self._rebuild(template, results)
 

@@ -230,6 +230,10 @@ def test_results_never_alias_the_graph_or_the_feeds():
     got = sess.run(x, {x: fed})
     got[0] = 0.0
     assert fed[0] == 3.0
+    y = x * 2.0
+    a, b = sess.run([y, y], {x: fed})
+    a[0] = -1.0
+    assert b[0] == 6.0
     view = sess.run(t)
     view[0, 0] = 7.0
     np.testing.assert_array_equal(sess.run(c), [1.0, 2.0])
