@@ -315,7 +315,19 @@ def variables_initializer(var_list, name="init"):
 
 def global_variables_initializer():
     """The op that initialises every variable of the default graph (its
-    "variables" collection)."""
+    "variables" collection).
+
+    >>> import fasttape as ft
+    >>> g = ft.Graph()
+    >>> with g.as_default():
+    ...     v = ft.Variable([1.0, 2.0], name="v")
+    ...     step = v.assign_add([1.0, 1.0])
+    ...     init = ft.global_variables_initializer()
+    >>> sess = ft.Session(graph=g)
+    >>> sess.run(init)
+    >>> sess.run([step, step * 2.0])
+    [array([2., 3.], dtype=float32), array([4., 6.], dtype=float32)]
+    """
     return variables_initializer(global_variables(), name="init")
 
 

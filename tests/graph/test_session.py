@@ -2,6 +2,7 @@
 Note [Running a graph] in fasttape/session.py."""
 
 import collections
+import doctest
 import subprocess
 import sys
 import textwrap
@@ -317,3 +318,10 @@ def test_tf1_program_in_graph_mode_end_to_end():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_docstring_examples():
+    import fasttape.session
+
+    result = doctest.testmod(fasttape.session, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
