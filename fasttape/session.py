@@ -354,8 +354,9 @@ _FORWARD_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, np.linalg
 
 
 class _Plan:
-    """A memoised schedule: the steps (node, kind, input ids, output ids) to
-    run, in build order."""
+    """A memoised schedule: the steps (node, kind, input ids, output ids,
+    forward, attrs, single output) to run, in build order, and the ids of the
+    outputs that are values the graph or the Session keeps."""
 
     __slots__ = ("steps", "held")
 
@@ -539,11 +540,13 @@ class Session:
             if kind == _K_OP and n.op_def is None:
                 raise NotImplementedError(f"Session.run: node '{n.name}' of type {n._type} "
                                           "cannot run in a Session")
+            fwd = n.op_def.forward if kind == _K_OP else None
             steps.append((n, kind, tuple(id(t) for t in n._inputs),
-                          tuple(id(t) for t in n._outputs)))
+                          tuple(id(t) for t in n._outputs), fwd, n.attrs,
+                          kind == _K_OP and n.op_def.n_out == 1))
         plan = _Plan()
         plan.steps = steps
-        plan.held = {id(t) for n, kind, _, _ in steps if kind in _HELD for t in n._outputs}
+        plan.held = {id(t) for s in steps if s[1] in _HELD for t in s[0]._outputs}
         self._plans[key] = plan
         return plan
 
@@ -565,16 +568,15 @@ class Session:
         plan = self._plan(leaves, feeds)
         vals = {k: arr for k, (_, arr) in feeds.items()}
         debug = self._debug_checks
-        for node, kind, in_ids, out_ids in plan.steps:
+        for node, kind, in_ids, out_ids, forward, attrs, single in plan.steps:
             if kind == _K_OP:
                 ins = [vals[i] for i in in_ids]
-                op_def = node.op_def
                 try:
-                    out = op_def.forward(*ins, *node.attrs)
+                    out = forward(*ins, *attrs)
                 except _FORWARD_ERRORS as e:
                     raise _node_error(node, ins, e) from None
-                if op_def.n_out == 1:
-                    vals[out_ids[0]] = np.asarray(out)
+                if single:
+                    vals[out_ids[0]] = out if type(out) is np.ndarray else np.asarray(out)
                 else:
                     for i, o in zip(out_ids, out):
                         vals[i] = np.asarray(o)
