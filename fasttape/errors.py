@@ -36,6 +36,8 @@ def describe(value):
         shape = getattr(value, "shape", None)
         dtype = getattr(value, "dtype", None)
         if shape is not None and dtype is not None:
+            if getattr(shape, "rank", 0) is None:  # a graph tensor of unknown rank
+                return f"shape=<unknown> dtype={getattr(dtype, 'name', dtype)}"
             return f"shape={tuple(shape)} dtype={getattr(dtype, 'name', dtype)}"
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
             return f"Python int of {value.bit_length()} bits"
