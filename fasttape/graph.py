@@ -218,7 +218,10 @@ class Graph:
         makes it: "add", "add_1", "add_2", ... skipping names taken (by a node
         or a name scope, compared case-insensitively), the case of `name` kept."""
         scope = "/".join(self._scope_stack())
-        name = f"{scope}/{name}" if scope else name
+        return self._unique(f"{scope}/{name}" if scope else name, mark_as_used)
+
+    def _unique(self, name, mark_as_used=True):
+        """Full name `name` made unique (no scope added)."""
         with self._lock:
             key = name.lower()
             i = self._used_names.get(key, 0)
@@ -242,15 +245,18 @@ class Graph:
         """`ft.name_scope(name)` in this graph (enter it inside `g.as_default()`)."""
         return _name_scope_in(self, name)
 
-    def _add_op(self, op_type, op_def, inputs, attrs, name, shapes, dtypes, exact=False):
+    def _add_op(self, op_type, op_def, inputs, attrs, name, shapes, dtypes, exact=False,
+                scoped=True):
         """A new node with outputs of static `shapes` and `dtypes` (lists),
-        named `name` made unique (`exact`: a name unique_name gave)."""
+        named `name` under the name scopes (`scoped`) made unique (`exact`:
+        a name unique_name gave)."""
         self._check_not_finalized(name)
         if not _VALID_NAME.match(name):
             raise ValueError(f"'{name}' is not a valid node name: a name starts with a letter, "
                              "a digit or '.', then has letters, digits and _ . - / >")
         with self._lock:
-            unique = name if exact else self.unique_name(name)
+            unique = (name if exact else self.unique_name(name) if scoped
+                      else self._unique(name))
             node = Operation(self, unique, op_type, op_def, inputs, attrs)
             node._outputs = tuple(_core.symbolic_tensor(node, i, s, d)
                                   for i, (s, d) in enumerate(zip(shapes, dtypes)))
@@ -260,7 +266,9 @@ class Graph:
 
     def _check_not_finalized(self, what):
         if self._finalized:
-            raise RuntimeError(f"Graph is finalized and cannot be modified (adding {what!r})")
+            e = RuntimeError(f"Graph is finalized and cannot be modified (adding {what!r})")
+            e.ft_passthrough = True  # not an argument error: Note [Errors at the public boundary]
+            raise e
 
     def finalize(self):
         """Makes the graph read-only: adding a node raises RuntimeError."""
@@ -535,8 +543,8 @@ def _first_symbolic(inputs):
 
 def _capture(graph, x, name):
     """An input of a node: symbolic tensors as they are, variables as read
-    nodes, other values as Const nodes named `name` (TensorFlow's
-    '<node>/<input name>', 'add/y')."""
+    nodes, other values as Const nodes named `name`, a full name under the
+    node's (TensorFlow's '<node>/<input name>': 'add/y', 'scope/add/y')."""
     if _core.is_symbolic(x):
         return x
     if isinstance(x, _core.Variable):
@@ -546,8 +554,8 @@ def _capture(graph, x, name):
     if not isinstance(x, _core.Tensor):
         x = _core.convert_to_tensor(x)
     value = _core.tensor_value(x)
-    return graph._add_op("Const", None, (), (value,), name, [value.shape], [value.dtype]
-                         )._outputs[0]
+    return graph._add_op("Const", None, (), (value,), name, [value.shape], [value.dtype],
+                         scoped=False)._outputs[0]
 
 
 def _stage(op_def, inputs, attrs):
