@@ -504,7 +504,8 @@ def enable_eager_execution(config=None, device_policy=None, execution_mode=None)
     if g is not None and g._ops:
         raise ValueError(
             "ft.enable_eager_execution: graph nodes were already built in the default graph "
-            f"({len(g._ops)} nodes); enable eager execution at program start")
+            f"({len(g._ops)} node{'s' if len(g._ops) != 1 else ''}); enable eager execution at "
+            "program start")
     _core.set_global_graph_mode(False)
     _global["eager_enabled"] = True
 
