@@ -674,6 +674,11 @@ def test_unknown_rank_inputs_give_unknown_shapes_but_dtype_errors_at_build():
             u + k
         with pytest.raises(TypeError, match="sin.*int32"):
             ft.sin(k)
+        # through the table's rules (OpDef.apply), not the fast paths' checks
+        with pytest.raises(TypeError, match=r"(?s)matmul.*float32.*int32"):
+            ft.matmul(u, k)
+        with pytest.raises(TypeError, match=r"(?s)reduce_logsumexp.*floating.*shape=<unknown>"):
+            ft.reduce_logsumexp(k)
         # a known input still checks shapes
         with pytest.raises(ValueError, match="matmul"):
             ft.matmul(ft.placeholder(ft.float32, (2, 3)), ft.placeholder(ft.float32, (4, 2)))
