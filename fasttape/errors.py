@@ -36,6 +36,8 @@ def describe(value):
         shape = getattr(value, "shape", None)
         dtype = getattr(value, "dtype", None)
         if shape is not None and dtype is not None:
+            if getattr(shape, "rank", 0) is None:  # a graph tensor of unknown rank
+                return f"shape=<unknown> dtype={getattr(dtype, 'name', dtype)}"
             return f"shape={tuple(shape)} dtype={getattr(dtype, 'name', dtype)}"
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
             return f"Python int of {value.bit_length()} bits"
@@ -111,8 +113,10 @@ def boundary_error(op_name, exc, inputs, input_names=None):
     called on `inputs` (see Note [Errors at the public boundary]); `exc` itself
     when it already names `op_name`."""
     inner = getattr(exc, "ft_op", None)
-    if inner == op_name or isinstance(exc, Warning):
-        return exc  # a warning the user turned into an error stays what it is
+    if inner == op_name or isinstance(exc, Warning) or getattr(exc, "ft_passthrough", False):
+        # a warning the user turned into an error stays what it is; so does an
+        # error that is not about the arguments (a finalized graph)
+        return exc
     cls = _boundary_class(exc)
     if inner is not None:
         detail = f"{inner}: {getattr(exc, 'ft_detail', exc)}"
