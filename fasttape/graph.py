@@ -90,6 +90,11 @@ _TF_NAMES = {
     "scatter_nd": "ScatterNd", "not_equal": "NotEqual", "greater_equal": "GreaterEqual",
     "less_equal": "LessEqual", "relu6": "Relu6", "log1p": "Log1p", "expm1": "Expm1",
     "atan2": "Atan2", "layer_norm": "LayerNorm",
+    "zeros": "zeros", "ones": "ones", "zeros_like": "zeros_like", "ones_like": "ones_like",
+    "fill": "Fill", "range": "range", "eye": "eye", "linspace": "LinSpace",
+    "normal": "random_normal", "uniform": "random_uniform",
+    "truncated_normal": "truncated_normal", "shuffle": "RandomShuffle",
+    "_where_indices": "Where",
 }
 
 
@@ -627,7 +632,7 @@ def _pending_name(op_def):
     if name is not None:
         _thread.op_name = None
         return name
-    return _tf_name(op_def.name.lstrip("_"))
+    return _tf_name(op_def.name)
 
 
 @contextlib.contextmanager
