@@ -804,6 +804,16 @@ def public(name, op, doc):
     return deco
 
 
+def check_range(values, n, what, where=""):
+    """A value check of a forward: raises InvalidArgumentError when an entry of
+    the integer array `values` lies outside [0, n). It runs in the forward, so
+    in graph mode it runs when the graph runs (Note [Shape and dtype rules])."""
+    if values.size and (values.min() < 0 or values.max() >= n):
+        raise errors.InvalidArgumentError(
+            f"{what} must lie in [0, {n}){' ' + where if where else ''}, got "
+            f"[{values.min()}, {values.max()}]")
+
+
 def masked(g, keep):
     """g where the bool `keep` holds, else 0: the VJP of relu-like selections.
 

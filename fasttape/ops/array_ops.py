@@ -14,6 +14,7 @@ from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
     Tensor,
     call_op,
+    check_range,
     composite,
     convert_like,
     convert_to_tensor,
@@ -158,13 +159,13 @@ def transpose(a, perm=None, conjugate=False, name=None):
     """Permutes the axes of `a` (reverses them when `perm` is None)."""
     x = _tensor(a)
     if perm is None:
-        perm = tuple(range(x.ndim - 1, -1, -1))
+        perm = tuple(builtins.range(x.ndim - 1, -1, -1))
     else:
         perm = normalize_ints("transpose", perm, "perm", (x,))
         nd = x.ndim
         # entries in [-rank, rank) as NumPy's axes; never taken modulo the rank
         if (len(perm) != nd or not builtins.all(-nd <= p < nd for p in perm)
-                or sorted(p % nd for p in perm) != list(range(nd))):
+                or sorted(p % nd for p in perm) != list(builtins.range(nd))):
             raise errors.op_error(ValueError, "transpose", (x,),
                                   f"perm {list(perm)} is not a permutation of the {nd} axes")
         perm = tuple(p % nd for p in perm)
@@ -275,7 +276,7 @@ def concat(values, axis, name=None):
 
 
 def _stack_vjp(g, values_shape, axis):
-    return [g[(slice(None),) * axis + (i,)] for i in range(len(values_shape))]
+    return [g[(slice(None),) * axis + (i,)] for i in builtins.range(len(values_shape))]
 
 
 _stack_op = register("stack", "shape_op", lambda *v: np.stack(v[:-1], axis=v[-1]),
@@ -332,7 +333,7 @@ def unstack(value, num=None, axis=0, name=None):
     n = x.shape[ax]
     if num is not None and normalize_int("unstack", num, "num", (x,)) != n:
         raise errors.op_error(ValueError, "unstack", (x,), f"num={num} but axis {ax} has size {n}")
-    return [getitem(x, (slice(None),) * ax + (i,)) for i in range(n)]
+    return [getitem(x, (slice(None),) * ax + (i,)) for i in builtins.range(n)]
 
 
 @composite("split")
@@ -597,6 +598,7 @@ def _gather_key(indices, axis, batch_dims, params_shape):
 
 
 def _gather(params, indices, axis, batch_dims):
+    check_range(indices, params.shape[axis], "indices", f"along axis {axis}")
     if batch_dims == 0:
         return np.take(params, indices, axis=axis)
     return params[_gather_key(indices, axis, batch_dims, params.shape)]
@@ -610,12 +612,6 @@ def _gather_vjp(g, indices, params_shape, axis, batch_dims):
 _gather_op = register("gather", "shape_op", _gather, ("params", "indices"),
                       {"params": _gather_vjp}, attr_names=("axis", "batch_dims"),
                       shape_fn=_rules.gather_shape, dtype_fn=_rules.indices_dtype)
-
-
-def _check_range(op_name, inputs, names, values, n, where):
-    if values.size and (values.min() < 0 or values.max() >= n):
-        raise _invalid(op_name, inputs, f"indices must lie in [0, {n}) {where}, got "
-                                        f"[{values.min()}, {values.max()}]", names)
 
 
 @public("gather", _gather_op, None)
@@ -664,7 +660,6 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
     if p.shape[:b] != idx.shape[:b]:
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"the first {b} (batch) axes of params and indices differ", names)
-    _check_range("gather", (p, idx), names, idx.numpy(), p.shape[ax], f"along axis {ax}")
     return _gather_op.apply((p, idx), (ax, b))
 
 
@@ -687,7 +682,15 @@ def _nd_shape(shape, indices, batch_dims):
     return shape if indices.shape[-1] else shape[:batch_dims] + (1,) + shape[batch_dims:]
 
 
+def _check_nd_range(indices, shape, batch_dims):
+    """The forwards' value check of multi-indices (gather_nd, scatters)."""
+    for j in builtins.range(indices.shape[-1]):
+        check_range(indices[..., j], shape[batch_dims + j], "indices",
+                    f"in indices[..., {j}] (axis {batch_dims + j})")
+
+
 def _gather_nd(params, indices, batch_dims):
+    _check_nd_range(indices, params.shape, batch_dims)
     return params.reshape(_nd_shape(params.shape, indices, batch_dims))[
         _nd_key(indices, batch_dims)]
 
@@ -713,10 +716,6 @@ def _check_nd_indices(op_name, inputs, names, idx, shape, batch_dims):
         raise errors.op_error(
             ValueError, op_name, inputs,
             f"indices.shape[-1] = {k} exceeds the {len(shape) - batch_dims} indexable axes", names)
-    iv = idx.numpy()
-    for j in builtins.range(k):
-        _check_range(op_name, inputs, names, iv[..., j], shape[batch_dims + j],
-                     f"in indices[..., {j}] (axis {batch_dims + j})")
 
 
 @public("gather_nd", _gather_nd_op, None)
@@ -754,6 +753,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
 
 
 def _scatter_nd(indices, updates, shape):
+    _check_nd_range(indices, shape, 0)
     z = np.zeros(_nd_shape(shape, indices, 0), dtype=updates.dtype)
     _add_at(z, _nd_key(indices, 0), updates)  # repeated indices add up, as TF
     return z.reshape(shape)
@@ -1130,12 +1130,14 @@ def rank(input, name=None):  # noqa: A002
 
 
 def _tensor_scatter_update(tensor, indices, updates):
+    _check_nd_range(indices, tensor.shape, 0)
     out = np.array(tensor)
     out.reshape(_nd_shape(out.shape, indices, 0))[_nd_key(indices, 0)] = updates
     return out
 
 
 def _tensor_scatter_add(tensor, indices, updates):
+    _check_nd_range(indices, tensor.shape, 0)
     out = np.array(tensor)
     np.add.at(out.reshape(_nd_shape(out.shape, indices, 0)), _nd_key(indices, 0), updates)
     return out

@@ -576,6 +576,9 @@ reduce_euclidean_norm = reduce(
 
 
 def _segment_sum(data, segment_ids, num_segments):
+    if segment_ids.size and segment_ids.max() >= num_segments:
+        raise errors.InvalidArgumentError(
+            f"segment id {segment_ids.max()} is out of range [0, {num_segments})")
     out = np.zeros((num_segments,) + data.shape[segment_ids.ndim:], data.dtype)
     keep = segment_ids >= 0
     if keep.all():
@@ -583,6 +586,21 @@ def _segment_sum(data, segment_ids, num_segments):
     else:
         np.add.at(out, segment_ids[keep], data[keep])
     return out
+
+
+def _sorted_segment_sum(data, segment_ids, num_segments):
+    """segment_sum's forward: the ids' values (sorted, >= 0) give the number of
+    segments, so its graph node's first dim is unknown (num_segments None)."""
+    iv = segment_ids
+    if iv.size and iv.min() < 0:
+        raise errors.InvalidArgumentError(f"segment ids must be >= 0, got {iv.min()}")
+    if iv.size > 1 and np.any(iv[1:] < iv[:-1]):
+        k = int(np.argmax(iv[1:] < iv[:-1]))
+        raise errors.InvalidArgumentError(
+            f"segment ids are not sorted: segment_ids[{k + 1}] = {iv[k + 1]} "
+            f"< segment_ids[{k}] = {iv[k]}")
+    n = int(iv[-1]) + 1 if iv.size else 0
+    return _segment_sum(data, segment_ids, n)
 
 
 def _segment_sum_vjp(g, segment_ids):
@@ -595,7 +613,7 @@ def _segment_sum_vjp(g, segment_ids):
 
 
 _segment_sum_op = register(
-    "segment_sum", "shape_op", _segment_sum, ("data", "segment_ids"),
+    "segment_sum", "shape_op", _sorted_segment_sum, ("data", "segment_ids"),
     {"data": _segment_sum_vjp}, attr_names=("num_segments",),
     shape_fn=_rules.segment_shape, dtype_fn=_rules.segment_dtype)
 _unsorted_segment_sum_op = register(
@@ -632,20 +650,10 @@ def segment_sum(data, segment_ids, name=None):
     <ft.Tensor shape=(3,) dtype=float32 numpy=[3. 0. 7.]>
     """
     d, ids, names = _segment_args("segment_sum", data, segment_ids)
-    iv = ids.numpy()
     if ids.ndim != 1:
         raise errors.op_error(ValueError, "segment_sum", (d, ids),
                               "segment_ids must be a vector", names)
-    if iv.size and iv.min() < 0:
-        raise errors.op_error(errors.InvalidArgumentError, "segment_sum", (d, ids),
-                              f"segment ids must be >= 0, got {iv.min()}", names)
-    if iv.size > 1 and np.any(iv[1:] < iv[:-1]):
-        k = int(np.argmax(iv[1:] < iv[:-1]))
-        raise errors.op_error(errors.InvalidArgumentError, "segment_sum", (d, ids),
-                              f"segment ids are not sorted: segment_ids[{k + 1}] = {iv[k + 1]} "
-                              f"< segment_ids[{k}] = {iv[k]}", names)
-    n = int(iv[-1]) + 1 if iv.size else 0
-    return _segment_sum_op.apply((d, ids), (n,))
+    return _segment_sum_op.apply((d, ids), (None,))
 
 
 @public("unsorted_segment_sum", _unsorted_segment_sum_op, None)
@@ -667,10 +675,6 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     d, ids, names = _segment_args("unsorted_segment_sum", data, segment_ids)
     n = normalize_int("unsorted_segment_sum", num_segments, "num_segments", (d, ids), names,
                       minimum=0)
-    iv = ids.numpy()
-    if iv.size and iv.max() >= n:
-        raise errors.op_error(errors.InvalidArgumentError, "unsorted_segment_sum", (d, ids),
-                              f"segment id {iv.max()} is out of range [0, {n})", names)
     return _unsorted_segment_sum_op.apply((d, ids), (n,))
 
 
