@@ -200,6 +200,14 @@ def reduced_shape(x_shape, axis, keepdims, *attrs):
     return tuple(d for i, d in enumerate(x_shape) if i not in axis)
 
 
+def incompatible(a, b):
+    """True when shapes `a` and `b` (tuples, None for unknown dims) cannot be
+    equal: ranks differ or two known dims differ. The public functions' shape
+    checks use it instead of `!=`, so that a graph's unknown dims pass."""
+    return len(a) != len(b) or any(x is not None and y is not None and x != y
+                                   for x, y in zip(a, b))
+
+
 def same_shapes(shapes):
     """The one shape of several inputs that do not broadcast (add_n): known dims
     must agree; an unknown dim takes the others'."""
@@ -802,6 +810,16 @@ def public(name, op, doc):
         return _public(name, op, _guard(name, fn), doc or fn.__doc__)
 
     return deco
+
+
+def unknown_dim_error(op_name, inputs, what, names=None):
+    """The build-time error of a public function that needs a dim a graph
+    tensor does not know (unstack's count, split's equal pieces): a ValueError
+    naming the op, never a crash on None arithmetic."""
+    return errors.op_error(
+        ValueError, op_name, inputs,
+        f"{what} is unknown (None), and this op needs it when the graph is built; give the "
+        "tensor a static shape (the placeholder's shape, or set_shape)", names)
 
 
 def check_range(values, n, what, where=""):

@@ -18,6 +18,7 @@ from fasttape.ops._registry import (
     composite,
     convert_like,
     convert_to_tensor,
+    incompatible,
     normalize_axis,
     normalize_int,
     normalize_ints,
@@ -27,6 +28,7 @@ from fasttape.ops._registry import (
     same_dtype,
     single_axis,
     strict_index,
+    unknown_dim_error,
 )
 
 _wrap = _core.wrap_array
@@ -219,7 +221,7 @@ def squeeze(input, axis=None, name=None):  # noqa: A002
     axes = normalize_axis("squeeze", x, axis)
     if axes is not None:
         for a in axes:
-            if x.shape[a] != 1:
+            if x.shape[a] is not None and x.shape[a] != 1:
                 raise errors.op_error(ValueError, "squeeze", (x,),
                                       f"cannot squeeze axis {a} of size {x.shape[a]}")
     return _squeeze_op.apply((x,), (axes,))
@@ -288,7 +290,7 @@ _stack_op = register("stack", "shape_op", lambda *v: np.stack(v[:-1], axis=v[-1]
 def stack(values, axis=0, name=None):
     """Joins tensors of one shape along a new `axis`."""
     vals = _same_rank_dtype("stack", list(values))
-    if any(v.shape != vals[0].shape for v in vals):
+    if any(incompatible(v.shape, vals[0].shape) for v in vals):
         raise errors.op_error(ValueError, "stack", tuple(vals), "all tensors must have one shape")
     nd = vals[0].ndim + 1
     axis = normalize_int("stack", axis, "axis", tuple(vals))
@@ -331,6 +333,10 @@ def unstack(value, num=None, axis=0, name=None):
     x = _tensor(value)
     ax = single_axis("unstack", x, axis)
     n = x.shape[ax]
+    if num is not None and n is None:
+        n = normalize_int("unstack", num, "num", (x,), minimum=0)
+    elif n is None:
+        raise unknown_dim_error("unstack", (x,), f"the size of axis {ax} (num=None)")
     if num is not None and normalize_int("unstack", num, "num", (x,)) != n:
         raise errors.op_error(ValueError, "unstack", (x,), f"num={num} but axis {ax} has size {n}")
     return [getitem(x, (slice(None),) * ax + (i,)) for i in builtins.range(n)]
@@ -372,6 +378,9 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
         except TypeError:
             raise errors.op_error(TypeError, "split", (x,),
                                   f"num_or_size_splits must be ints, got {spec!r}") from None
+        if n is None:
+            raise unknown_dim_error("split", (x,), f"the size of axis {ax} (to split it into "
+                                                   f"{k} equal pieces)")
         if k <= 0 or n % k:
             raise _invalid("split", (x,), f"cannot split axis {ax} of size {n} into {k} equal "
                                           "pieces")
@@ -387,6 +396,9 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
             raise _invalid("split", (x,), f"sizes {sizes} may hold one -1 and otherwise "
                                           "non-negative sizes")
         known = builtins.sum(s for s in sizes if s != -1)
+        if n is None:  # pieces are static slices: their bounds need the dim
+            raise unknown_dim_error("split", (x,), f"the size of axis {ax} (to split it into "
+                                                   f"pieces of sizes {sizes})")
         if unknown and known <= n:
             sizes[unknown[0]] = n - known
         if builtins.sum(sizes) != n or -1 in sizes:
@@ -436,6 +448,13 @@ _PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmet
 
 
 def _pad(x, paddings, mode, constant_values):
+    if mode != "CONSTANT":  # a check of dims, in the forward: a graph's dims may be unknown
+        slack = 1 if mode == "REFLECT" else 0
+        for ax, ((lo, hi), n) in enumerate(zip(paddings, x.shape, strict=True)):
+            if builtins.max(lo, hi) > n - slack:
+                raise errors.InvalidArgumentError(
+                    f"{mode} paddings must be at most {n - slack} along axis {ax} of size {n}, "
+                    f"got {[lo, hi]}")
     if mode == "CONSTANT":
         shape = tuple(lo + n + hi for (lo, hi), n in zip(paddings, x.shape, strict=True))
         out = np.full(shape, constant_values, dtype=x.dtype)
@@ -502,13 +521,6 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     pads = tuple((int(lo), int(hi)) for lo, hi in arr)
     if any(lo < 0 or hi < 0 for lo, hi in pads):
         raise _invalid("pad", (x,), f"paddings {arr.tolist()} must be non-negative")
-    if mode_ != "CONSTANT":
-        slack = 1 if mode_ == "REFLECT" else 0
-        for ax, ((lo, hi), n) in enumerate(zip(pads, x.shape, strict=True)):
-            if builtins.max(lo, hi) > n - slack:
-                raise _invalid("pad", (x,),
-                               f"{mode_} paddings must be at most {n - slack} along axis {ax} "
-                               f"of size {n}, got {[lo, hi]}")
     if mode_ == "CONSTANT":
         try:  # Python numbers take x's dtype exactly and never wrap (Note [Weak Python data])
             cv_arr = convert_like(constant_values, x.dtype).numpy()
@@ -527,15 +539,29 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
 
 
 def _slice_vjp(g, input_shape, begin, size):
-    paddings = tuple((b, n - b - s) for b, s, n in zip(begin, size, input_shape, strict=True))
+    paddings = tuple((b, 0 if s == -1 else n - b - s)
+                     for b, s, n in zip(begin, size, input_shape, strict=True))
     return call_op(_pad_op, (g,), (paddings, "CONSTANT", 0))
+
+
+def _slice_key_of(shape, begin, size):
+    """slice's index: a size -1 (kept only for a dim a graph did not know) is
+    the rest of the axis; bounds are checked here, when the dims are known."""
+    size = tuple(n - lo if k == -1 else k for lo, k, n in zip(begin, size, shape, strict=True))
+    for ax, (lo, k, n) in enumerate(zip(begin, size, shape, strict=True)):
+        if lo + k > n or k < 0:
+            raise errors.InvalidArgumentError(
+                f"begin {list(begin)} and size {list(size)} are out of range along axis {ax} "
+                f"of size {n}")
+    return tuple(slice(b, b + s) for b, s in zip(begin, size, strict=True))
 
 
 _slice_op = register(
     "slice", "shape_op",
-    lambda x, begin, size: x[tuple(slice(b, b + s) for b, s in zip(begin, size, strict=True))],
+    lambda x, begin, size: x[_slice_key_of(x.shape, begin, size)],
     ("input",), _slice_vjp, attr_names=("begin", "size"),
-    shape_fn=lambda s, begin, size: tuple(size), dtype_fn=_rules.first_dtype)
+    shape_fn=lambda s, begin, size: tuple(None if k == -1 else k for k in size),
+    dtype_fn=_rules.first_dtype)
 
 
 @public("slice", _slice_op, None)
@@ -558,9 +584,10 @@ def slice_(input_, begin, size, name=None):
         raise errors.op_error(
             ValueError, "slice", (x,),
             f"begin {list(b)} and size {list(s)} must have one entry per axis ({x.ndim})")
-    s = tuple(n - lo if k == -1 else k for lo, k, n in zip(b, s, x.shape, strict=True))
+    s = tuple(k if k == -1 and n is None else n - lo if k == -1 else k
+              for lo, k, n in zip(b, s, x.shape, strict=True))
     for ax, (lo, k, n) in enumerate(zip(b, s, x.shape, strict=True)):
-        if lo < 0 or k < 0 or lo + k > n:
+        if lo < 0 or (k < 0 and n is not None) or k < -1 or (n is not None and lo + k > n):
             raise _invalid("slice", (x,), f"begin {list(b)} and size {list(s)} are out of "
                                           f"range along axis {ax} of size {n}")
     return _slice_op.apply((x,), (b, s))
@@ -657,7 +684,7 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
     if ax < b:
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"axis {ax} must be >= batch_dims ({b})", names)
-    if p.shape[:b] != idx.shape[:b]:
+    if incompatible(p.shape[:b], idx.shape[:b]):
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"the first {b} (batch) axes of params and indices differ", names)
     return _gather_op.apply((p, idx), (ax, b))
@@ -712,7 +739,7 @@ def _check_nd_indices(op_name, inputs, names, idx, shape, batch_dims):
         raise errors.op_error(ValueError, op_name, inputs,
                               f"indices must have rank >= {batch_dims + 1}", names)
     k = idx.shape[-1]
-    if k > len(shape) - batch_dims:
+    if k is not None and k > len(shape) - batch_dims:
         raise errors.op_error(
             ValueError, op_name, inputs,
             f"indices.shape[-1] = {k} exceeds the {len(shape) - batch_dims} indexable axes", names)
@@ -743,7 +770,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
     names = ("params", "indices")
     _int_indices("gather_nd", (p, idx), idx, names)
     b = normalize_int("gather_nd", batch_dims, "batch_dims", (p, idx), names)
-    if b < 0 or (b > 0 and (b >= idx.ndim or p.shape[:b] != idx.shape[:b])):
+    if b < 0 or (b > 0 and (b >= idx.ndim or incompatible(p.shape[:b], idx.shape[:b]))):
         raise errors.op_error(
             ValueError, "gather_nd", (p, idx),
             f"batch_dims={batch_dims}: the first batch_dims axes of params and indices "
@@ -795,8 +822,8 @@ def scatter_nd(indices, updates, shape, name=None):
         raise errors.op_error(ValueError, "scatter_nd", (idx, u),
                               f"shape {list(shp)} must be non-negative", names)
     _check_nd_indices("scatter_nd", (idx, u), names, idx, shp, 0)
-    expected = idx.shape[:-1] + shp[idx.shape[-1]:]
-    if u.shape != expected:
+    expected = idx.shape[:-1] + shp[idx.shape[-1]:] if idx.shape[-1] is not None else None
+    if expected is not None and incompatible(u.shape, expected):
         raise errors.op_error(
             ValueError, "scatter_nd", (idx, u),
             f"updates must have shape indices.shape[:-1] + shape[{idx.shape[-1]}:] = "
@@ -1177,8 +1204,8 @@ def _tensor_scatter_args(op_name, tensor, indices, updates):
         raise errors.op_error(ValueError, op_name, (t, idx, u),
                               "tensor must have rank >= 1", names)
     _check_nd_indices(op_name, (t, idx, u), names, idx, t.shape, 0)
-    expected = idx.shape[:-1] + t.shape[idx.shape[-1]:]
-    if u.shape != expected:
+    expected = idx.shape[:-1] + t.shape[idx.shape[-1]:] if idx.shape[-1] is not None else None
+    if expected is not None and incompatible(u.shape, expected):
         raise errors.op_error(
             ValueError, op_name, (t, idx, u),
             f"updates must have shape indices.shape[:-1] + tensor.shape[{idx.shape[-1]}:] = "

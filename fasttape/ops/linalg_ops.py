@@ -26,6 +26,7 @@ from fasttape.ops._registry import (
     register,
     same_dtype,
     strict_index,
+    unknown_dim_error,
 )
 
 
@@ -266,6 +267,9 @@ def _parse_einsum(equation, operands):
     for i, (part, x) in enumerate(zip(new_ins, operands, strict=True)):
         for c, n in zip(part, x.shape, strict=True):
             m = sizes.get(c, 1)
+            if n is None or m is None:  # a graph's unknown dim: the rule decides
+                sizes[c] = m if n is None or n == 1 else n
+                continue
             if n != 1 and m != 1 and n != m:
                 return f"subscript {c!r} has size {n} in operand {i} but {m} elsewhere"
             sizes[c] = max(m, n)
@@ -383,7 +387,7 @@ def _matrices(op_name, x, name="input", square=True):
     if x.dtype.kind != "f":
         raise errors.op_error(TypeError, op_name, (x,),
                               f"expects a floating-point tensor, got {x.dtype.name}", (name,))
-    if x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
+    if x.ndim < 2 or (square and None not in x.shape[-2:] and x.shape[-1] != x.shape[-2]):
         raise errors.op_error(
             ValueError, op_name, (x,),
             f"expects {'square ' if square else ''}matrices in the last two axes "
@@ -613,6 +617,9 @@ def diag_part(input, name=None):  # noqa: A002
     if x.ndim < 2:
         raise errors.op_error(ValueError, "diag_part", (x,),
                               f"expects a tensor of rank >= 2, got rank {x.ndim}", ("input",))
+    if None in x.shape[-2:]:  # the diagonal's length indexes it: a static slice
+        raise unknown_dim_error("diag_part", (x,), f"the matrix shape {tuple(x.shape[-2:])}",
+                                ("input",))
     i = np.arange(min(x.shape[-2:]))
     return getitem(x, (Ellipsis, i, i))
 
@@ -680,7 +687,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):  # noqa
     >>> float(ft.norm(ft.constant([[1.0, -2.0], [3.0, 4.0]]), ord=1, axis=[0, 1]))
     6.0
     """
-    from fasttape.ops.array_ops import reshape
+    from fasttape.ops.array_ops import squeeze
     from fasttape.ops.math_ops import _float_tensor, abs, pow, reduce_max, reduce_sum, sqrt
 
     x = _float_tensor("norm", tensor)
@@ -710,7 +717,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):  # noqa
             raise errors.op_error(ValueError, "norm", (x,),
                                   f"unsupported matrix norm ord {ord!r}: 'euclidean', 'fro', "
                                   "1, 2 or np.inf")
-        return r if keepdims else reshape(r, [d for a, d in enumerate(x.shape) if a not in axes])
+        return r if keepdims else squeeze(r, list(axes))
     if axis is not None and not isinstance(axis, (tuple, list)):
         axis = [axis]
     if axis is not None and len(axis) != 1:
@@ -782,6 +789,8 @@ def matrix_diag(diagonal, name="diag", k=0, num_rows=-1, num_cols=-1, padding_va
     num_rows = normalize_int("matrix_diag", num_rows, "num_rows", (d,), ("diagonal",))
     num_cols = normalize_int("matrix_diag", num_cols, "num_cols", (d,), ("diagonal",))
     n = d.shape[-1]
+    if n is None:  # the output's shape is an attribute, computed from n
+        raise unknown_dim_error("matrix_diag", (d,), "the diagonal's length", ("diagonal",))
     min_rows, min_cols = n + max(-k, 0), n + max(k, 0)
     if num_rows == -1 and num_cols == -1:
         num_rows = num_cols = max(min_rows, min_cols)

@@ -20,6 +20,7 @@ from fasttape.ops._registry import (
     call_op,
     composite,
     convert_to_tensor,
+    incompatible,
     masked,
     nondiff,
     normalize_axis,
@@ -518,7 +519,7 @@ def add_n(inputs, name=None):
         raise errors.op_error(ValueError, "add_n", (), "needs at least one tensor")
     vals = _same_dtype("add_n", vals, tuple(f"inputs[{i}]" for i in range(len(vals))))
     vals = [v if isinstance(v, Tensor) else convert_to_tensor(v) for v in vals]
-    if any(v.shape != vals[0].shape for v in vals):
+    if any(incompatible(v.shape, vals[0].shape) for v in vals):
         raise errors.op_error(ValueError, "add_n", tuple(vals),
                               "all inputs must have one shape (add_n does not broadcast)")
     return _add_n_op.apply(vals)

@@ -22,12 +22,14 @@ from fasttape.ops._registry import (
     call_op,
     check_range,
     convert_to_tensor,
+    incompatible,
     normalize_axis,
     public,
     register,
     same_dtype,
     single_axis,
     strict_index,
+    unknown_dim_error,
 )
 from fasttape.ops.array_ops import _index_add_op, concat, transpose
 
@@ -157,7 +159,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
             f"labels must be integers, got {y.dtype.name}",
             names,
         )
-    if x.ndim < 1 or y.shape != x.shape[:-1]:
+    if x.ndim < 1 or incompatible(y.shape, x.shape[:-1]):
         raise errors.op_error(
             ValueError,
             "sparse_softmax_cross_entropy_with_logits",
@@ -298,9 +300,19 @@ def _rank(op_name, inputs, names, t, rank, what):
 def _geometry(in_sp, k_sp, strides, dilations, padding):
     """(output spatial shape, ((before, after) pads per spatial axis)), as
     TensorFlow computes them: SAME gives ceil(in / stride) outputs and pads
-    (total) // 2 before, the rest after."""
+    (total) // 2 before, the rest after. A graph's unknown dim (None) gives an
+    unknown output dim, and an unknown pad (None) under SAME padding, which
+    the caller reports (`_known_pads`)."""
     out, pads = [], []
     for i, (n, k, s, d) in enumerate(zip(in_sp, k_sp, strides, dilations, strict=True)):
+        if n is None or k is None:
+            if padding == "SAME":
+                out.append(None if n is None else -(-n // s))
+                pads.append(None)
+            else:
+                out.append(None)
+                pads.append((0, 0) if padding == "VALID" else tuple(padding[i]))
+            continue
         ek = (k - 1) * d + 1
         if padding == "SAME":
             o = -(-n // s)
@@ -314,8 +326,17 @@ def _geometry(in_sp, k_sp, strides, dilations, padding):
     return tuple(out), tuple(pads)
 
 
+def _known_pads(op_name, inputs, names, pads, in_sp, k_sp):
+    """The pads of `_geometry`; SAME padding of an unknown spatial or window dim
+    raises the build-time error: the pads are attributes of the node."""
+    if None in pads:
+        raise unknown_dim_error(op_name, inputs, f"the spatial shape {tuple(in_sp)} or window "
+                                f"{tuple(k_sp)} (needed for SAME padding)", names)
+    return pads
+
+
 def _check_output(op_name, inputs, names, out_sp, in_sp, k_sp):
-    if any(o < 1 for o in out_sp):
+    if any(o is not None and o < 1 for o in out_sp):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -595,7 +616,7 @@ def _conv_call(
     padding = _padding(op_name, ins, _CONV_NAMES, padding, rank, True, first)
     _nonempty_filters(op_name, ins, w)
     channels = x.shape[1] if first else x.shape[-1]
-    if channels != w.shape[-2]:
+    if channels != w.shape[-2] and None not in (channels, w.shape[-2]):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -608,13 +629,14 @@ def _conv_call(
         x = transpose(x, (0,) + tuple(range(2, rank + 2)) + (1,))
     in_sp = x.shape[1:-1]
     out_sp, pads = _geometry(in_sp, w.shape[:rank], strides, dilations, padding)
+    pads = _known_pads(op_name, ins, _CONV_NAMES, pads, in_sp, w.shape[:rank])
     _check_output(
         op_name,
         ins,
         _CONV_NAMES,
         out_sp,
         in_sp,
-        tuple((k - 1) * d + 1 for k, d in zip(w.shape[:rank], dilations)),
+        tuple(None if k is None else (k - 1) * d + 1 for k, d in zip(w.shape[:rank], dilations)),
     )
     out = op.apply((x, w), (strides, dilations, pads))
     if first:
@@ -737,7 +759,7 @@ def conv2d_transpose(
     if first:
         x = transpose(x, (0, 2, 3, 1))
         shape = [shape[0], shape[2], shape[3], shape[1]]
-    if x.shape[-1] != w.shape[3] or shape[-1] != w.shape[2] or shape[0] != x.shape[0]:
+    if incompatible((x.shape[-1], shape[-1], shape[0]), (w.shape[3], w.shape[2], x.shape[0])):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -748,7 +770,8 @@ def conv2d_transpose(
             _CONV_NAMES,
         )
     out_sp, pads = _geometry(shape[1:3], w.shape[:2], strides, dilations, padding)
-    if out_sp != x.shape[1:3]:
+    pads = _known_pads(op_name, ins, _CONV_NAMES, pads, shape[1:3], w.shape[:2])
+    if incompatible(out_sp, x.shape[1:3]):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -1033,6 +1056,7 @@ def _pool_call(op_name, op, input, ksize, strides, padding, data_format):  # noq
     if first:
         x = transpose(x, (0, 2, 3, 1))
     out_sp, pads = _geometry(x.shape[1:3], ksize, strides, (1, 1), padding)
+    pads = _known_pads(op_name, ins, names, pads, x.shape[1:3], ksize)
     _check_output(op_name, ins, names, out_sp, x.shape[1:3], ksize)
     out = op.apply((x,), (ksize, strides, pads))
     return transpose(out, (0, 3, 1, 2)) if first else out
@@ -1124,7 +1148,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
     """
     names = ("labels", "logits")
     y, x = _floats("softmax_cross_entropy_with_logits", (labels, logits), names)
-    if x.ndim < 1 or y.shape != x.shape:
+    if x.ndim < 1 or incompatible(y.shape, x.shape):
         raise errors.op_error(
             ValueError,
             "softmax_cross_entropy_with_logits",
@@ -1179,7 +1203,7 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
     """
     names = ("labels", "logits")
     y, x = _floats("sigmoid_cross_entropy_with_logits", (labels, logits), names)
-    if y.shape != x.shape:
+    if incompatible(y.shape, x.shape):
         raise errors.op_error(
             ValueError,
             "sigmoid_cross_entropy_with_logits",
@@ -1288,7 +1312,12 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
 
 
 def _count(shape, axes):
-    return math.prod(shape[a] for a in axes)
+    """The number of entries over `axes`; None when a graph's unknown dim makes
+    it unknown (0 when a known dim is 0)."""
+    dims = [shape[a] for a in axes]
+    if 0 in dims:
+        return 0
+    return None if None in dims else math.prod(dims)
 
 
 def _kept_shape(shape, axes):
@@ -1482,7 +1511,7 @@ def layer_norm(x, axis=-1, epsilon=1e-3, gamma=None, beta=None, name=None):
     ins = (t, vals["gamma"], vals["beta"])
     for v in ins[1:]:
         try:
-            ok = broadcast_all(v.shape, t.shape) == t.shape
+            ok = not incompatible(broadcast_all(v.shape, t.shape), t.shape)
         except ValueError:
             ok = False
         if not ok:
