@@ -84,6 +84,36 @@ def op_error(cls, op_name, inputs, detail, input_names=None):
 
 _STRIP = ("convert_to_tensor: ",)
 
+# Note [Unknown ranks]
+# ~~~~~~~~~~~~~~~~~~~~
+# A graph tensor may not know its rank (`ft.placeholder(ft.float32, None)`).
+# Shape rules take it as None for the whole shape: a rule that has no answer
+# for it gives an unknown-rank output (`_registry.unknown_rank_rule`), and
+# rules that do (reduce over all axes: a scalar) say so. Attributes are
+# build-time values, so a public function that needs the rank to normalise
+# one (a negative axis, a perm, paddings per axis) cannot build: it raises
+# a ValueError naming the op and the tensor. The families and the axis
+# helpers raise it themselves; for the rest, a TypeError from arithmetic on
+# the unknown rank (None) that reaches the public boundary while an argument
+# has an unknown rank is reported as that error, not as the arithmetic.
+
+
+def unknown_rank_detail(what):
+    """The detail of the build-time error for `what`, a graph tensor of unknown rank."""
+    return (f"{what} has an unknown rank in this graph, and this op needs its rank when the "
+            "graph is built; give it a shape of known rank (the placeholder's shape, or "
+            "set_shape)")
+
+
+def _unknown_rank_input(inputs, input_names):
+    """The name of the first graph tensor among `inputs` whose rank is unknown, or None."""
+    names = list(input_names) if input_names is not None else []
+    for i, x in enumerate(inputs):
+        shape = getattr(x, "shape", None)
+        if getattr(shape, "rank", 0) is None and getattr(x, "op", None) is not None:
+            return names[i] if i < len(names) else f"input {i}"
+    return None
+
 
 def _boundary_class(exc):
     """The class a foreign exception is re-raised as: TypeError or ValueError."""
@@ -130,6 +160,11 @@ def boundary_error(op_name, exc, inputs, input_names=None):
                 detail = detail[len(prefix):]
         if type(exc) not in (TypeError, ValueError, InvalidArgumentError):
             detail = f"{detail} ({type(exc).__name__})" if detail else type(exc).__name__
+    if inner is None and (isinstance(exc, TypeError) and "NoneType" in detail
+                          or "with unknown rank" in detail):
+        unranked = _unknown_rank_input(inputs, input_names)
+        if unranked is not None:  # See Note [Unknown ranks]
+            cls, detail = ValueError, unknown_rank_detail(unranked)
     new = op_error(cls, op_name, inputs, detail, input_names)
     if type(exc) not in (TypeError, ValueError, InvalidArgumentError) and inner is None:
         new.__cause__ = exc  # an unexpected kind: keep its traceback for debugging

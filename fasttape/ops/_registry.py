@@ -192,7 +192,27 @@ def broadcast_all(*shapes):
     return out
 
 
+def unknown_rank_rule(shape_fn, n_in, n_out=1, variadic=False):
+    """`shape_fn` for inputs that may have an unknown rank (None for a whole
+    shape): an unknown-rank input gives unknown-rank outputs, unless the rule
+    is marked `unknown_rank = True` (it answers itself). See Note [Unknown ranks]."""
+    if shape_fn is None or getattr(shape_fn, "unknown_rank", False):
+        return shape_fn
+
+    @functools.wraps(shape_fn)
+    def rule(*args):
+        shapes = args[0] if variadic else args[:n_in]
+        if any(s is None for s in shapes):
+            return None if n_out == 1 else (None,) * n_out
+        return shape_fn(*args)
+
+    rule.unknown_rank = True
+    return rule
+
+
 def reduced_shape(x_shape, axis, keepdims, *attrs):
+    if x_shape is None:  # unknown rank: a full reduction is still a scalar
+        return () if axis is None and not keepdims else None
     if axis is None:
         axis = range(len(x_shape))
     if keepdims:
@@ -200,10 +220,15 @@ def reduced_shape(x_shape, axis, keepdims, *attrs):
     return tuple(d for i, d in enumerate(x_shape) if i not in axis)
 
 
+reduced_shape.unknown_rank = True
+
+
 def incompatible(a, b):
     """True when shapes `a` and `b` (tuples, None for unknown dims) cannot be
     equal: ranks differ or two known dims differ. The public functions' shape
     checks use it instead of `!=`, so that a graph's unknown dims pass."""
+    if getattr(a, "rank", 0) is None or getattr(b, "rank", 0) is None:
+        return False  # an unknown rank (Note [Unknown ranks]) may be any shape
     return len(a) != len(b) or any(x is not None and y is not None and x != y
                                    for x, y in zip(a, b))
 
@@ -572,7 +597,8 @@ def unary(name, forward, vjp, *, float_only=True, doc=None, dtype_fn=None):
                     else float_dtype if float_only else first_dtype)
     op = _core.register_op(
         name, "unary", forward, ("x",), _vjp_table(vjp, ("x",)),
-        shape_fn=same_shape, dtype_fn=dtype_fn, float_only=float_only, elementwise=True,
+        shape_fn=unknown_rank_rule(same_shape, 1), dtype_fn=dtype_fn, float_only=float_only,
+        elementwise=True,
         inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     return _public(name, op, _unary_fn(op, name),
@@ -587,7 +613,8 @@ def binary(name, forward, vjp, *, doc=None, family="binary", dtype_fn=None):
     if dtype_fn is None:
         dtype_fn = ufunc_dtype(forward) if isinstance(forward, np.ufunc) else one_dtype
     op = _core.register_op(
-        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes, dtype_fn=dtype_fn,
+        name, family, forward, ("x", "y"), vjp, shape_fn=unknown_rank_rule(broadcast_shapes, 2),
+        dtype_fn=dtype_fn,
         elementwise=True, inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     return _public(
@@ -602,12 +629,14 @@ def nondiff(name, forward, *, n_inputs=2, doc=None, dtype_fn=None):
     if dtype_fn is None:
         dtype_fn = bool_dtype
     if n_inputs == 1:
-        op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape,
+        op = _core.register_op(name, "nondiff", forward, ("x",), None,
+                               shape_fn=unknown_rank_rule(same_shape, 1),
                                dtype_fn=dtype_fn, elementwise=True)
         fn = _unary_fn(op, name)
     else:
         op = _core.register_op(name, "nondiff", forward, ("x", "y"), None,
-                               shape_fn=broadcast_shapes, dtype_fn=dtype_fn, elementwise=True)
+                               shape_fn=unknown_rank_rule(broadcast_shapes, 2), dtype_fn=dtype_fn,
+                               elementwise=True)
         fn = _binary_fn(op, name)
     return _public(name, op, fn, doc or f"Elementwise {name}; not differentiable.")
 
@@ -695,6 +724,9 @@ def normalize_axis(op_name, x, axis, rank=None):
     if axis is None:
         return None
     nd = x.ndim if rank is None else rank
+    if nd is None:  # See Note [Unknown ranks]
+        raise errors.op_error(ValueError, op_name, (x,),
+                              errors.unknown_rank_detail(f"the tensor (axis {axis!r})"))
     if isinstance(axis, Tensor):
         axis = axis.numpy()
     if isinstance(axis, np.ndarray) and axis.dtype.kind not in "iu":
@@ -800,6 +832,10 @@ def register(name, family, forward, input_names, vjp=None, **kwargs):
     op's VJP is always the joint form: it returns one gradient per input."""
     if not kwargs.get("variadic"):
         vjp = _vjp_table(vjp, tuple(input_names))
+    if kwargs.get("shape_fn") is not None:
+        kwargs["shape_fn"] = unknown_rank_rule(kwargs["shape_fn"], len(input_names),
+                                               kwargs.get("n_out", 1),
+                                               kwargs.get("variadic", False))
     return _core.register_op(name, family, forward, tuple(input_names), vjp, **kwargs)
 
 
@@ -820,6 +856,17 @@ def unknown_dim_error(op_name, inputs, what, names=None):
         ValueError, op_name, inputs,
         f"{what} is unknown (None), and this op needs it when the graph is built; give the "
         "tensor a static shape (the placeholder's shape, or set_shape)", names)
+
+
+def known_rank(op_name, inputs, names=None):
+    """Raises the build-time error of Note [Unknown ranks] when one of `inputs`
+    (tensors) is a graph tensor of unknown rank: for public functions whose
+    attributes need the rank (one entry per axis)."""
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor) and x.ndim is None:
+            what = names[i] if names is not None and i < len(names) else f"input {i}"
+            raise errors.op_error(ValueError, op_name, tuple(inputs),
+                                  errors.unknown_rank_detail(what), names)
 
 
 def check_range(values, n, what, where=""):

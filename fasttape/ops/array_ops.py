@@ -19,6 +19,7 @@ from fasttape.ops._registry import (
     convert_like,
     convert_to_tensor,
     incompatible,
+    known_rank,
     normalize_axis,
     normalize_int,
     normalize_ints,
@@ -270,7 +271,8 @@ def concat(values, axis, name=None):
     axis = single_axis("concat", vals[0], axis, tuple(vals))
     for v in vals[1:]:
         if v.ndim != vals[0].ndim or any(
-            a != b for i, (a, b) in enumerate(zip(v.shape, vals[0].shape, strict=True)) if i != axis
+            a != b and None not in (a, b)
+            for i, (a, b) in enumerate(zip(v.shape, vals[0].shape, strict=True)) if i != axis
         ):
             raise errors.op_error(ValueError, "concat", tuple(vals),
                                   f"shapes must match except along axis {axis}")
@@ -292,7 +294,10 @@ def stack(values, axis=0, name=None):
     vals = _same_rank_dtype("stack", list(values))
     if any(incompatible(v.shape, vals[0].shape) for v in vals):
         raise errors.op_error(ValueError, "stack", tuple(vals), "all tensors must have one shape")
-    nd = vals[0].ndim + 1
+    ranks = [v.ndim for v in vals if v.ndim is not None]
+    if not ranks:
+        known_rank("stack", vals, [f"values[{i}]" for i in builtins.range(len(vals))])
+    nd = ranks[0] + 1
     axis = normalize_int("stack", axis, "axis", tuple(vals))
     if not -nd <= axis < nd:
         raise errors.op_error(ValueError, "stack", tuple(vals),
@@ -435,6 +440,7 @@ def tile(input, multiples, name=None):  # noqa: A002
     [[1, 2, 1, 2], [1, 2, 1, 2]]
     """
     x = _tensor(input)
+    known_rank("tile", (x,), ("input",))
     m = normalize_ints("tile", multiples, "multiples", (x,))
     if len(m) != x.ndim:
         raise errors.op_error(ValueError, "tile", (x,),
@@ -503,6 +509,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     [3, 2, 1, 2, 3, 2]
     """
     x = _tensor(tensor)
+    known_rank("pad", (x,), ("tensor",))
     mode_ = str(mode).upper()
     if mode_ not in _PAD_MODES:
         raise errors.op_error(ValueError, "pad", (x,),
@@ -578,6 +585,7 @@ def slice_(input_, begin, size, name=None):
     [[2, 3], [5, 6]]
     """
     x = _tensor(input_)
+    known_rank("slice", (x,), ("input_",))
     b = normalize_ints("slice", begin, "begin", (x,))
     s = normalize_ints("slice", size, "size", (x,))
     if len(b) != x.ndim or len(s) != x.ndim:
@@ -872,7 +880,7 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     ax = 0 if axis is None else normalize_int("boolean_mask", axis, "axis", (x, m), names)
     if ax < 0:
         ax += x.ndim
-    if not 0 <= ax <= x.ndim - m.ndim or x.shape[ax:ax + m.ndim] != m.shape:
+    if not 0 <= ax <= x.ndim - m.ndim or incompatible(x.shape[ax:ax + m.ndim], m.shape):
         raise errors.op_error(
             ValueError, "boolean_mask", (x, m),
             f"mask's shape must equal tensor.shape[axis:axis + {m.ndim}] with axis {axis}",

@@ -20,6 +20,8 @@ from fasttape.ops._registry import (
     call_op,
     composite,
     convert_to_tensor,
+    incompatible,
+    known_rank,
     normalize_axis,
     normalize_int,
     public,
@@ -191,7 +193,7 @@ def tensordot(a, b, axes, name=None):
                                   f"a_axes {list(a_axes)} and b_axes {list(b_axes)} differ in "
                                   "length", ("a", "b"))
     for i, j in zip(a_axes, b_axes, strict=True):
-        if x.shape[i] != y.shape[j]:
+        if incompatible((x.shape[i],), (y.shape[j],)):
             raise errors.op_error(ValueError, "tensordot", (x, y),
                                   f"axis {i} of a (size {x.shape[i]}) and axis {j} of b (size "
                                   f"{y.shape[j]}) differ", ("a", "b"))
@@ -369,6 +371,7 @@ def einsum(equation, *inputs, **kwargs):
     if not isinstance(equation, str):
         raise errors.op_error(TypeError, "einsum", tuple(vals),
                               f"equation must be a str, got {type(equation).__name__}")
+    known_rank("einsum", tuple(vals))
     parsed = _parse_einsum(equation, vals)
     if isinstance(parsed, str):
         raise errors.op_error(ValueError, "einsum", tuple(vals), f"{equation!r}: {parsed}")
@@ -464,7 +467,7 @@ def solve(matrix, rhs, adjoint=False, name=None):
     a, b = _same_dtype("solve", (matrix, rhs), ("matrix", "rhs"))
     names = ("matrix", "rhs")
     _matrices("solve", a, "matrix")
-    if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
+    if b.ndim < 2 or incompatible(b.shape[-2:-1], a.shape[-1:]):
         raise errors.op_error(ValueError, "solve", (a, b),
                               f"rhs must have shape (..., {a.shape[-1]}, K)", names)
     try:
@@ -863,7 +866,7 @@ def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_spa
         raise errors.op_error(ValueError, "matvec", (a, b),
                               "give transpose_a or adjoint_a, not both", ("a", "b"))
     n = a.shape[-2] if transpose_a or adjoint_a else a.shape[-1]
-    if b.shape[-1] != n:
+    if incompatible(b.shape[-1:], (n,)):
         raise errors.op_error(ValueError, "matvec", (a, b),
                               f"b's last axis ({b.shape[-1]}) must match a's "
                               f"{'rows' if transpose_a or adjoint_a else 'columns'} ({n})",

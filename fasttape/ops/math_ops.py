@@ -630,7 +630,7 @@ def _segment_args(op_name, data, segment_ids):
     if ids.dtype.kind not in "iu":
         raise errors.op_error(TypeError, op_name, (d, ids),
                               f"segment_ids must be integers, got {ids.dtype.name}", names)
-    if ids.ndim == 0 or d.shape[:ids.ndim] != ids.shape:
+    if ids.ndim == 0 or incompatible(d.shape[:ids.ndim], ids.shape):
         raise errors.op_error(ValueError, op_name, (d, ids),
                               "segment_ids' shape must be a prefix of data's shape", names)
     return d, ids, names
@@ -651,7 +651,7 @@ def segment_sum(data, segment_ids, name=None):
     <ft.Tensor shape=(3,) dtype=float32 numpy=[3. 0. 7.]>
     """
     d, ids, names = _segment_args("segment_sum", data, segment_ids)
-    if ids.ndim != 1:
+    if ids.ndim not in (1, None):
         raise errors.op_error(ValueError, "segment_sum", (d, ids),
                               "segment_ids must be a vector", names)
     return _segment_sum_op.apply((d, ids), (None,))

@@ -23,6 +23,7 @@ from fasttape.ops._registry import (
     check_range,
     convert_to_tensor,
     incompatible,
+    known_rank,
     normalize_axis,
     public,
     register,
@@ -291,6 +292,9 @@ def _data_format(op_name, inputs, names, data_format, formats):
 
 
 def _rank(op_name, inputs, names, t, rank, what):
+    if t.ndim is None:
+        raise errors.op_error(ValueError, op_name, inputs, errors.unknown_rank_detail(what),
+                              names)
     if t.ndim != rank:
         raise errors.op_error(
             ValueError, op_name, inputs, f"{what} must have rank {rank}, got rank {t.ndim}", names
@@ -837,6 +841,7 @@ def bias_add(value, bias, data_format=None, name=None):
     """
     names = ("value", "bias")
     v, b = _floats("bias_add", (value, bias), names)
+    known_rank("bias_add", (v, b), names)
     first = data_format is not None and str(data_format).startswith("NC")
     if data_format is not None and not (
         first or str(data_format).startswith("N") and str(data_format).endswith("C")
@@ -844,7 +849,7 @@ def bias_add(value, bias, data_format=None, name=None):
         raise errors.op_error(
             ValueError, "bias_add", (v, b), f"unknown data_format {data_format!r}", names
         )
-    if b.ndim != 1 or v.ndim < 2 or v.shape[1 if first else -1] != b.shape[0]:
+    if b.ndim != 1 or v.ndim < 2 or incompatible((v.shape[1 if first else -1],), b.shape):
         raise errors.op_error(
             ValueError,
             "bias_add",
@@ -1443,7 +1448,8 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
             vals[n].flags.writeable = False
     ins = tuple(vals[n] for n in _BN_NAMES)
     try:
-        broadcast_all(*[v.shape for v in ins])
+        if all(v.ndim is not None for v in ins):  # unknown ranks: Note [Unknown ranks]
+            broadcast_all(*[v.shape for v in ins])
     except ValueError:
         raise errors.op_error(
             ValueError,
@@ -1503,6 +1509,7 @@ def layer_norm(x, axis=-1, epsilon=1e-3, gamma=None, beta=None, name=None):
     given = [(n, v) for n, v in (("x", x), ("gamma", gamma), ("beta", beta)) if v is not None]
     names = tuple(n for n, _ in given)
     vals = dict(zip(names, _floats("layer_norm", [v for _, v in given], names)))
+    known_rank("layer_norm", tuple(vals.values()), names)
     t = vals["x"]
     for n, default in (("gamma", 1), ("beta", 0)):
         if n not in vals:
