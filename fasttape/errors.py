@@ -36,6 +36,8 @@ def describe(value):
         shape = getattr(value, "shape", None)
         dtype = getattr(value, "dtype", None)
         if shape is not None and dtype is not None:
+            if getattr(shape, "rank", 0) is None:  # a graph tensor of unknown rank
+                return f"shape=<unknown rank> dtype={getattr(dtype, 'name', dtype)}"
             return f"shape={tuple(shape)} dtype={getattr(dtype, 'name', dtype)}"
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
             return f"Python int of {value.bit_length()} bits"
@@ -109,9 +111,13 @@ def _unknown_rank_input(inputs, input_names):
     """The name of the first graph tensor among `inputs` whose rank is unknown, or None."""
     names = list(input_names) if input_names is not None else []
     for i, x in enumerate(inputs):
-        shape = getattr(x, "shape", None)
-        if getattr(shape, "rank", 0) is None and getattr(x, "op", None) is not None:
-            return names[i] if i < len(names) else f"input {i}"
+        name = names[i] if i < len(names) else f"input {i}"
+        items = ([(f"{name}[{j}]", v) for j, v in enumerate(x)] if isinstance(x, (list, tuple))
+                 else [(name, x)])
+        for what, v in items:
+            shape = getattr(v, "shape", None)
+            if getattr(shape, "rank", 0) is None and getattr(v, "op", None) is not None:
+                return what
     return None
 
 

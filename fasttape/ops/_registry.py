@@ -724,9 +724,6 @@ def normalize_axis(op_name, x, axis, rank=None):
     if axis is None:
         return None
     nd = x.ndim if rank is None else rank
-    if nd is None:  # See Note [Unknown ranks]
-        raise errors.op_error(ValueError, op_name, (x,),
-                              errors.unknown_rank_detail(f"the tensor (axis {axis!r})"))
     if isinstance(axis, Tensor):
         axis = axis.numpy()
     if isinstance(axis, np.ndarray) and axis.dtype.kind not in "iu":
@@ -743,6 +740,12 @@ def normalize_axis(op_name, x, axis, rank=None):
         except TypeError:
             raise errors.op_error(
                 TypeError, op_name, (x,), f"axis must be int, got {a!r}") from None
+        if nd is None:  # unknown rank (Note [Unknown ranks]): axes >= 0 are kept as given
+            if a < 0:
+                raise errors.op_error(ValueError, op_name, (x,), errors.unknown_rank_detail(
+                    f"the tensor (for the negative axis {a})"))
+            out.append(a)
+            continue
         if not -nd <= a < nd:
             raise errors.op_error(
                 ValueError, op_name, (x,), f"axis {a} is out of range for a tensor of rank {nd}")

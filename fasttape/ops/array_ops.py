@@ -162,10 +162,11 @@ def transpose(a, perm=None, conjugate=False, name=None):
     """Permutes the axes of `a` (reverses them when `perm` is None)."""
     x = _tensor(a)
     if perm is None:
+        known_rank("transpose", (x,), ("a",))
         perm = tuple(builtins.range(x.ndim - 1, -1, -1))
     else:
         perm = normalize_ints("transpose", perm, "perm", (x,))
-        nd = x.ndim
+        nd = len(perm) if x.ndim is None else x.ndim  # an unknown rank is perm's length
         # entries in [-rank, rank) as NumPy's axes; never taken modulo the rank
         if (len(perm) != nd or not builtins.all(-nd <= p < nd for p in perm)
                 or sorted(p % nd for p in perm) != list(builtins.range(nd))):
