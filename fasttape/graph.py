@@ -488,8 +488,7 @@ def _stage(op_def, inputs, attrs):
         raise TypeError(f"{op_def.name}: this op has no shape and dtype rules, so it cannot "
                         "be built in a graph") from None
     except (TypeError, ValueError) as e:
-        raise _errors.op_error(TypeError if isinstance(e, TypeError) else ValueError,
-                               op_def.name, inputs, str(e),
+        raise _errors.op_error(_core.rule_error_class(e), op_def.name, inputs, str(e),
                                None if op_def.variadic else op_def.input_names) from None
     if op_def.n_out == 1:
         shape, dtype = [shape], [dtype]

@@ -135,6 +135,16 @@ cdef class SymbolicTensor(Tensor):
         # a graph tensor is a key of feed_dict and of gradient maps: by identity
         return id(self)
 
+    # A type that defines __hash__ does not inherit tp_richcompare, so the
+    # comparisons are restated. == and != are identity, as TensorFlow 1's graph
+    # tensors (a dict lookup must not build a node); ft.equal is elementwise.
+    def __eq__(self, other): return self is other
+    def __ne__(self, other): return self is not other
+    def __lt__(self, other): return _binary(_OP_LT, self, other)
+    def __le__(self, other): return _binary(_OP_LE, self, other)
+    def __gt__(self, other): return _binary(_OP_GT, self, other)
+    def __ge__(self, other): return _binary(_OP_GE, self, other)
+
 
 def symbolic_tensor(op, int value_index, shape, dtype):
     """A new SymbolicTensor: output `value_index` of graph node `op`."""
@@ -270,11 +280,20 @@ cdef object _forward_error(OpDef op, tuple inputs, list values, tuple attrs, obj
             try:
                 op_rules(op, [v.shape for v in values], [v.dtype for v in values], attrs)
             except (TypeError, ValueError) as rule_exc:
-                _raise_op_error(op, TypeError if isinstance(rule_exc, TypeError) else ValueError,
-                                inputs, str(rule_exc))
+                _raise_op_error(op, rule_error_class(rule_exc), inputs, str(rule_exc))
             except Exception:  # a rule that cannot read these inputs: the forward's error
                 pass
     _raise_op_error(op, cls, inputs, str(exc))
+
+
+def rule_error_class(exc):
+    """The class a rule's error is raised as in both modes: TypeError, or
+    ValueError (InvalidArgumentError for a rule that raises it: a static
+    index out of range)."""
+    if isinstance(exc, TypeError):
+        return TypeError
+    return _errors.InvalidArgumentError if isinstance(exc, _errors.InvalidArgumentError) \
+        else ValueError
 
 
 def op_rules(OpDef op, shapes, dtypes, attrs=()):

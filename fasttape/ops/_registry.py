@@ -223,6 +223,19 @@ def reduced_shape(x_shape, axis, keepdims, *attrs):
 reduced_shape.unknown_rank = True
 
 
+def nonempty_reduced_shape(x_shape, axis, keepdims, *attrs):
+    """`reduced_shape` for reductions without an identity (max, min): an axis
+    of size 0 is refused, at the call and at build time alike."""
+    if x_shape is not None:
+        for i in (range(len(x_shape)) if axis is None else axis):
+            if x_shape[i] == 0:
+                raise ValueError(f"axis {i} is empty (size 0): this reduction has no identity")
+    return reduced_shape(x_shape, axis, keepdims)
+
+
+nonempty_reduced_shape.unknown_rank = True
+
+
 def incompatible(a, b):
     """True when shapes `a` and `b` (tuples, None for unknown dims) cannot be
     equal: ranks differ or two known dims differ. The public functions' shape
@@ -305,6 +318,19 @@ def _is_int(k):
     return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
 
 
+def _check_index(k, n, axis):
+    """A static int index (or int array) into a dim of known size n: NumPy's
+    bounds, NumPy's message, at the call and at build time alike."""
+    if n is None:
+        return
+    arr = np.asarray(k)
+    if arr.size and arr.dtype.kind in "iu":
+        bad = arr[(arr < -n) | (arr >= n)]
+        if bad.size:
+            raise errors.InvalidArgumentError(
+                f"index {bad.flat[0]} is out of bounds for axis {axis} with size {n}")
+
+
 def index_shape(x_shape, key, *attrs):
     """The shape of x[key] for a NumPy index (getitem): basic (ints, slices,
     None, Ellipsis) and advanced (int and bool arrays: the key is an
@@ -338,6 +364,7 @@ def index_shape(x_shape, key, *attrs):
             out.append(None if n is None else len(range(*k.indices(n))))
         elif (_is_int(k) or isinstance(k, np.ndarray) and k.ndim == 0
               and k.dtype != np.bool_) and not has_adv:
+            _check_index(k, x_shape[d], d)
             d += 1
         else:
             arr = np.asarray(k)
@@ -345,6 +372,7 @@ def index_shape(x_shape, key, *attrs):
                 adv_shapes.append((int(arr.sum()),))
                 d += arr.ndim
             else:
+                _check_index(arr, x_shape[d], d)
                 adv_shapes.append(arr.shape)
                 d += 1
             if adv_at is None:
@@ -427,7 +455,21 @@ def indices_dtype(first, indices_dtype, *rest):
     return one_dtype(first, *[r for r in rest if isinstance(r, np.dtype)])
 
 
+def check_pad_fits(x_shape, paddings, mode):
+    """REFLECT and SYMMETRIC paddings fit inside the dims they mirror: the one
+    check of pad's rule (build time) and forward (a dim a graph did not know)."""
+    if mode in ("REFLECT", "SYMMETRIC"):
+        slack = 1 if mode == "REFLECT" else 0
+        for ax, ((lo, hi), n) in enumerate(zip(paddings, x_shape, strict=True)):
+            if n is not None and max(lo, hi) > n - slack:
+                raise errors.InvalidArgumentError(
+                    f"{mode} paddings must be at most {n - slack} along axis {ax} of size {n}, "
+                    f"got {[lo, hi]}")
+
+
 def pad_shape(x_shape, paddings, *attrs):
+    if attrs:
+        check_pad_fits(x_shape, paddings, attrs[0])
     return tuple(None if d is None else lo + d + hi for d, (lo, hi) in zip(x_shape, paddings))
 
 
@@ -801,12 +843,12 @@ def single_axis(op_name, x, axis, inputs=None, names=None):
 
 
 
-def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None):
+def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None, shape_fn=None):
     """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims).
-    Shape rule: `reduced_shape`; dtype rule: x's dtype."""
+    Shape rule: `reduced_shape` (or `shape_fn`); dtype rule: x's dtype."""
     op = _core.register_op(
         name, "reduce", forward, ("x",), _vjp_table(vjp, ("x",)),
-        attr_names=("axis", "keepdims"), shape_fn=reduced_shape,
+        attr_names=("axis", "keepdims"), shape_fn=shape_fn or reduced_shape,
         dtype_fn=dtype_fn or (float_dtype if float_only else first_dtype),
         batchable=True)  # their VJPs go through math_ops._expand, which keeps g's leading axes
 

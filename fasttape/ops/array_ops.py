@@ -54,10 +54,12 @@ def _index_key(key):
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
     if isinstance(key, Tensor):
-        arr = key.numpy()
-        if arr.dtype.kind not in "iub":
-            raise TypeError(f"indices must be integer or bool tensors, not {arr.dtype.name}")
-        return arr
+        if key.dtype.kind not in "iub":
+            raise TypeError(f"indices must be integer or bool tensors, not {key.dtype.name}")
+        if _core.is_symbolic(key):
+            raise TypeError("a graph tensor inside an index tuple has no value to index with "
+                            "when the graph is built; use ft.gather or ft.boolean_mask")
+        return key.numpy()
     if isinstance(key, list):
         return np.asarray(key)
     return key
@@ -114,8 +116,21 @@ _getitem_op = register("getitem", "shape_op", lambda x, key: x[key], ("x",),
 
 
 def getitem(x, key):
-    """x[key] with NumPy's basic and advanced indexing; differentiable."""
+    """x[key] with NumPy's basic and advanced indexing; differentiable.
+
+    Note [Graph index keys]
+    ~~~~~~~~~~~~~~~~~~~~~~~
+    getitem's key is an attribute: a build-time value. A graph tensor as the
+    whole key (`x[i]` with a placeholder i) has none, so it builds the op
+    that indexes by tensor values instead: gather along axis 0 for integers
+    (which refuses negative indices when the graph runs, as tf.gather),
+    boolean_mask for bools. A graph tensor inside a key tuple raises.
+    """
     x = _tensor(x)
+    if _core.is_symbolic(key) and key.dtype.kind in "iu":  # See Note [Graph index keys]
+        return gather(x, key, axis=0)
+    if _core.is_symbolic(key) and key.dtype.kind == "b":
+        return boolean_mask(x, key)
     try:
         key = _index_key(key)
     except TypeError as e:
@@ -455,13 +470,7 @@ _PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmet
 
 
 def _pad(x, paddings, mode, constant_values):
-    if mode != "CONSTANT":  # a check of dims, in the forward: a graph's dims may be unknown
-        slack = 1 if mode == "REFLECT" else 0
-        for ax, ((lo, hi), n) in enumerate(zip(paddings, x.shape, strict=True)):
-            if builtins.max(lo, hi) > n - slack:
-                raise errors.InvalidArgumentError(
-                    f"{mode} paddings must be at most {n - slack} along axis {ax} of size {n}, "
-                    f"got {[lo, hi]}")
+    _rules.check_pad_fits(x.shape, paddings, mode)
     if mode == "CONSTANT":
         shape = tuple(lo + n + hi for (lo, hi), n in zip(paddings, x.shape, strict=True))
         out = np.full(shape, constant_values, dtype=x.dtype)

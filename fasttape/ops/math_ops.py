@@ -195,6 +195,13 @@ def _float_tensor(op_name, x):
 
 # --- binary, broadcasting (the sweep sums each grad back to its input's shape) ---
 add = binary("add", np.add, {"x": "identity", "y": "identity"})
+def _float_operands_dtype(dtype):
+    """The dtype rule of `_floats_only` ops: the same check, for build time."""
+    if dtype.kind not in "fc":
+        raise TypeError(f"expects floating-point tensors, got {dtype.name}; use ft.cast")
+    return dtype
+
+
 def _floats_only(fn):
     """fn on floating-point arrays only, as TensorFlow (NumPy would return float64 or
     bool for integers)."""
@@ -210,7 +217,8 @@ def _floats_only(fn):
 
 atan2 = binary("atan2", _floats_only(np.arctan2), {  # atan2(y, x) as TF: here x is TF's y
     "x": lambda g, x, y: g * y / (x * x + y * y),
-    "y": lambda g, x, y: -g * x / (x * x + y * y)})
+    "y": lambda g, x, y: -g * x / (x * x + y * y)},
+    dtype_fn=lambda x, y: _float_operands_dtype(_rules.one_dtype(x, y)))
 divide = binary("divide", np.true_divide,
                 {"x": lambda g, y: g / y, "y": lambda g, y, out: -g * out / y})
 def _int_divisor_check(fn):
@@ -256,8 +264,15 @@ equal = nondiff("equal", np.equal)
 greater = nondiff("greater", np.greater)
 greater_equal = nondiff("greater_equal", np.greater_equal)
 invert = nondiff("invert", np.invert, n_inputs=1, dtype_fn=_rules.ufunc_dtype(np.invert))
-isfinite = nondiff("isfinite", _floats_only(np.isfinite), n_inputs=1)
-isnan = nondiff("isnan", _floats_only(np.isnan), n_inputs=1)
+def _float_predicate_dtype(x_dtype):
+    """The dtype rule of isnan and isfinite: the check of `_floats_only`."""
+    _float_operands_dtype(x_dtype)
+    return np.dtype(bool)
+
+
+isfinite = nondiff("isfinite", _floats_only(np.isfinite), n_inputs=1,
+                   dtype_fn=_float_predicate_dtype)
+isnan = nondiff("isnan", _floats_only(np.isnan), n_inputs=1, dtype_fn=_float_predicate_dtype)
 less = nondiff("less", np.less)
 less_equal = nondiff("less_equal", np.less_equal)
 not_equal = nondiff("not_equal", np.not_equal)
@@ -270,7 +285,14 @@ def _bool_only(name, fn, n):
                 raise TypeError(f"expects bool tensors, got {np.asarray(a).dtype.name}")
         return fn(*args)
 
-    return nondiff(name, forward, n_inputs=n, doc=f"Elementwise {name} of bool tensors.")
+    def dtype_rule(*dtypes):  # the same check, for graph mode's build time
+        for d in dtypes:
+            if d != np.bool_:
+                raise TypeError(f"expects bool tensors, got {d.name}")
+        return np.dtype(bool)
+
+    return nondiff(name, forward, n_inputs=n, doc=f"Elementwise {name} of bool tensors.",
+                   dtype_fn=dtype_rule)
 
 
 logical_and = _bool_only("logical_and", np.logical_and, 2)
@@ -403,13 +425,13 @@ reduce_logsumexp = reduce(
         _expand(g, x.shape, axis, keepdims) * np.exp(x - _expand(out, x.shape, axis, keepdims)),
     float_only=True)
 reduce_max = reduce("reduce_max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
-                    _extreme_vjp)
+                    _extreme_vjp, shape_fn=_rules.nonempty_reduced_shape)
 reduce_mean = reduce(
     "reduce_mean", lambda x, axis, keepdims: _mean(x, axis, keepdims),
     # the gradient broadcasts to x_shape; the sweep expands it only where needed
     lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims) / _count(x_shape, axis))
 reduce_min = reduce("reduce_min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
-                    _extreme_vjp)
+                    _extreme_vjp, shape_fn=_rules.nonempty_reduced_shape)
 def _int_kept(x):
     # integer reductions keep the dtype, as TensorFlow (NumPy widens int32 to int64)
     return x.dtype if x.dtype.kind in "iu" else None

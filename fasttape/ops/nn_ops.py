@@ -58,6 +58,13 @@ def _log_softmax(x, axis):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def _softmax_shape(s, axis):
+    """softmax's shape rule: x's shape; an empty `axis` has no maximum to shift by."""
+    if s[axis] == 0:
+        raise ValueError(f"axis {axis} is empty (size 0)")
+    return s
+
+
 _softmax_op = register(
     "softmax",
     "nn",
@@ -65,7 +72,7 @@ _softmax_op = register(
     ("logits",),
     lambda g, out, axis: out * (g - np.sum(g * out, axis=axis, keepdims=True)),
     attr_names=("axis",),
-    shape_fn=lambda s, a: s,
+    shape_fn=_softmax_shape,
     dtype_fn=_rules.nn_dtype,
 )
 _log_softmax_op = register(
@@ -75,7 +82,7 @@ _log_softmax_op = register(
     ("logits",),
     lambda g, out, axis: g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),
     attr_names=("axis",),
-    shape_fn=lambda s, a: s,
+    shape_fn=_softmax_shape,
     dtype_fn=_rules.nn_dtype,
 )
 

@@ -179,3 +179,18 @@ def test_placeholder_shapes_flow_through_composites():
         loss = ft.reduce_mean(ft.reduce_sum(y * y, axis=1))
     assert y.shape == (None, 3) and loss.shape == ()
     assert is_symbolic(loss) and loss.graph is g
+
+
+def test_a_graph_tensor_as_index_key_gathers():
+    """Note [Graph index keys]: x[i] for a graph tensor i builds gather (ints)
+    or boolean_mask (bools); inside a key tuple it raises naming getitem."""
+    with ft.Graph().as_default():
+        x = ft.placeholder(ft.float32, (5, 3))
+        i = ft.placeholder(ft.int32, (None,))
+        m = ft.placeholder(ft.bool, (5,))
+        assert x[i].shape == (None, 3) and x[i].op.type == "gather"
+        assert x[m].shape == (None, 3) and x[m].op.type == "boolean_mask"
+        with pytest.raises(TypeError, match="getitem: a graph tensor inside an index tuple"):
+            x[0, i]
+        with pytest.raises(TypeError, match="getitem: indices must be integer or bool"):
+            x[ft.placeholder(ft.float32, (2,))]
