@@ -15,6 +15,7 @@ import operator
 import numpy as np
 
 from fasttape import errors
+from fasttape import graph as _graph
 from fasttape._core import core as _core
 
 Tensor = _core.Tensor
@@ -54,12 +55,66 @@ def _call_inputs(sig, args, kwargs):
     return tuple(values), names
 
 
-def _guard(name, fn):
+# Note [Op names]
+# ~~~~~~~~~~~~~~~
+# Every public op function takes `name=` (TensorFlow's signature). Eager mode
+# ignores it, and pays one test for it: `name is not None` in the families,
+# `_staging()` in the guarded functions. In graph mode it names a node, as
+# TensorFlow: `ft.add(x, y, name="sum")` is node "sum", tensor "sum:0", its
+# constants "sum/y". A function of one table entry names that entry's node
+# (`graph.op_name(name, op)`: not the transposes or casts it stages around
+# it); a composite (several ops, no entry of its own) ends in an identity
+# node of that name, one per output tensor ("name", "name_1", ... for lists).
+# Names are made unique in the graph ("sum_1") and prefixed by name scopes.
+
+_staging = _core.staging
+
+
+def _name_param(fn):
+    """(index, default) of `fn`'s `name` parameter, or (None, None)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None, None
+    for i, p in enumerate(params):
+        if p.name == "name" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            index = i if p.kind is p.POSITIONAL_OR_KEYWORD else 1 << 30
+            return index, p.default
+    return None, None
+
+
+def _name_outputs(out, name):
+    """A composite's outputs, each through an identity node named `name`
+    (Note [Op names]); values that are not graph tensors pass unchanged."""
+    identity = OPS["identity"]
+    if _core.is_symbolic(out):
+        if out.op.name == name:  # a composite that named its node itself (ft.constant)
+            return out
+        with _graph.op_name(name):
+            return identity(out)
+    if isinstance(out, (list, tuple)):
+        named = [_name_outputs(o, name) for o in out]
+        return type(out)(named) if isinstance(out, list) or type(out) is tuple else out
+    return out
+
+
+def _guard(name, fn, op=None, composite=False):
     """`fn` with Note [Errors at the public boundary]: what escapes it is re-raised
-    as a TypeError/ValueError naming op `name`, its arguments and the user's line."""
+    as a TypeError/ValueError naming op `name`, its arguments and the user's line.
+    In graph mode its `name=` argument names table entry `op`'s node, or (a
+    `composite`) its outputs: Note [Op names]."""
+    at, default = _name_param(fn)
+
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
+            if at is not None and _staging():
+                node_name = args[at] if len(args) > at else kwargs.get("name", default)
+                if node_name is not None:
+                    if composite:
+                        return _name_outputs(fn(*args, **kwargs), node_name)
+                    with _graph.op_name(node_name, op):
+                        return fn(*args, **kwargs)
             return fn(*args, **kwargs)
         except Exception as e:
             values, names = _call_inputs(inspect.signature(fn), args, kwargs)
@@ -73,7 +128,7 @@ def composite(name):
     the public boundary's error handling; listed in COMPOSITES."""
 
     def deco(fn):
-        g = _guard(name, fn)
+        g = _guard(name, fn, composite=True)
         COMPOSITES[name] = g
         return g
 
@@ -608,6 +663,9 @@ def _unary_fn(op, op_name):
 
     def fn(x, name=None):
         try:
+            if name is not None:  # Note [Op names]
+                with _graph.op_name(name, op):
+                    return _unary_call(op, x)
             return _unary_call(op, x)
         except Exception as e:
             raise _boundary_error(op_name, e, (x,), ("x",))  # noqa: B904
@@ -623,6 +681,9 @@ def _binary_fn(op, op_name):
         try:
             if not isinstance(x, Tensor) and not isinstance(y, Tensor):
                 x = convert_to_tensor(x)
+            if name is not None:  # Note [Op names]
+                with _graph.op_name(name, op):
+                    return _binary_call(op, x, y)
             return _binary_call(op, x, y)
         except Exception as e:
             raise _boundary_error(op_name, e, (x, y), ("x", "y"))  # noqa: B904
@@ -859,6 +920,9 @@ def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None, sha
             if float_only and x.dtype.kind not in "fc":
                 raise errors.op_error(TypeError, name_, (x,),
                                       f"expects a floating-point tensor, got {x.dtype.name}")
+            if name is not None:  # Note [Op names]
+                with _graph.op_name(name, op):
+                    return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
             return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
         except Exception as e:
             raise _boundary_error(name_, e, (input_tensor, axis, keepdims),  # noqa: B904
@@ -888,7 +952,7 @@ def public(name, op, doc):
     """Decorator: marks `fn` as the public function of table entry `op`."""
 
     def deco(fn):
-        return _public(name, op, _guard(name, fn), doc or fn.__doc__)
+        return _public(name, op, _guard(name, fn, op), doc or fn.__doc__)
 
     return deco
 
