@@ -18,17 +18,20 @@ mode accepts builds.
 
 import types
 
+import numpy as np
 import pytest
 
 import fasttape as ft
 from fasttape._core.core import is_symbolic
 from fasttape.testing.op_db import OP_SPECS
 from tests.ops import (
+    test_hostile,
     test_op_call_checks,
     test_op_errors,
     test_op_errors_nn,
     test_op_errors_shape_linalg,
     test_op_errors_tf_names,
+    test_shape_axis_args,
 )
 
 _SUITES = (test_op_errors, test_op_errors_nn, test_op_errors_shape_linalg,
@@ -45,12 +48,27 @@ _AT_RUN_TIME = {
 }
 
 
+#: creation and random ops: h1 converts these into table entries
+_H1_CONVERTS = {"range", "eye", "fill", "linspace", "zeros", "ones", "constant", "Variable",
+                "placeholder"}
+
+
+def _issue_examples():
+    """test_hostile's issue examples: (cls, op, call, inputs) and their ids."""
+    mark = next(m for m in test_hostile.test_the_issue_examples_raise_named_errors.pytestmark
+                if m.name == "parametrize")
+    return list(zip(mark.kwargs.get("ids") or mark.args[2], mark.args[1], strict=True))
+
+
 def _cases():
     out = []
     for suite in _SUITES:
         for case in suite.CASES:
             out.append(pytest.param(case[1], case[2], case[3],
                                     id=f"{suite.__name__.rsplit('.', 1)[-1]}-{case[0]}"))
+    for case_id, (cls, op, call, _) in _issue_examples():
+        if op not in _H1_CONVERTS:
+            out.append(pytest.param(cls, op, call, id=f"test_hostile-{case_id}"))
     return out
 
 
@@ -141,3 +159,70 @@ def test_zero_size_dims_build_as_eager_mode_calls(spec, shapes, attrs):
     assert type(graph) is type(eager) and _first_line(graph) == _first_line(eager), (
         f"graph {type(graph).__name__}: {_first_line(graph)}; "
         f"eager {type(eager).__name__}: {_first_line(eager)}")
+
+
+_AXIS_CALLS = [pytest.param(key, id=f"{key[0]}({key[1]})") for key in test_shape_axis_args.CALLS
+               if key[0].split(".")[-1] not in _H1_CONVERTS]
+
+
+@pytest.mark.parametrize("bad", [1.5, 2.0, "1", True], ids=["1.5", "2.0", "'1'", "True"])
+@pytest.mark.parametrize("key", _AXIS_CALLS)
+def test_shape_and_axis_arguments_are_checked_at_build_time(key, bad):
+    """tests/ops/test_shape_axis_args.py's bad shape and axis arguments: the
+    same TypeError at build time as at the eager call."""
+    call = test_shape_axis_args.CALLS[key]
+    eager = None
+    try:
+        call(bad)
+    except TypeError as e:
+        eager = e
+    assert eager is not None
+    with ft.Graph().as_default():
+        with pytest.raises(TypeError) as info:
+            _graph_call(call)(bad)
+    assert _first_line(info.value) == _first_line(eager)
+
+
+def _placeholders(v):
+    """v with its eager tensors (also inside lists) replaced by placeholders."""
+    if isinstance(v, ft.Tensor) and not is_symbolic(v):
+        return ft.placeholder(v.dtype, tuple(v.shape))
+    if isinstance(v, list):
+        return [_placeholders(e) for e in v]
+    return v
+
+
+def _outcome(fn, args, kwargs):
+    try:
+        fn(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        return e
+    return None
+
+
+@pytest.mark.parametrize("op_name, pname", [
+    p for p in test_hostile._axis_ops() if p.values[0] not in _H1_CONVERTS])
+def test_out_of_range_axes_and_perms_raise_at_build_time(op_name, pname):
+    """test_hostile's out-of-range axes and permutations: the same error at
+    build time as at the eager call (graph tensors know their rank)."""
+    from tests.ops import hostile as H
+
+    fn = test_hostile.FUNCS[op_name]
+    x = ft.constant(np.arange(6.0).reshape(2, 3))
+    for bad in (5, 100, -6, [5, 1], [2, 1], [0, 3]):
+        if pname == "perm" and not isinstance(bad, list):
+            continue
+        first = H.parameters(fn)[0]
+        choices = {pname: bad}
+        if first.name != pname and isinstance(H.typical(first.name), ft.Tensor):
+            choices[first.name] = x
+        args, kwargs = H.build_call(fn, choices)
+        eager = _outcome(fn, args, kwargs)
+        with ft.Graph().as_default():
+            graph = _outcome(fn, _placeholders(list(args)),
+                             {k: _placeholders(v) for k, v in kwargs.items()})
+        where = f"{op_name}({pname}={bad!r})"
+        assert (eager is None) == (graph is None), f"{where}: eager {eager!r}, graph {graph!r}"
+        if eager is not None:
+            assert type(graph) is type(eager), f"{where}: {graph!r} vs {eager!r}"
+            assert _first_line(graph) == _first_line(eager), where
