@@ -663,7 +663,7 @@ def _unary_fn(op, op_name):
 
     def fn(x, name=None):
         try:
-            if name is not None:  # Note [Op names]
+            if name is not None and _staging():  # Note [Op names]
                 with _graph.op_name(name, op):
                     return _unary_call(op, x)
             return _unary_call(op, x)
@@ -681,7 +681,7 @@ def _binary_fn(op, op_name):
         try:
             if not isinstance(x, Tensor) and not isinstance(y, Tensor):
                 x = convert_to_tensor(x)
-            if name is not None:  # Note [Op names]
+            if name is not None and _staging():  # Note [Op names]
                 with _graph.op_name(name, op):
                     return _binary_call(op, x, y)
             return _binary_call(op, x, y)
@@ -920,7 +920,7 @@ def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None, sha
             if float_only and x.dtype.kind not in "fc":
                 raise errors.op_error(TypeError, name_, (x,),
                                       f"expects a floating-point tensor, got {x.dtype.name}")
-            if name is not None:  # Note [Op names]
+            if name is not None and _staging():  # Note [Op names]
                 with _graph.op_name(name, op):
                     return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
             return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
