@@ -58,8 +58,9 @@ def _call_inputs(sig, args, kwargs):
 # Note [Op names]
 # ~~~~~~~~~~~~~~~
 # Every public op function takes `name=` (TensorFlow's signature). Eager mode
-# ignores it, and pays one test for it: `name is not None` in the families,
-# `_staging()` in the guarded functions. In graph mode it names a node, as
+# ignores it, and pays one test for it: `name is not None` in the families
+# (then one `_staging()` call when a name is given), `_staging()` in the
+# guarded functions. In graph mode it names a node, as
 # TensorFlow: `ft.add(x, y, name="sum")` is node "sum", tensor "sum:0", its
 # constants "sum/y". A function of one table entry names that entry's node
 # (`graph.op_name(name, op)`: not the transposes or casts it stages around
