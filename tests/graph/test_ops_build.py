@@ -135,6 +135,8 @@ def test_op_builds_in_a_graph(spec, shapes, attrs, mode):
             assert o.shape.rank is not None and tuple(o.shape) == e.shape, where
         else:
             assert _compatible(o.shape, e.shape), where
+    if mode == "eager_args":  # the eager arguments became Const nodes of the graph
+        assert any(op.type == "Const" for op in g.get_operations()), spec.label
     if mode == "unknown_rank" and spec.name.startswith("reduce_") and attrs.get("axis", 0) is None:
         assert all(o.shape == () for o in outs if not attrs["keepdims"]), (
             f"{spec.label}: a full reduction of an unknown-rank tensor is a scalar")
