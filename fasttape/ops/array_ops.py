@@ -127,10 +127,11 @@ def getitem(x, key):
     boolean_mask for bools. A graph tensor inside a key tuple raises.
     """
     x = _tensor(x)
-    if _core.is_symbolic(key) and key.dtype.kind in "iu":  # See Note [Graph index keys]
-        return gather(x, key, axis=0)
-    if _core.is_symbolic(key) and key.dtype.kind == "b":
-        return boolean_mask(x, key)
+    if isinstance(key, Tensor) and _core.is_symbolic(key):  # See Note [Graph index keys]
+        if key.dtype.kind in "iu":
+            return gather(x, key, axis=0)
+        if key.dtype.kind == "b":
+            return boolean_mask(x, key)
     try:
         key = _index_key(key)
     except TypeError as e:
