@@ -593,8 +593,7 @@ def _stage(op_def, inputs, attrs):
         raise TypeError(f"{op_def.name}: this op has no shape and dtype rules, so it cannot "
                         "be built in a graph") from None
     except (TypeError, ValueError) as e:
-        raise _errors.op_error(TypeError if isinstance(e, TypeError) else ValueError,
-                               op_def.name, inputs, str(e),
+        raise _errors.op_error(_core.rule_error_class(e), op_def.name, inputs, str(e),
                                None if op_def.variadic else op_def.input_names) from None
     if op_def.n_out == 1:
         shape, dtype = [shape], [dtype]
@@ -628,24 +627,26 @@ def _rules(op_def, shapes, dtypes, attrs):
 
 
 def _pending_name(op_def):
-    name = getattr(_thread, "op_name", None)
-    if name is not None:
+    pending = getattr(_thread, "op_name", None)
+    if pending is not None and (pending[1] is None or pending[1] is op_def):
         _thread.op_name = None
-        return name
+        return pending[0]
     return _tf_name(op_def.name)
 
 
 @contextlib.contextmanager
-def op_name(name):
-    """The next node staged on this thread is named `name` (the `name=`
-    argument of the public op functions)."""
+def op_name(name, op_def=None):
+    """The next node staged on this thread (the next node of table entry
+    `op_def`, when given: a public function's own op, not the transposes or
+    casts it stages around it) is named `name` (the `name=` argument of the
+    public op functions)."""
     if name is None or not _core.staging():
         yield
         return
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     saved = getattr(_thread, "op_name", None)
-    _thread.op_name = name
+    _thread.op_name = (name, op_def)
     try:
         yield
     finally:

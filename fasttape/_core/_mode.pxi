@@ -343,11 +343,20 @@ cdef object _forward_error(OpDef op, tuple inputs, list values, tuple attrs, obj
             try:
                 op_rules(op, [v.shape for v in values], [v.dtype for v in values], attrs)
             except (TypeError, ValueError) as rule_exc:
-                _raise_op_error(op, TypeError if isinstance(rule_exc, TypeError) else ValueError,
-                                inputs, str(rule_exc))
+                _raise_op_error(op, rule_error_class(rule_exc), inputs, str(rule_exc))
             except Exception:  # a rule that cannot read these inputs: the forward's error
                 pass
     _raise_op_error(op, cls, inputs, str(exc))
+
+
+def rule_error_class(exc):
+    """The class a rule's error is raised as in both modes: TypeError, or
+    ValueError (InvalidArgumentError for a rule that raises it: a static
+    index out of range)."""
+    if isinstance(exc, TypeError):
+        return TypeError
+    return _errors.InvalidArgumentError if isinstance(exc, _errors.InvalidArgumentError) \
+        else ValueError
 
 
 def op_rules(OpDef op, shapes, dtypes, attrs=()):
