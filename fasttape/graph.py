@@ -24,6 +24,16 @@ Note [Graph tensors and eager tensors]
   (`_TF_NAMES`; ops TensorFlow has no name for get their name in CamelCase),
   made unique as TensorFlow does ("add", "add_1", ...) and prefixed by the
   active `ft.name_scope`s. The outputs are "<node>:<index>".
+
+Note [Unknown rank]
+~~~~~~~~~~~~~~~~~~~
+`ft.placeholder(dtype)` with no shape has an unknown rank (shape None), as
+TensorFlow 1 programs often make them. The shape rules take None dims but
+most cannot take an unknown rank, so `_rules` falls back: when an input's
+rank is unknown and the shape rule raises, the outputs' shapes are unknown
+too, while the dtype rule still runs (dtype errors are raised at build
+time); the shape checks run when the graph runs. A rule that handles an
+unknown rank gives its better answer and is used as is.
 """
 
 import contextlib
@@ -80,6 +90,11 @@ _TF_NAMES = {
     "scatter_nd": "ScatterNd", "not_equal": "NotEqual", "greater_equal": "GreaterEqual",
     "less_equal": "LessEqual", "relu6": "Relu6", "log1p": "Log1p", "expm1": "Expm1",
     "atan2": "Atan2", "layer_norm": "LayerNorm",
+    "zeros": "zeros", "ones": "ones", "zeros_like": "zeros_like", "ones_like": "ones_like",
+    "fill": "Fill", "range": "range", "eye": "eye", "linspace": "LinSpace",
+    "normal": "random_normal", "uniform": "random_uniform",
+    "truncated_normal": "truncated_normal", "shuffle": "RandomShuffle",
+    "_where_indices": "Where",
 }
 
 
@@ -204,38 +219,61 @@ class Graph:
         return stack
 
     def unique_name(self, name, mark_as_used=True):
-        """`name` under the active name scopes, made unique ("add", "add_1", ...)."""
+        """`name` under the active name scopes, made unique as TensorFlow
+        makes it: "add", "add_1", "add_2", ... skipping names taken (by a node
+        or a name scope, compared case-insensitively), the case of `name` kept."""
         scope = "/".join(self._scope_stack())
-        full = f"{scope}/{name}" if scope else name
-        with self._lock:
-            key = full.lower()
-            count = self._used_names.get(key, 0)
-            candidate = full
-            if count:
-                candidate = f"{full}_{count}"
-                while candidate.lower() in self._used_names:
-                    count += 1
-                    candidate = f"{full}_{count}"
-            if mark_as_used:
-                self._used_names[key] = count + 1
-                self._used_names.setdefault(candidate.lower(), 1)
-        return candidate
+        return self._unique(f"{scope}/{name}" if scope else name, mark_as_used)
 
-    def _add_op(self, op_type, op_def, inputs, attrs, name, shapes, dtypes, exact=False):
-        """A new node with outputs of static `shapes` and `dtypes` (lists),
-        named `name` made unique (`exact`: a name unique_name gave)."""
-        if self._finalized:
-            raise RuntimeError(f"Graph is finalized and cannot be modified (adding '{name}')")
-        if not _VALID_NAME.match(name):
-            raise ValueError(f"'{name}' is not a valid node name")
+    def _unique(self, name, mark_as_used=True):
+        """Full name `name` made unique (no scope added)."""
         with self._lock:
-            unique = name if exact else self.unique_name(name)
+            key = name.lower()
+            i = self._used_names.get(key, 0)
+            if mark_as_used:
+                self._used_names[key] = i + 1
+            if i > 0:
+                base = key
+                while key in self._used_names:
+                    key = f"{base}_{i}"
+                    i += 1
+                if mark_as_used:
+                    self._used_names[key] = 1
+                name = f"{name}_{i - 1}"
+        return name
+
+    def get_name_scope(self):
+        """The active name scope of this thread in this graph ('' at the top)."""
+        return "/".join(self._scope_stack())
+
+    def name_scope(self, name):
+        """`ft.name_scope(name)` in this graph (enter it inside `g.as_default()`)."""
+        return _name_scope_in(self, name)
+
+    def _add_op(self, op_type, op_def, inputs, attrs, name, shapes, dtypes, exact=False,
+                scoped=True):
+        """A new node with outputs of static `shapes` and `dtypes` (lists),
+        named `name` under the name scopes (`scoped`) made unique (`exact`:
+        a name unique_name gave)."""
+        self._check_not_finalized(name)
+        if not _VALID_NAME.match(name):
+            raise ValueError(f"'{name}' is not a valid node name: a name starts with a letter, "
+                             "a digit or '.', then has letters, digits and _ . - / >")
+        with self._lock:
+            unique = (name if exact else self.unique_name(name) if scoped
+                      else self._unique(name))
             node = Operation(self, unique, op_type, op_def, inputs, attrs)
             node._outputs = tuple(_core.symbolic_tensor(node, i, s, d)
                                   for i, (s, d) in enumerate(zip(shapes, dtypes)))
             self._ops.append(node)
             self._by_name[unique] = node
         return node
+
+    def _check_not_finalized(self, what):
+        if self._finalized:
+            e = RuntimeError(f"Graph is finalized and cannot be modified (adding {what!r})")
+            e.ft_passthrough = True  # not an argument error: Note [Errors at the public boundary]
+            raise e
 
     def finalize(self):
         """Makes the graph read-only: adding a node raises RuntimeError."""
@@ -252,37 +290,72 @@ class Graph:
             return list(self._ops)
 
     def get_operation_by_name(self, name):
+        """The node named `name` ('add'): KeyError if there is none,
+        ValueError for a tensor's name ('add:0')."""
         if not isinstance(name, str):
-            raise TypeError(f"get_operation_by_name: expects a str, got {type(name).__name__}")
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise KeyError(f"The name '{name}' refers to an Operation not in the graph") from None
+            raise TypeError(f"get_operation_by_name: operation names are str, "
+                            f"not {type(name).__name__}")
+        return self.as_graph_element(name, allow_tensor=False, allow_operation=True)
 
     def get_tensor_by_name(self, name):
-        """The tensor '<node>:<output index>' ('add:0')."""
+        """The tensor '<node>:<output index>' ('add:0'): KeyError if there is
+        none, ValueError for a node's name ('add')."""
         if not isinstance(name, str):
-            raise TypeError(f"get_tensor_by_name: expects a str, got {type(name).__name__}")
-        node_name, sep, index = name.rpartition(":")
-        if not sep or not index.isdigit():
-            raise ValueError(f"The name '{name}' looks like an Operation name, not a Tensor "
-                             "name: a tensor's name is '<op name>:<output index>'")
-        node = self.get_operation_by_name(node_name)
-        i = int(index)
-        if i >= len(node._outputs):
-            raise KeyError(f"The name '{name}' refers to a Tensor which does not exist: "
-                           f"'{node_name}' has {len(node._outputs)} outputs")
-        return node._outputs[i]
+            raise TypeError(f"get_tensor_by_name: tensor names are str, "
+                            f"not {type(name).__name__}")
+        return self.as_graph_element(name, allow_tensor=True, allow_operation=False)
 
-    def as_graph_element(self, obj):
-        """The tensor or node that `obj` (one of them, or its name) stands for."""
+    def as_graph_element(self, obj, allow_tensor=True, allow_operation=True):
+        """The tensor or node of this graph that `obj` (one of them, or its
+        name) stands for, with TensorFlow's errors: TypeError for another kind
+        of object, ValueError for an element of another graph or a name of the
+        wrong kind, KeyError for a name not in the graph."""
+        kinds = " or ".join(k for k, ok in (("Tensor", allow_tensor),
+                                            ("Operation", allow_operation)) if ok)
         if isinstance(obj, str):
-            return self.get_tensor_by_name(obj) if ":" in obj else self.get_operation_by_name(obj)
-        if isinstance(obj, Operation) and obj._graph is self:
+            return self._element_by_name(obj, allow_tensor, allow_operation)
+        if allow_operation and isinstance(obj, Operation):
+            if obj._graph is not self:
+                raise ValueError(f"Operation {obj.name!r} is not an element of this graph")
             return obj
-        if _core.is_symbolic(obj) and obj.graph is self:
+        if allow_tensor and _core.is_symbolic(obj):
+            if obj.graph is not self:
+                raise ValueError(f"Tensor {obj.name!r} is not an element of this graph")
             return obj
-        raise ValueError(f"{obj!r} is not an element of this graph")
+        what = "an eager ft.Tensor" if isinstance(obj, _core.Tensor) else type(obj).__name__
+        raise TypeError(f"Can not convert {what} into a graph {kinds} of this graph")
+
+    def _element_by_name(self, name, allow_tensor, allow_operation):
+        if ":" in name:
+            node_name, _, index = name.rpartition(":")
+            if not allow_tensor:
+                raise ValueError(f"The name {name!r} refers to a Tensor, not an Operation "
+                                 "(an Operation's name has no ':<output index>')")
+            if not index.isdigit() or not node_name:
+                raise ValueError(f"The name {name!r} looks like a Tensor name, but is not a "
+                                 "valid one: a tensor's name is '<op name>:<output index>'")
+            with self._lock:
+                node = self._by_name.get(node_name)
+            if node is None:
+                raise KeyError(f"The name {name!r} refers to a Tensor which does not exist: "
+                               f"the operation {node_name!r} is not in the graph")
+            i = int(index)
+            if i >= len(node._outputs):
+                raise KeyError(f"The name {name!r} refers to a Tensor which does not exist: "
+                               f"the operation {node_name!r} has {len(node._outputs)} "
+                               f"output{'s' if len(node._outputs) != 1 else ''}")
+            return node._outputs[i]
+        with self._lock:
+            node = self._by_name.get(name)
+        if not allow_operation:
+            if node is not None:
+                raise ValueError(f"The name {name!r} refers to an Operation, not a Tensor: a "
+                                 f"tensor's name is '<op name>:<output index>' ({name}:0)")
+            raise ValueError(f"The name {name!r} looks like an (invalid) Operation name, not "
+                             "a Tensor name: a tensor's name is '<op name>:<output index>'")
+        if node is None:
+            raise KeyError(f"The name {name!r} refers to an Operation not in the graph")
+        return node
 
     # --- collections (TensorFlow 1's, used by variables and summaries) ------
     def add_to_collection(self, name, value):
@@ -301,7 +374,7 @@ class Graph:
 # ------------------------------------------------------------- default graphs
 
 _thread = threading.local()
-_global = {"graph": None, "eager_enabled": False, "baseline_ids": None}
+_global = {"graph": None, "eager_enabled": False}
 _global_lock = threading.Lock()
 
 
@@ -335,17 +408,50 @@ def reset_default_graph():
         _global["graph"] = Graph()
 
 
-@contextlib.contextmanager
+_VALID_SCOPE = re.compile(r"^[A-Za-z0-9_.\-/>]*$")
+
+
 def name_scope(name, default_name=None, values=None):
-    """Prefixes the names of the nodes made inside with `name/` (graph mode;
-    in eager mode it only checks its argument). Yields the scope's name."""
+    """Prefixes the names of the nodes made inside with `name/`, made unique
+    as node names are ('layer', 'layer_1'); a name ending in '/' re-enters
+    that scope as is; None or '' goes back to the top. In eager mode it only
+    checks its argument. Yields the scope's name ('layer/'). `values`: the
+    tensors the ops inside use; when they are symbolic, their graph is the
+    one named (TensorFlow 1's rule, even outside `with g.as_default():`)."""
     name = default_name if name is None else name
+    _check_scope_name(name)
+    graph = None
+    if values is not None:
+        graph = _graph_for(_core_flatten(values))
+    if graph is None and _core.staging():
+        graph = get_default_graph()
+    if graph is None:
+        return _eager_scope(name)
+    return _name_scope_in(graph, name)
+
+
+def _core_flatten(values):
+    if isinstance(values, (list, tuple)):
+        return [v for x in values for v in _core_flatten(x)]
+    return [values]
+
+
+@contextlib.contextmanager
+def _eager_scope(name):
+    yield (name.rstrip("/") + "/") if name else ""
+
+
+def _check_scope_name(name):
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name_scope: the name must be a str, got {type(name).__name__}")
-    if not _core.staging():
-        yield (name + "/") if name else ""
-        return
-    g = get_default_graph()
+    if name and not _VALID_SCOPE.match(name):
+        raise ValueError(f"name_scope: {name!r} is not a valid scope name: letters, digits "
+                         "and _ . - / > only")
+
+
+@contextlib.contextmanager
+def _name_scope_in(g, name):
+    _check_scope_name(name)
     stack = g._scope_stack()
     if not name:
         saved = stack[:]
@@ -364,12 +470,12 @@ def name_scope(name, default_name=None, values=None):
         finally:
             stack[:] = saved
         return
-    unique = g.unique_name(name).rsplit("/", 1)[-1]
-    stack.append(unique)
+    saved = stack[:]
+    stack[:] = g.unique_name(name).split("/")  # "a/b" opens two levels, as in TensorFlow
     try:
         yield "/".join(stack) + "/"
     finally:
-        stack.pop()
+        stack[:] = saved
 
 
 # ------------------------------------------------------------------ the mode
@@ -380,22 +486,19 @@ def executing_eagerly():
     return not _core.staging()
 
 
-def _eager_used():
-    baseline = _global["baseline_ids"]
-    return baseline is not None and _core.eager_tensor_count() > baseline
-
-
 def disable_eager_execution():
     """Switches the process to graph mode: ops build nodes of the default
     graph, run with `ft.Session`. Only at program start: raises ValueError
     once an eager tensor has been made or eager execution enabled."""
     if _core.staging() and not _default_stack():
         return
-    if _global["eager_enabled"] or _eager_used():
+    if _global["eager_enabled"] or _core.eager_used():
+        why = ("ft.enable_eager_execution() was called" if _global["eager_enabled"]
+               else "eager tensors or variables were created")
         raise ValueError(
-            "ft.disable_eager_execution: eager execution has already been used in this "
-            "program (tensors were created or ft.enable_eager_execution() was called); it can "
-            "be disabled only at program start, before any eager tensor exists")
+            f"ft.disable_eager_execution: eager execution has already been used in this "
+            f"program ({why}); it can be disabled only at program start, before any eager "
+            "tensor exists")
     _core.set_global_graph_mode(True)
 
 
@@ -406,15 +509,16 @@ def enable_eager_execution(config=None, device_policy=None, execution_mode=None)
     if g is not None and g._ops:
         raise ValueError(
             "ft.enable_eager_execution: graph nodes were already built in the default graph "
-            f"({len(g._ops)} nodes); enable eager execution at program start")
+            f"({len(g._ops)} node{'s' if len(g._ops) != 1 else ''}); enable eager execution at "
+            "program start")
     _core.set_global_graph_mode(False)
     _global["eager_enabled"] = True
 
 
 def _mark_import_done():
     """Called at the end of `import fasttape`: tensors made later count as
-    eager use (Note [Graph tensors and eager tensors])."""
-    _global["baseline_ids"] = _core.eager_tensor_count()
+    eager use (Note [Eager use] in fasttape/_core/_tensor.pxi)."""
+    _core.mark_import_done()
 
 
 # ------------------------------------------------------------------ staging
@@ -445,8 +549,8 @@ def _first_symbolic(inputs):
 
 def _capture(graph, x, name):
     """An input of a node: symbolic tensors as they are, variables as read
-    nodes, other values as Const nodes named `name` (TensorFlow's
-    '<node>/<input name>', 'add/y')."""
+    nodes, other values as Const nodes named `name`, a full name under the
+    node's (TensorFlow's '<node>/<input name>': 'add/y', 'scope/add/y')."""
     if _core.is_symbolic(x):
         return x
     if isinstance(x, _core.Variable):
@@ -454,8 +558,8 @@ def _capture(graph, x, name):
     if not isinstance(x, _core.Tensor):
         x = _core.convert_to_tensor(x)
     value = _core.tensor_value(x)
-    return graph._add_op("Const", None, (), (value,), name, [value.shape], [value.dtype]
-                         )._outputs[0]
+    return graph._add_op("Const", None, (), (value,), name, [value.shape], [value.dtype],
+                         scoped=False)._outputs[0]
 
 
 def _stage(op_def, inputs, attrs):
@@ -465,6 +569,7 @@ def _stage(op_def, inputs, attrs):
     graph = _graph_for(inputs)
     if graph is None:  # cannot happen: the core stages only with a graph or a symbolic input
         raise RuntimeError(f"{op_def.name}: no graph to stage into")
+    graph._check_not_finalized(op_def.name)
     shapes = []
     dtypes = []
     for x in inputs:
@@ -481,13 +586,12 @@ def _stage(op_def, inputs, attrs):
             shapes.append(v.shape)
             dtypes.append(v.dtype)
     try:
-        shape, dtype = _core.op_rules(op_def, shapes, dtypes, attrs)
+        shape, dtype = _rules(op_def, shapes, dtypes, attrs)
     except NotImplementedError:
         raise TypeError(f"{op_def.name}: this op has no shape and dtype rules, so it cannot "
                         "be built in a graph") from None
     except (TypeError, ValueError) as e:
-        raise _errors.op_error(TypeError if isinstance(e, TypeError) else ValueError,
-                               op_def.name, inputs, str(e),
+        raise _errors.op_error(_core.rule_error_class(e), op_def.name, inputs, str(e),
                                None if op_def.variadic else op_def.input_names) from None
     if op_def.n_out == 1:
         shape, dtype = [shape], [dtype]
@@ -502,25 +606,45 @@ def _stage(op_def, inputs, attrs):
     return outs[0] if op_def.n_out == 1 else outs
 
 
+def _rules(op_def, shapes, dtypes, attrs):
+    """The op's output shapes and dtypes from its rules. An input of unknown
+    rank (shape None) makes the output shapes unknown when the shape rule
+    cannot use it: its dtypes are still checked at build time, its shapes
+    when the graph runs. See Note [Unknown rank]."""
+    try:
+        return _core.op_rules(op_def, shapes, dtypes, attrs)
+    except (TypeError, ValueError, IndexError):
+        if all(s is not None for s in shapes):
+            raise
+    # the dtype rule alone (it raises the dtype errors), then unknown shapes
+    dtype = (op_def.dtype_fn(list(dtypes), *attrs) if op_def.variadic
+             else op_def.dtype_fn(*dtypes, *attrs))
+    if op_def.n_out == 1:
+        return None, np.dtype(dtype)
+    return (None,) * op_def.n_out, tuple(np.dtype(d) for d in dtype)
+
+
 def _pending_name(op_def):
-    name = getattr(_thread, "op_name", None)
-    if name is not None:
+    pending = getattr(_thread, "op_name", None)
+    if pending is not None and (pending[1] is None or pending[1] is op_def):
         _thread.op_name = None
-        return name
-    return _tf_name(op_def.name.lstrip("_"))
+        return pending[0]
+    return _tf_name(op_def.name)
 
 
 @contextlib.contextmanager
-def op_name(name):
-    """The next node staged on this thread is named `name` (the `name=`
-    argument of the public op functions)."""
+def op_name(name, op_def=None):
+    """The next node staged on this thread (the next node of table entry
+    `op_def`, when given: a public function's own op, not the transposes or
+    casts it stages around it) is named `name` (the `name=` argument of the
+    public op functions)."""
     if name is None or not _core.staging():
         yield
         return
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     saved = getattr(_thread, "op_name", None)
-    _thread.op_name = name
+    _thread.op_name = (name, op_def)
     try:
         yield
     finally:
@@ -540,7 +664,10 @@ def placeholder(dtype, shape=None, name=None):
             "`with ft.Graph().as_default():` (or after ft.disable_eager_execution())")
     from fasttape.dtypes import as_dtype
 
-    dt = as_dtype(dtype)
+    try:
+        dt = as_dtype(dtype)
+    except (TypeError, ValueError) as e:
+        raise _errors.op_error(TypeError, "placeholder", (), f"dtype {dtype!r}: {e}") from None
     static = _static_shape("placeholder", shape)
     g = get_default_graph()
     if name is not None and not isinstance(name, str):

@@ -41,8 +41,17 @@
 # the forwards and raise when the graph runs.
 
 cdef int _F_SYMBOLIC = 4   # no value: a node's output in a graph
-cdef int64_t _n_symbolic = 0  # symbolic tensors made (they take ids too)
 
+
+# Note [Symbolic tensors compare elementwise]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# A symbolic tensor is hashable by identity (feed_dict and gradient maps key
+# on it) but `==` and `!=` stage Equal / NotEqual nodes, as on eager tensors:
+# the same code means the same in both modes (TensorFlow's legacy graphs make
+# `==` identity, so `x == 0` there is silently False; its tf.function graphs
+# compare elementwise). Dicts and sets still work, since distinct live
+# tensors have distinct hashes; `t in [a, b]` calls bool() on a symbolic
+# result and raises TypeError, as an ambiguous eager comparison does.
 
 cdef class SymbolicTensor(Tensor):
     """A graph's tensor: the output `value_index` of the node `op`, with a
@@ -99,10 +108,13 @@ cdef class SymbolicTensor(Tensor):
     def size(self):
         return self._static_shape.num_elements()
 
+    cdef str _shape_str(self):
+        return "<unknown>" if self._static_shape.rank is None else str(self._static_shape)
+
     cdef object _no_value(self, str what):
         raise TypeError(
             f"{what} needs the value of the symbolic ft.Tensor '{self.name}' (shape "
-            f"{self._static_shape}, dtype {self._dtype.name}), which exists only when its "
+            f"{self._shape_str()}, dtype {self._dtype.name}), which exists only when its "
             f"graph runs; run it with ft.Session (graph mode) or compute eagerly"
             + ("; for graph control flow use ft.cond / ft.while_loop"
                if what in ("bool()", "iteration") else ""))
@@ -129,18 +141,18 @@ cdef class SymbolicTensor(Tensor):
         self._no_value("len()")
 
     def __iter__(self):
+        # checked at iter(), not at the first next(): `for a, b in t` fails at its line
         rank = self._static_shape.rank
         if rank is None or rank == 0 or self._static_shape[0] is None:
             self._no_value("iteration")
-        for i in range(self._static_shape[0]):
-            yield _call_special("getitem", (self, i,))
+        return iter([_call_special("getitem", (self, i,))
+                     for i in range(self._static_shape[0])])
 
     def __repr__(self):
-        return (f"<ft.Tensor '{self.name}' shape={self._static_shape} "
-                f"dtype={self._dtype.name}>")
+        return f"<ft.Tensor '{self.name}' shape={self._shape_str()} dtype={self._dtype.name}>"
 
     def __str__(self):
-        return f"Tensor(\"{self.name}\", shape={self._static_shape}, dtype={self._dtype.name})"
+        return f"Tensor(\"{self.name}\", shape={self._shape_str()}, dtype={self._dtype.name})"
 
     def __format__(self, spec):
         if spec:
@@ -152,28 +164,53 @@ cdef class SymbolicTensor(Tensor):
                         "graph's function with ft.saved_function")
 
     def __hash__(self):
-        # a graph tensor is a key of feed_dict and of gradient maps: by identity
+        # a graph tensor is a key of feed_dict and of gradient maps: by identity.
+        # See Note [Symbolic tensors compare elementwise]
         return id(self)
+
+    # Defining __hash__ drops the inherited comparisons (CPython inherits
+    # tp_richcompare only together with tp_hash), so they are restated.
+    def __eq__(self, other):
+        if other is None:
+            return False
+        return _binary(_OP_EQ, self, other)
+    def __ne__(self, other):
+        if other is None:
+            return True
+        return _binary(_OP_NE, self, other)
+    def __lt__(self, other): return _binary(_OP_LT, self, other)
+    def __le__(self, other): return _binary(_OP_LE, self, other)
+    def __gt__(self, other): return _binary(_OP_GT, self, other)
+    def __ge__(self, other): return _binary(_OP_GE, self, other)
 
 
 def symbolic_tensor(op, int value_index, shape, dtype):
     """A new SymbolicTensor: output `value_index` of graph node `op`."""
-    global _n_symbolic
+    global _next_id
     cdef SymbolicTensor t = SymbolicTensor.__new__(SymbolicTensor)
-    _n_symbolic += 1
     t.op = op
     t.value_index = value_index
     t._static_shape = _TensorShape(shape)
     t._dtype = np.dtype(dtype)
-    t._id = _new_id()
+    _next_id += 1  # not _new_id(): a symbolic tensor is no eager use
+    t._id = _next_id
     t._flags = _F_SYMBOLIC
     return t
 
 
-def eager_tensor_count():
-    """How many eager tensors and variables the process has made (ids taken
-    by anything but symbolic tensors): ft.disable_eager_execution's test."""
-    return _next_id - _n_symbolic
+def eager_used():
+    """True once an eager tensor or variable was made by the user's code
+    (after `import fasttape`, outside graph building): the test of
+    ft.disable_eager_execution. See Note [Eager use]."""
+    return _eager_state == 2
+
+
+def mark_import_done():
+    """Called at the end of `import fasttape`: tensors made from now on
+    outside graph building are eager use (Note [Eager use])."""
+    global _eager_state
+    if _eager_state == 0:
+        _eager_state = 1
 
 
 def is_symbolic(x):
@@ -186,7 +223,11 @@ cdef object _stage(OpDef op, tuple inputs, tuple attrs):
     fn = _SPECIAL.get("stage")
     if fn is None:
         raise RuntimeError(f"{op.name}: graph mode needs fasttape.graph (not imported)")
-    return fn(op, inputs, attrs)
+    ft_build_enter()  # the Consts it makes are no eager use: Note [Eager use]
+    try:
+        return fn(op, inputs, attrs)
+    finally:
+        ft_build_exit()
 
 
 def staging():
@@ -249,6 +290,14 @@ cdef object _stage_operand(OpDef op, object x, object other, bint first):
 
 cdef object _stage_binary(OpDef op, object x, object y):
     """A binary op in graph mode: the eager fast path's dtype checks, then a node."""
+    ft_build_enter()  # converting Python operands is no eager use: Note [Eager use]
+    try:
+        return _stage_binary_checked(op, x, y)
+    finally:
+        ft_build_exit()
+
+
+cdef object _stage_binary_checked(OpDef op, object x, object y):
     _check_pair(op, x, y, _abstract_array(x) if isinstance(x, Tensor) else
                 _checked_operand(op, x, y, True),
                 _abstract_array(y) if isinstance(y, Tensor) else
@@ -269,7 +318,11 @@ cdef object _checked_operand(OpDef op, object x, object other, bint first):
 
 cdef object _stage_unary(OpDef op, object x):
     if not isinstance(x, Tensor):
-        x = convert_to_tensor(x)
+        ft_build_enter()  # Note [Eager use]
+        try:
+            x = convert_to_tensor(x)
+        finally:
+            ft_build_exit()
     dtype = x.dtype
     if op.float_only and dtype.kind not in "fc":
         _float_only_error(op, x, dtype)
@@ -290,11 +343,20 @@ cdef object _forward_error(OpDef op, tuple inputs, list values, tuple attrs, obj
             try:
                 op_rules(op, [v.shape for v in values], [v.dtype for v in values], attrs)
             except (TypeError, ValueError) as rule_exc:
-                _raise_op_error(op, TypeError if isinstance(rule_exc, TypeError) else ValueError,
-                                inputs, str(rule_exc))
+                _raise_op_error(op, rule_error_class(rule_exc), inputs, str(rule_exc))
             except Exception:  # a rule that cannot read these inputs: the forward's error
                 pass
     _raise_op_error(op, cls, inputs, str(exc))
+
+
+def rule_error_class(exc):
+    """The class a rule's error is raised as in both modes: TypeError, or
+    ValueError (InvalidArgumentError for a rule that raises it: a static
+    index out of range)."""
+    if isinstance(exc, TypeError):
+        return TypeError
+    return _errors.InvalidArgumentError if isinstance(exc, _errors.InvalidArgumentError) \
+        else ValueError
 
 
 def op_rules(OpDef op, shapes, dtypes, attrs=()):

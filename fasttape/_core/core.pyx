@@ -54,6 +54,12 @@ cdef extern from *:
     static inline void ft_graph_enter(void) { ft_graph_depth_++; }
     static inline void ft_graph_exit(void) { ft_graph_depth_--; }
     static inline void ft_graph_set_global(int on) { ft_graph_global_ = on; }
+
+    /* How many staging calls run on this thread (Note [Eager use]). */
+    static __thread int ft_build_depth_ = 0;
+    static inline int ft_build_depth(void) { return ft_build_depth_; }
+    static inline void ft_build_enter(void) { ft_build_depth_++; }
+    static inline void ft_build_exit(void) { ft_build_depth_--; }
     """
     void ft_sweep_enter() nogil
     void ft_sweep_exit() nogil
@@ -63,6 +69,9 @@ cdef extern from *:
     void ft_graph_enter() nogil
     void ft_graph_exit() nogil
     void ft_graph_set_global(int on) nogil
+    int ft_build_depth() nogil
+    void ft_build_enter() nogil
+    void ft_build_exit() nogil
 
 cdef extern from "Python.h":
     ctypedef struct PyListObject:
