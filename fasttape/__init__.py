@@ -179,7 +179,7 @@ from fasttape.tensor_shape import TensorShape as TensorShape
 __version__ = "0.1.0"
 
 
-@_composite("constant")
+@_composite("constant", names_itself=True)
 def constant(value, dtype=None, shape=None, name=None):
     """A Tensor from Python data, a NumPy array or a tensor.
 

@@ -89,8 +89,6 @@ def _name_outputs(out, name):
     (Note [Op names]); values that are not graph tensors pass unchanged."""
     identity = OPS["identity"]
     if _core.is_symbolic(out):
-        if out.op.name == name:  # a composite that named its node itself (ft.constant)
-            return out
         with _graph.op_name(name):
             return identity(out)
     if isinstance(out, (list, tuple)):
@@ -99,7 +97,7 @@ def _name_outputs(out, name):
     return out
 
 
-def _guard(name, fn, op=None, composite=False):
+def _guard(name, fn, op=None, composite=False, names_itself=False):
     """`fn` with Note [Errors at the public boundary]: what escapes it is re-raised
     as a TypeError/ValueError naming op `name`, its arguments and the user's line.
     In graph mode its `name=` argument names table entry `op`'s node, or (a
@@ -112,6 +110,8 @@ def _guard(name, fn, op=None, composite=False):
             if at is not None and _staging():
                 node_name = args[at] if len(args) > at else kwargs.get("name", default)
                 if node_name is not None:
+                    if names_itself:  # its own code names its node (ft.constant)
+                        return fn(*args, **kwargs)
                     if composite:
                         return _name_outputs(fn(*args, **kwargs), node_name)
                     with _graph.op_name(node_name, op):
@@ -124,12 +124,13 @@ def _guard(name, fn, op=None, composite=False):
     return guarded
 
 
-def composite(name):
+def composite(name, names_itself=False):
     """Decorator: a public function built from other ops (no table entry), with
-    the public boundary's error handling; listed in COMPOSITES."""
+    the public boundary's error handling; listed in COMPOSITES. `names_itself`:
+    its `name=` argument is its own business (no identity node is added)."""
 
     def deco(fn):
-        g = _guard(name, fn, composite=True)
+        g = _guard(name, fn, composite=True, names_itself=names_itself)
         COMPOSITES[name] = g
         return g
 

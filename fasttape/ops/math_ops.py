@@ -11,6 +11,7 @@ import operator
 import numpy as np
 
 from fasttape import errors
+from fasttape import graph as _graph
 from fasttape._core import core as _core
 from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
@@ -352,6 +353,9 @@ def where(condition, x=None, y=None, name=None):
                               f"condition must be bool, got {cond.dtype.name}",
                               ("condition", "x", "y"))
     if x is None and y is None:
+        if name is not None:  # the guard names the `where` entry's node: this is another's
+            with _graph.op_name(name, _where_indices_op):
+                return _where_indices_op.apply((cond,))
         return _where_indices_op.apply((cond,))
     if x is None or y is None:
         raise errors.op_error(ValueError, "where", (cond, x, y), "give both x and y, or neither",

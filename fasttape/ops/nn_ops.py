@@ -1324,8 +1324,9 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
         if noise_shape is None
         else tuple(_ints("dropout", (t,), ("x",), noise_shape, "noise_shape"))
     )
-    try:
-        ok = broadcast_all(shape, t.shape) == t.shape
+    try:  # unknown dims of a graph's x pass (Note [Unknown ranks])
+        ok = (noise_shape is None or t.shape.rank is None
+              or not incompatible(broadcast_all(shape, t.shape), t.shape))
     except ValueError:
         ok = False
     if not ok:

@@ -597,57 +597,6 @@ def test_build_errors_name_the_op_shapes_dtypes_and_line(build, cls, parts):
     assert all(op.type in ("Placeholder", "Const") for op in g.get_operations()[n:])
 
 
-#: eager error cases whose check needs values: they raise when the graph runs
-_RUN_TIME_CHECKS = {"inv-singular", "inv-singular-batch", "solve-singular", "cholesky-not-pd"}
-
-#: eager error cases graph mode does not raise at build yet, and why (xfail, strict: a
-#: fixed one fails as XPASS until it is removed from here)
-_BUILD_GAPS = {
-    "logical_and-float": "the dtype rule accepts floats (eager checks in the public function)",
-    "logical_not-int": "the dtype rule accepts ints (eager checks in the public function)",
-    "reduce_max-empty": "the empty-reduction check is not in the shape rule",
-    "getitem-range": "the index-in-range check on a known dim is not in the shape rule",
-    "solve-batch": "the batch-shape check is not in the shape rule",
-    "transpose-perm": "ops/array_ops.py transpose calls `range` (ft.range there) on values",
-    "matmul-operator": "ops/array_ops.py transpose calls `range` (ft.range there) on values",
-    "gather-batch-range": "gather's public function reads the indices' values (.numpy())",
-}
-
-
-def _eager_error_cases():
-    import importlib
-
-    cases = []
-    for name in ("test_op_errors", "test_op_errors_nn", "test_op_errors_shape_linalg",
-                 "test_op_errors_tf_names"):
-        module = importlib.import_module(f"tests.ops.{name}")
-        for case in module.CASES:
-            cid = case[0]
-            marks = ()
-            if cid in _BUILD_GAPS:
-                marks = pytest.mark.xfail(reason=_BUILD_GAPS[cid], strict=True)
-            cases.append(pytest.param(*case[:5], id=f"{name[9:] or 'ops'}-{cid}", marks=marks))
-    return cases
-
-
-@pytest.mark.parametrize("cid,cls,op,call,inputs", _eager_error_cases())
-def test_every_eager_error_case_raises_at_build(cid, cls, op, call, inputs):
-    """The error cases of tests/ops/test_op_errors*.py, called inside a graph
-    (their eager inputs become Const nodes): the same error class, naming the
-    op, the inputs and the line, at build time; value checks at run time."""
-    from fasttape.testing import assert_op_error
-
-    g = ft.Graph()
-    with g.as_default():
-        if cid in _RUN_TIME_CHECKS:
-            out = call()
-            assert all(core.is_symbolic(t) for t in nest_flatten(out))
-            return
-        assert_op_error(call, cls, op, inputs)
-
-
-def nest_flatten(x):
-    return [y for v in x for y in nest_flatten(v)] if isinstance(x, (list, tuple)) else [x]
 
 
 def test_build_error_names_the_users_line_outside_the_block():
@@ -677,7 +626,8 @@ def test_unknown_rank_inputs_give_unknown_shapes_but_dtype_errors_at_build():
         # through the table's rules (OpDef.apply), not the fast paths' checks
         with pytest.raises(TypeError, match=r"(?s)matmul.*float32.*int32"):
             ft.matmul(u, k)
-        with pytest.raises(TypeError, match=r"(?s)reduce_logsumexp.*floating.*shape=<unknown rank>"):
+        with pytest.raises(TypeError,
+                           match=r"(?s)reduce_logsumexp.*floating.*shape=<unknown rank>"):
             ft.reduce_logsumexp(k)
         # a known input still checks shapes
         with pytest.raises(ValueError, match="matmul"):
