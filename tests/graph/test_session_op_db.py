@@ -1,8 +1,9 @@
 """Every op_db sample runs in a Session: its graph built on placeholders of
-the sample's shapes (and with every dim unknown), fed the sample's values,
-gives eager mode's result exactly (stateful ops: with their op-level seed,
-the same numbers). The Session's debug check compares every node's outputs
-with its static shapes and dtypes (Note [Running a graph])."""
+the sample's shapes (and with every dim unknown, where the op can be built
+without them), fed the sample's values, gives eager mode's result exactly
+(stateful ops: with their op-level seed, the same numbers). The Session's
+debug check compares every node's outputs with its static shapes and dtypes
+(Note [Running a graph])."""
 
 import numpy as np
 import pytest
@@ -33,10 +34,11 @@ def test_session_runs_every_op_db_sample(spec, shapes, attrs, unknown_dims):
                for a in args]
         try:
             out = spec.fn(*phs, **attrs)
-        except (TypeError, ValueError) as e:
-            # not the Session's part: the graph builder (graph.py, the op wrappers)
-            # refuses this sample; listed in the summary, never a silent pass
-            pytest.xfail(f"graph building fails: {str(e).splitlines()[0]}")
+        except ValueError as e:
+            # an op whose attributes need a static dim says so at build time
+            if unknown_dims and "this op needs it when the graph is built" in str(e):
+                return
+            raise
     sess = ft.Session(graph=g)
     sess._debug_checks = True
     got = sess.run(out, feed_dict=dict(zip(phs, args)))
