@@ -176,7 +176,15 @@ def test_runtime_errors_name_the_op_and_the_line_that_built_it():
     with pytest.raises(ValueError, match=r"reshape \(node 'Reshape'\): cannot reshape") as info:
         sess.run(r, {x: np.ones(5)})
     assert "r = ft.reshape(x, [2, 3])" in str(info.value)
-    # an index out of range (IndexError in a forward) is an InvalidArgumentError
+    with g.as_default():
+        idx = ft.placeholder(ft.int32, shape=(None,), name="idx")
+        picked = ft.gather(ft.constant([1.0, 2.0, 3.0]), idx)
+        sliced = ft.constant([1.0, 2.0, 3.0])[idx]
+    for node, line in ((picked, "picked = ft.gather("), (sliced, "sliced = ft.constant(")):
+        with pytest.raises(InvalidArgumentError, match=r"\[0, 3\).*got \[0, 7\]") as info:
+            sess.run(node, {idx: [0, 7]})
+        assert "built at" in str(info.value) and line in str(info.value)
+    # an IndexError in a forward is an InvalidArgumentError
     op = e.op.op_def
     fwd = op.forward
     op.forward = lambda a: a[[7]]
@@ -297,7 +305,7 @@ def test_tf1_program_in_graph_mode_end_to_end():
         err = pred - y
         loss = tf.reduce_mean(err * err)
         n = tf.cast(tf.shape(x)[0], tf.float32)
-        gw = tf.reshape(tf.reduce_sum(x * err, axis=0), [2, 1]) * 2.0 / n
+        gw = tf.matmul(x, err, transpose_a=True) * 2.0 / n
         gb = tf.reduce_mean(err) * 2.0
         train = [w.assign_sub(0.1 * gw), b.assign_sub(0.1 * gb)]
         rng = np.random.default_rng(0)
