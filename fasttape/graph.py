@@ -152,6 +152,12 @@ class Operation:
     def values(self):
         return tuple(self._outputs)
 
+    def run(self, feed_dict=None, session=None):
+        """Runs this node in `session` or the default Session (fasttape/session.py)."""
+        from fasttape.session import _eval
+
+        _eval(self, feed_dict, session)
+
     @property
     def control_inputs(self):
         return list(self._control_inputs)

@@ -77,6 +77,9 @@ Variable.__init__ hands it to `_graph_variable` here):
   sees that variable's initial value.
 """
 
+import contextlib
+import threading
+
 import numpy as np
 
 from fasttape import errors as _errors
@@ -87,6 +90,7 @@ from fasttape.tensor_shape import TensorShape
 __all__ = [
     "InteractiveSession",
     "Session",
+    "get_default_session",
     "global_variables",
     "global_variables_initializer",
     "trainable_variables",
@@ -404,17 +408,30 @@ class Session:
         self._plans.clear()
 
     def __enter__(self):
-        """Makes the Session's graph the default inside `with` (as TensorFlow 1)."""
-        ctx = self._graph.as_default()
-        ctx.__enter__()
-        self._contexts.append(ctx)
+        """Makes this the default Session and its graph the default graph
+        inside `with` (as TensorFlow 1); closes the Session at the end."""
+        graph_ctx = self._graph.as_default()
+        graph_ctx.__enter__()
+        _session_stack().append(self)
+        self._contexts.append(graph_ctx)
         return self
 
     def __exit__(self, *exc):
-        ctx = self._contexts.pop()
-        ctx.__exit__(*exc)
+        graph_ctx = self._contexts.pop()
+        _pop_session(self)
+        graph_ctx.__exit__(*exc)
         self.close()
         return False
+
+    @contextlib.contextmanager
+    def as_default(self):
+        """Makes this the default Session (for `t.eval()`, `op.run()`) inside
+        `with`, without closing it at the end."""
+        _session_stack().append(self)
+        try:
+            yield self
+        finally:
+            _pop_session(self)
 
     # --- fetches and feeds ---------------------------------------------------
     def _element(self, fetch):
@@ -643,8 +660,69 @@ class Session:
 
 
 class InteractiveSession(Session):
-    """A Session on the default graph meant to stay open in a shell or a
-    notebook (TensorFlow 1's name): use `run` and `close` as with Session."""
+    """A Session meant to stay open in a shell or a notebook (TensorFlow 1's
+    name): it makes itself the thread's default Session until `close()`, so
+    `t.eval()` and `op.run()` need no `with`. (Unlike TensorFlow 1 it does not
+    also make its graph the default: build inside `with g.as_default():`.)"""
+
+    def __init__(self, target="", graph=None, config=None):
+        super().__init__(target, graph, config)
+        _session_stack().append(self)
+
+    def close(self):
+        if not self._closed:
+            _pop_session(self)
+        super().close()
+
+
+# ------------------------------------------------------------ default session
+
+_thread = threading.local()
+
+
+def _session_stack():
+    stack = getattr(_thread, "sessions", None)
+    if stack is None:
+        stack = _thread.sessions = []
+    return stack
+
+
+def _pop_session(sess):
+    stack = _session_stack()
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is sess:
+            del stack[i]
+            return
+
+
+def get_default_session():
+    """The thread's default Session (`with sess:`, `sess.as_default()`, an
+    open InteractiveSession), or None."""
+    stack = _session_stack()
+    return stack[-1] if stack else None
+
+
+def _eval(fetch, feed_dict, session):
+    """`t.eval()` / `op.run()` / `v.eval()`: run `fetch` in `session` or
+    the default Session."""
+    if session is None:
+        session = get_default_session()
+        if session is None:
+            what = "run the operation" if isinstance(fetch, _graph.Operation) else \
+                "evaluate the tensor"
+            raise ValueError(f"Cannot {what} {fetch.name!r}: no default Session is registered; "
+                             "use `with sess.as_default():` (or `with sess:`) or pass "
+                             "session=sess")
+    elif not isinstance(session, Session):
+        raise TypeError(f"session must be an ft.Session, got {_errors.describe(session)}")
+    graph = fetch.graph
+    if graph is not session.graph:
+        raise ValueError(f"Cannot use the Session to run {fetch.name!r}: it belongs to another "
+                         "graph than the Session's")
+    return session.run(fetch, feed_dict)
+
+
+_core.set_special("eval", _eval)
 
 
 # ------------------------------------------------------------------ helpers

@@ -122,6 +122,11 @@ cdef class SymbolicTensor(Tensor):
     def numpy(self):
         self._no_value(".numpy()")
 
+    def eval(self, feed_dict=None, session=None):
+        """The value (an ndarray) in `session`, or in the default Session
+        (`with sess:` / `sess.as_default()`): `session.run(self, feed_dict)`."""
+        return _call_special("eval", (self, feed_dict, session))
+
     def __array__(self, dtype=None, copy=None):
         self._no_value("NumPy conversion (np.asarray)")
 

@@ -402,6 +402,12 @@ cdef class Variable(Tensor):
             _call_special("graph_variable_value", (self, ".numpy()"))
         return Tensor.numpy(self)
 
+    def eval(self, session=None):
+        """A graph variable's value in `session` or the default Session."""
+        if self._graph_var is None:
+            return Tensor.numpy(self)
+        return _call_special("eval", (self, None, session))
+
     def __array__(self, dtype=None, copy=None):
         if self._graph_var is not None:
             _call_special("graph_variable_value", (self, "NumPy conversion (np.asarray)"))

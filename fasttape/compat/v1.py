@@ -8,8 +8,9 @@ TensorFlow 1 had another name for a TensorFlow 2 function it is an alias
 
 Graph building is here (`placeholder`, `Graph`, `get_default_graph`,
 `reset_default_graph`, `name_scope`, `disable_eager_execution`), and so is
-running them (`Session`, `InteractiveSession`, `global_variables_initializer`,
-`variables_initializer`, `global_variables`, `trainable_variables`).
+running them (`Session`, `InteractiveSession`, `get_default_session`,
+`global_variables_initializer`, `variables_initializer`, `global_variables`,
+`trainable_variables`).
 """
 
 from fasttape import (  # noqa: F401
@@ -177,6 +178,7 @@ from fasttape.random import truncated_normal as truncated_normal  # noqa: F401
 from fasttape.random import uniform as random_uniform  # noqa: F401
 from fasttape.session import InteractiveSession as InteractiveSession  # noqa: F401
 from fasttape.session import Session as Session  # noqa: F401
+from fasttape.session import get_default_session as get_default_session  # noqa: F401
 from fasttape.session import global_variables as global_variables  # noqa: F401
 from fasttape.session import (  # noqa: F401
     global_variables_initializer as global_variables_initializer,

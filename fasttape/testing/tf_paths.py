@@ -256,6 +256,7 @@ API = [
     E("Session", "tf.compat.v1.Session"),
     E("global_variables_initializer", "tf.compat.v1.global_variables_initializer"),
     E("InteractiveSession", "tf.compat.v1.InteractiveSession"),
+    E("get_default_session", "tf.compat.v1.get_default_session"),
     E("variables_initializer", "tf.compat.v1.variables_initializer"),
     E("global_variables", "tf.compat.v1.global_variables"),
     E("trainable_variables", "tf.compat.v1.trainable_variables"),

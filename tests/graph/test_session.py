@@ -333,3 +333,42 @@ def test_docstring_examples():
 
     result = doctest.testmod(fasttape.session, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_eval_and_run_use_the_default_session():
+    g, x, y, z = _graph()
+    with g.as_default():
+        v = ft.Variable(1.0)
+        inc = v.assign_add(1.0, read_value=False)
+    feed = {x: np.ones((1, 3))}
+    assert ft.compat.v1.get_default_session() is None
+    with pytest.raises(ValueError, match="no default Session"):
+        y.eval(feed)
+    with pytest.raises(ValueError, match="no default Session"):
+        inc.run()
+    with ft.Session(graph=g) as sess:
+        assert ft.compat.v1.get_default_session() is sess
+        v.initializer.run()
+        np.testing.assert_array_equal(y.eval(feed), [6.0])
+        np.testing.assert_array_equal(z.eval(feed_dict=feed), [7.0])
+        assert inc.run() is None and v.eval() == 2.0
+        other = ft.Session(graph=g)
+        with other.as_default():
+            assert ft.compat.v1.get_default_session() is other
+            with pytest.raises(ft.errors.FailedPreconditionError):
+                v.eval()
+        assert ft.compat.v1.get_default_session() is sess
+        assert v.eval(session=sess) == 2.0
+    assert ft.compat.v1.get_default_session() is None
+    g2, x2, y2, _ = _graph()
+    with ft.Session(graph=g2):
+        with pytest.raises(ValueError, match="another graph"):
+            y.eval(feed)
+    with pytest.raises(TypeError, match="ft.Session"):
+        y.eval(feed, session="s")
+    isess = ft.compat.v1.InteractiveSession(graph=g)
+    assert ft.compat.v1.get_default_session() is isess
+    np.testing.assert_array_equal(y.eval(feed), [6.0])
+    isess.close()
+    assert ft.compat.v1.get_default_session() is None
+    assert ft.Variable(3.0).eval() == 3.0  # an eager variable: its value
