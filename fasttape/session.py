@@ -558,8 +558,11 @@ class Session:
                 raise NotImplementedError(f"Session.run: node '{n.name}' of type {n._type} "
                                           "cannot run in a Session")
             fwd = n.op_def.forward if kind == _K_OP else None
+            # a fed output of a node that runs anyway keeps the fed value: the
+            # node writes it to slot 0, which nothing reads
             steps.append((n, kind, tuple(id(t) for t in n._inputs),
-                          tuple(id(t) for t in n._outputs), fwd, n.attrs,
+                          tuple(0 if id(t) in fed_ids else id(t) for t in n._outputs), fwd,
+                          n.attrs,
                           kind == _K_OP and n.op_def.n_out == 1))
         plan = _Plan()
         plan.steps = steps

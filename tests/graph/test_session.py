@@ -58,6 +58,14 @@ def test_feed_keys_may_be_names_or_any_tensor():
     # feeding an inner tensor: what produces it does not run, x need not be fed
     np.testing.assert_array_equal(sess.run(z, {y: [10.0, 20.0]}), [11.0, 21.0])
     np.testing.assert_array_equal(sess.run(y, {y: [5.0]}), [5.0])
+    # one output of a two-output node fed, the other computed: the feed wins
+    with g.as_default():
+        mean, var = ft.nn.moments(x, axes=[0])
+    assert mean.op is var.op
+    got_mean, got_var = sess.run([mean, var], {x: [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]],
+                                               mean: [9.0, 9.0, 9.0]})
+    np.testing.assert_array_equal(got_mean, [9.0, 9.0, 9.0])
+    np.testing.assert_array_equal(got_var, [1.0, 0.0, 1.0])
 
 
 def test_missing_feed_names_the_placeholder_before_anything_runs():
