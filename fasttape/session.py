@@ -68,9 +68,9 @@ Variable.__init__ hands it to `_graph_variable` here):
   built before it: TensorFlow 1's semantics, which TF1 programs rely on (a
   `reset = v.assign(0)` built after `update = v.assign_add(x)` must not run
   the update and need its feeds; two train ops that both increment a global
-  step must not run each other). Each graph keeps the sequence of its
-  stateful nodes (`graph._ft_stateful`) for executors that run them all in
-  order (`ft.function`).
+  step must not run each other). An executor that runs every stateful node
+  (`ft.function`, where TensorFlow 2 adds automatic control dependencies)
+  gets them in build order from `stateful_nodes(graph)`.
 - `ft.global_variables_initializer()` is a "NoOp" node whose control inputs
   are the initializers of the graph's "variables" collection; run, they run
   in program order, so an initial value that reads a variable made before it
@@ -267,15 +267,15 @@ def _update_variable(v, kind, value, name, read_value):
         captured = _graph._capture(g, t, f"{node_name}/value")
         node = g._add_op(op_type, None, (captured,), (v,), node_name, [shape], [dtype],
                          exact=True)
-        _stateful(g).append(node)
     return node._outputs[0] if read_value else node
 
 
-def _stateful(g):
-    seq = getattr(g, "_ft_stateful", None)
-    if seq is None:
-        seq = g._ft_stateful = []
-    return seq
+def stateful_nodes(graph):
+    """The nodes of `graph` with side effects, in build order: random ops
+    (their entry is flagged stateful) and assigns."""
+    return [n for n in graph.get_operations()
+            if n._type in _ASSIGN_TYPES.values()
+            or (n.op_def is not None and n.op_def.stateful)]
 
 
 _core.set_special("graph_variable", _graph_variable)

@@ -65,6 +65,11 @@ def test_assigns_run_in_program_order_within_one_run():
     # fetching one assign runs that one only (TensorFlow 1): not the ones before it
     assert sess.run(second) == 19.0 and sess.run(v) == 19.0
     assert sess.run(doubled) == 38.0  # a read runs no assign
+    from fasttape.session import stateful_nodes
+
+    with g.as_default():
+        r = ft.random.uniform([2])
+    assert stateful_nodes(g) == [v.initializer, first.op, second.op, third.op, r.op]
 
 
 def test_assign_add_twice_in_one_run():
