@@ -24,16 +24,6 @@ Note [Graph tensors and eager tensors]
   (`_TF_NAMES`; ops TensorFlow has no name for get their name in CamelCase),
   made unique as TensorFlow does ("add", "add_1", ...) and prefixed by the
   active `ft.name_scope`s. The outputs are "<node>:<index>".
-
-Note [Unknown rank]
-~~~~~~~~~~~~~~~~~~~
-`ft.placeholder(dtype)` with no shape has an unknown rank (shape None), as
-TensorFlow 1 programs often make them. The shape rules take None dims but
-most cannot take an unknown rank, so `_rules` falls back: when an input's
-rank is unknown and the shape rule raises, the outputs' shapes are unknown
-too, while the dtype rule still runs (dtype errors are raised at build
-time); the shape checks run when the graph runs. A rule that handles an
-unknown rank gives its better answer and is used as is.
 """
 
 import contextlib
@@ -592,7 +582,7 @@ def _stage(op_def, inputs, attrs):
             shapes.append(v.shape)
             dtypes.append(v.dtype)
     try:
-        shape, dtype = _rules(op_def, shapes, dtypes, attrs)
+        shape, dtype = _core.op_rules(op_def, shapes, dtypes, attrs)
     except NotImplementedError:
         raise TypeError(f"{op_def.name}: this op has no shape and dtype rules, so it cannot "
                         "be built in a graph") from None
@@ -610,24 +600,6 @@ def _stage(op_def, inputs, attrs):
                              list(dtype), exact=True)
     outs = node._outputs
     return outs[0] if op_def.n_out == 1 else outs
-
-
-def _rules(op_def, shapes, dtypes, attrs):
-    """The op's output shapes and dtypes from its rules. An input of unknown
-    rank (shape None) makes the output shapes unknown when the shape rule
-    cannot use it: its dtypes are still checked at build time, its shapes
-    when the graph runs. See Note [Unknown rank]."""
-    try:
-        return _core.op_rules(op_def, shapes, dtypes, attrs)
-    except (TypeError, ValueError, IndexError):
-        if all(s is not None for s in shapes):
-            raise
-    # the dtype rule alone (it raises the dtype errors), then unknown shapes
-    dtype = (op_def.dtype_fn(list(dtypes), *attrs) if op_def.variadic
-             else op_def.dtype_fn(*dtypes, *attrs))
-    if op_def.n_out == 1:
-        return None, np.dtype(dtype)
-    return (None,) * op_def.n_out, tuple(np.dtype(d) for d in dtype)
 
 
 def _pending_name(op_def):
