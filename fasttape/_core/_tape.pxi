@@ -297,6 +297,7 @@ cdef class Tape:
         cdef int d
         cdef Tensor t
         cdef int64_t n_tgt, n_src
+        cdef _Sweep sweep
         if self._used:
             raise RuntimeError(
                 "GradientTape.gradient can only be called once on a non-persistent tape; "
@@ -348,7 +349,7 @@ cdef class Tape:
                     n_slots = ft_tape_prune(&self.c, tgt, n_tgt, src, n_src, live, &slots)
             if n_slots < 0:
                 raise MemoryError("GradientTape.gradient: out of memory while pruning")
-            sweep = _Sweep(self, n_slots, higher, batch)
+            sweep = _Sweep(self, n_slots, _TENSOR_SPACE if higher else _RAW_SPACE, batch)
             for i in range(len(targets)):
                 s = ft_slots_get(&slots, tgt[i])
                 if s < 0:
@@ -357,26 +358,9 @@ cdef class Tape:
                 sweep.seed(s, <Tensor>targets[i], seed)
             if not self.persistent:
                 self._used = True
-            ft_sweep_enter()
-            try:
-                for k in range(n - 1, -1, -1):
-                    if live[k]:
-                        sweep.entry(k, &slots)
-            finally:
-                ft_sweep_exit()
-            result = []
-            for i in range(len(sources)):
-                s = ft_slots_get(&slots, src[i])
-                g = sweep.grads[s] if s >= 0 else None
-                t = <Tensor>sources[i]
-                if g is None:
-                    if zero_unconnected:
-                        g = _wrap(np.zeros(sweep.batch + t._value.shape, t._value.dtype))
-                else:
-                    g = sweep.full(g, sweep.batch + t._value.shape)
-                    if not isinstance(g, Tensor):
-                        g = _wrap(g)
-                result.append(g)
+            sweep.tape_entries(n, live, &slots)
+            result = [sweep.result(ft_slots_get(&slots, src[i]), <Tensor>sources[i],
+                                   zero_unconnected) for i in range(len(sources))]
             return result
         finally:
             free(tgt)
