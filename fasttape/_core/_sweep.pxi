@@ -55,6 +55,108 @@ from libc.stdlib cimport calloc
 # the sweep's space: every producer (seed, fit, add, stack) makes them so.
 
 
+# Note [One VJP, every mode]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~
+# An op has one set of VJPs, and every sweep calls them: first order, higher
+# order, batched, and (next) symbolic. A VJP names what it needs (register_op,
+# _plan) and receives, in the sweep's value space:
+# - g, g<k>: the gradient of output k: an ndarray (first order), a Tensor
+#   (higher order) or a symbolic Tensor (graph). None for an output of a
+#   multi-output op that received no gradient. It has the output's shape,
+#   except that an op registered with broadcast_grads (elementwise ops by
+#   default) may get a smaller one that broadcasts to it (the shared 0-d ones
+#   seed, reduce_mean's g / n: Note [Broadcast gradients]); with `batchable`
+#   it may carry leading batch axes (Note [Batched sweeps]), otherwise the
+#   sweep calls it once per row.
+# - inputs by name, out, out<k>: the saved values (Note [Save masks]): the
+#   arrays inside the saved Tensors (first order), the Tensors themselves
+#   (higher order: so that outer tapes see their ids) or the node's symbolic
+#   tensors; an input that was not a Tensor stays what Note [Raw inputs]
+#   made of it (a Python scalar or a read-only ndarray) in every mode.
+#   Variadic ops get the list of all inputs.
+# - <input>_shape: a tuple of Python ints, never a Tensor, in every mode
+#   where the shape is known; see Note [Unknown dims in VJPs] for graphs.
+#   (Variadic: the list of shapes.)
+# - <input>_dtype: the input's np.dtype (None for a Python scalar input).
+# - attributes: the Python values the forward received.
+# What a VJP may do with them:
+# - compute with NumPy functions, methods and operators (np.exp(x), g * y,
+#   np.reshape(g, x_shape), x.T, g[key]) or with ops of the table (call_op,
+#   ft.*): on ndarrays they run directly; on Tensors the NumPy protocol and
+#   the ops dispatch to the table, so the same formula is recorded (higher
+#   order) or staged (graph). Only NumPy functions that numpy_protocol maps
+#   to ops qualify.
+# - branch on anything static: ranks (x.ndim, len(x_shape)), known dims,
+#   dtypes, attributes, `g is None`.
+# - return one gradient per input (None: no gradient) of any kind (ndarray,
+#   Python scalar, Tensor): the sweep turns it into a value of its space,
+#   sums it back to the input's shape and casts it to the input's dtype
+#   (_Sweep.fit); it must broadcast to what it stands for (the output's shape
+#   for elementwise ops, the input's for the others).
+# What it must not do: read values (.numpy(), float(), bool(), np.asarray,
+# `if (x > 0).any()`): that breaks recording and has nothing to read in a
+# graph; write into an argument (g may be a read-only broadcast view or the
+# shared seed; saved values belong to the tape); compute with `x.shape` of a
+# saved value (name `x_shape` instead: it costs nothing to save, and the
+# sweep decides what it is when a dim is unknown). A VJP that cannot be
+# recorded (the spectral norm's) raises NotImplementedError naming the op
+# when it receives Tensors.
+
+
+# Note [Unknown dims in VJPs]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# About 25 VJPs compute with `<input>_shape`: Python arithmetic on the dims
+# (slice's paddings n - b - s, tile's interleaved reshape, reduce_mean's
+# count, concat's split sizes) whose results become *static attributes* of
+# the ops they call (pad's paddings, slice's begin/size, _index_add's zeros
+# shape, conv2d_backprop_input's input_shape, reshape's shape). In eager mode,
+# first or higher order, every dim is known. In a graph a dim may be unknown
+# (`ft.placeholder(ft.float32, (None, 784))`, an input_signature with None).
+#
+# The choice: static shapes where they are known, the VJP *deferred to run
+# time* where they are not; no run-time shape tensors.
+# - `ft.function` traces per concrete input signature (SPEC §4: dtype and
+#   shape of each tensor argument), as JAX's jit and TensorFlow's default
+#   tracing do, so inside a trace every shape is known and the symbolic
+#   space's shape_arg gives the same tuple of ints as eager mode: the VJPs
+#   build ordinary nodes, exportable to ONNX and saved functions.
+# - In a graph, shape_arg gives the static shape as a tuple whose unknown
+#   dims are _UnknownDim markers: len(), iteration, `is None`-style checks and
+#   reading known dims work (matmul's VJPs need only the ranks), but using an
+#   unknown dim as a number (arithmetic, __index__, comparison) raises
+#   UnknownDimError. The sweep calls the VJP at build time; if it raises
+#   UnknownDimError, the nodes it added are dropped and the entry becomes
+#   one deferred-VJP node per input gradient: its inputs
+#   are the values the plan names plus the entry's inputs whose shapes it
+#   names (to read their run-time shapes, as TensorFlow's Shape op does), its
+#   shape and dtype rule is the input's static shape and dtype (what fit
+#   returns), and when the graph runs it calls the same node() step over the
+#   concrete values with the raw space (shape records from the run-time
+#   values). Its own VJP runs it under an eager tape (as py_func's), so every
+#   order works. Deferred nodes are Python calls: onnx.export and
+#   saved_function refuse them as they refuse py_func, naming the op and the
+#   unknown dim and suggesting a full shape in the input_signature. Deferral
+#   is the fallback, never a wrong answer; a VJP that matters in exported
+#   graphs (reduce_mean's count over a None batch dim) may handle unknown
+#   dims itself, with a run-time op where it needs one.
+# - The sum-to-shape fit with unknown dims: where the static shapes decide the
+#   summed axes (extra leading axes; a known 1 against a known n) fit stages
+#   the reduce_sum; where they cannot (an unknown dim against anything but an
+#   equal known dim) it stages one `_sum_to(g, x)` op that sums g to x's
+#   run-time shape (TensorFlow's BroadcastGradientArgs + Sum, in one op).
+# - VJPs must read shapes through `<input>_shape`, not `x.shape` (a symbolic
+#   tensor's shape has None for its unknown dims, as TensorFlow's, and None in
+#   arithmetic is a TypeError the sweep cannot tell from a bug). The graph
+#   test over op_db with every dim unknown will enforce it.
+# Why not TensorFlow's run-time shapes (`ft.shape(x)` passed as x_shape): the
+# VJPs as written would need ~25 rewrites into tensor arithmetic, and pad,
+# slice, tile, reshape, _index_add and conv2d_backprop_input would need their
+# shape attributes turned into tensor inputs, making every eager gradient pay
+# for shape ops it never needs. Why not only tracing per shape (JAX): a TF1
+# graph with a None batch dim has no concrete shape to trace with until it
+# runs; deferral is that tracing, done per node at run time.
+
+
 # Note [Batched sweeps]
 # ~~~~~~~~~~~~~~~~~~~~~
 # A Jacobian is B vector-Jacobian products. Rather than B sweeps, the sweep

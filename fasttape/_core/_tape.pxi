@@ -2,6 +2,35 @@
 
 # ---------------------------------------------------------------- Tape
 
+# Note [Save masks]
+# ~~~~~~~~~~~~~~~~~
+# A tape keeps, per entry, exactly the values some VJP of the op names, and
+# nothing else. register_op derives the op's save mask from the VJPs'
+# parameter names (_plan): save_in[i] when a VJP names input i (variadic ops:
+# all inputs, save_all_in), save_out[j] when one names out / out<j>,
+# save_attrs when one names an attribute; save_any is their union. g, the
+# "identity" marker, `<input>_shape` and `<input>_dtype` save nothing: shapes
+# and dtypes are in the entry's shape records in the C pool. So naming
+# `x_shape` rather than `x` (reduce_sum, reshape, add) keeps no tensor alive,
+# and a chain of such ops holds no array at all.
+#
+# Layout: Tape._append appends the saved values to Tape._saved from the
+# entry's `saved` index on, in this order: the named inputs in input order,
+# the named outputs in output order, then the attrs tuple (whole, once).
+# _Sweep.tape_entry reads them back in the same order with the same mask, so
+# the two loops must stay alike. What is saved (_saveable): a Tensor itself
+# (its id links outer tapes: Note [One VJP, every mode]), a snapshot of a
+# variable (later assignments do not change the gradient), a copy of a
+# writable ndarray, and raw inputs as Note [Raw inputs] says. A
+# non-persistent tape drops an entry's saved values as soon as its VJPs ran,
+# so memory falls during the sweep; a persistent one keeps them until it is
+# reset or dropped (Tape._saved_values shows what is held, for tests).
+#
+# A graph saves nothing, since a node's inputs and outputs are in the graph;
+# there the mask says which forward tensors the gradient nodes read, which is
+# what a graph runner must keep alive until the backward part runs.
+
+
 # Note [Raw inputs]
 # ~~~~~~~~~~~~~~~~~
 # Ops take non-Tensor inputs: Python scalars, lists, tuples, NumPy scalars,
@@ -228,7 +257,7 @@ cdef class Tape:
             ins = (<PyListObject*>conv).ob_item  # conv lives until the end of this call
         for j in range(n_out):
             n_meta += 2 + _ndim_of(<object>outs[j])
-        if op.save_any:
+        if op.save_any:  # See Note [Save masks]
             saved = len(self._saved)
             for i in range(n_in):
                 if op.save_all_in or (i < MAX_ARGS and op.save_in[i]):
