@@ -42,8 +42,8 @@ from libc.stdlib cimport calloc
 # entry comes from: it takes the op, the gradient slot of each input and
 # output (-1: none), one shape record per input and output ({dtype number,
 # ndim, dims}, the C tape's format, see csrc/fasttape_tape.h), the saved
-# values as the op's save mask lays them out (Note [Save masks]) and the
-# attributes. _Sweep.tape_entry() fills these from the C tape (a copy of the
+# values by input and output position (those the op's save mask names must
+# be there: Note [Save masks]) and the attributes. _Sweep.tape_entry() fills these from the C tape (a copy of the
 # pool segment, the slots of pruning, the saved list) and releases the saved
 # values afterwards. A graph walker would fill the same from a node: slots
 # from a {tensor: slot} map over the nodes between xs and ys (its own
@@ -51,8 +51,11 @@ from libc.stdlib cimport calloc
 # -1), the saved values being the node's own input and output tensors (a graph
 # keeps them all: it saves nothing), and the node's attributes; it visits the
 # nodes in reverse topological order, as the tape loop visits live entries in
-# reverse order, and calls node() for each. Slot values are always values of
-# the sweep's space: every producer (seed, fit, add, stack) makes them so.
+# reverse order, and calls node() for each. _node_gradients() is that walk for
+# one op application given as values (its inputs and outputs as the saved
+# values), tested against the tape on every differentiable op of the table.
+# Slot values are always values of the sweep's space: every producer (seed,
+# fit, add, stack) makes them so.
 
 
 # Note [One VJP, every mode]
@@ -443,6 +446,60 @@ cdef class _SpaceProbe:
 
     def result(self, g):
         return self.vs.result(g)
+
+
+def _node_gradients(OpDef op, list inputs, tuple attrs, list outputs, list gs,
+                    bint recorded=False):
+    """The gradients of one op application given as values, by _Sweep.node()
+    with no tape: what a graph walker does for one node (Note [One sweep,
+    several value spaces]). inputs and outputs: the op's inputs (Tensors or raw
+    values) and its output Tensors; gs: one output gradient (or None) per
+    output. Inputs that are float Tensors get slots; the saved values are the
+    inputs and outputs themselves, as a graph keeps them. Returns one gradient
+    (or None) per input. For tests and as the graph walker's model."""
+    cdef int n_in = len(inputs), n_out = len(outputs), i, n = n_in + n_out
+    cdef _VSpace vs = _TENSOR_SPACE if recorded else _RAW_SPACE
+    cdef _Sweep sw = _Sweep(None, n, vs, 0)
+    cdef int64_t *meta = NULL
+    cdef int64_t *mp = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+    cdef int64_t *slot = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+    cdef int64_t pos = 0
+    values = inputs + outputs
+    if len(gs) != n_out:
+        raise ValueError(f"op {op.name}: {len(gs)} output gradients for {n_out} outputs")
+    try:
+        if mp == NULL or slot == NULL:
+            raise MemoryError()
+        for i in range(n):
+            mp[i] = pos
+            pos += 2 + _ndim_of(values[i])
+        meta = <int64_t*>malloc((pos + 1) * sizeof(int64_t))
+        if meta == NULL:
+            raise MemoryError()
+        for i in range(n):
+            x = values[i]
+            if isinstance(x, Tensor) or cnp.PyArray_Check(x):
+                _write_shape(meta + mp[i], _array_of(x))
+            else:  # a Python scalar, as Tape._append records it
+                meta[mp[i]] = -1
+                meta[mp[i] + 1] = 0
+            slot[i] = i if isinstance(x, Tensor) and _is_float_array(_array_of(x)) else -1
+        for i in range(n_out):
+            if slot[n_in + i] >= 0 and gs[i] is not None:
+                sw.accumulate(n_in + i, vs.seed_value(gs[i], <Tensor>outputs[i]))
+        saved_in = [vs.arg(x) for x in inputs]
+        saved_out = [vs.arg(x) for x in outputs]
+        ft_sweep_enter()
+        try:
+            sw.node(op, n_in, n_out, slot, meta, mp, saved_in, saved_out, attrs)
+        finally:
+            ft_sweep_exit()
+        return [sw.result(slot[i], <Tensor>inputs[i], False) if slot[i] >= 0 else None
+                for i in range(n_in)]
+    finally:
+        free(meta)
+        free(mp)
+        free(slot)
 
 
 @cython.final

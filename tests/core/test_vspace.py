@@ -4,6 +4,7 @@ over every differentiable op of op_db, that the first-order sweep (raw arrays)
 and the higher-order sweep (recorded Tensors) compute the same gradients and
 Jacobians, and that only the latter records."""
 
+import contextlib
 import zlib
 
 import numpy as np
@@ -196,3 +197,121 @@ def test_raw_and_recorded_batched_sweeps_agree(spec, shapes, attrs):
     _, raw, _ = _sweep(spec, attrs, xs, floats, None, higher=False, jacobian=True)
     _, rec, _ = _sweep(spec, attrs, xs, floats, None, higher=True, jacobian=True)
     _assert_same(spec, raw, rec, "jacobian")
+
+
+# --- the per-entry step without a tape (a graph walker's model) ---------------------
+
+
+@contextlib.contextmanager
+def _observe_forwards(calls):
+    """Wraps every op's forward to append (op, input values, attrs)."""
+    saved = []
+    for op in _core.registered_ops():
+        if op.family == "custom":
+            continue
+        fwd, n_attrs = op.forward, len(op.attr_names)
+
+        def wrapped(*args, _op=op, _fwd=fwd, _n=n_attrs):
+            calls.append((_op, args[:len(args) - _n], args[len(args) - _n:]))
+            return _fwd(*args)
+
+        saved.append((op, fwd))
+        op.forward = wrapped
+    try:
+        yield
+    finally:
+        for op, fwd in saved:
+            op.forward = fwd
+
+
+def _op_calls():
+    """(op, input values, attrs, the spec's order) of the differentiable op
+    calls that op_db samples make, forward and backward (a few samples per
+    spec), each op at most PER_SPEC times."""
+    seen, out = {}, []
+    for spec in OP_SPECS:
+        if not spec.differentiable:
+            continue
+        for k, (shapes, attrs) in enumerate(spec.samples()):
+            args = spec.make_args(shapes, attrs, seed=0)
+            calls = []
+            # the forward and its backward passes (VJP-only ops): the first
+            # sample to second order, when the op has one
+            second = k == 0 and spec.order >= 2
+            with _observe_forwards(calls), ft.GradientTape() as outer:
+                xs = [ft.constant(a) for a in args]
+                fs = [x for x in xs if x.dtype.kind == "f"]
+                outer.watch(fs)
+                with ft.GradientTape() as tape:
+                    tape.watch(fs)
+                    ys = [t for t in nest.flatten(spec.fn(*xs, **attrs)) if t.dtype.kind == "f"]
+                # watched seeds: the second order reaches the VJPs of every VJP input
+                seeds = [ft.constant(np.ones(t.shape, t.dtype)) for t in ys]
+                outer.watch(seeds)
+                with outer.stop_recording() if not second else contextlib.nullcontext():
+                    grads = [g for g in tape.gradient(ys, fs, output_gradients=seeds)
+                             if g is not None] if ys else []
+            if second and grads:
+                with _observe_forwards(calls):
+                    outer.gradient(grads, fs + seeds)
+            for op, ins, op_attrs in calls:
+                if not op.differentiable or seen.get(op.name, 0) >= PER_SPEC:
+                    continue
+                if not any(isinstance(x, np.ndarray) and x.dtype.kind == "f" for x in ins):
+                    continue
+                seen[op.name] = seen.get(op.name, 0) + 1
+                out.append(pytest.param(op, ins, op_attrs, spec.order,
+                                        id=f"{op.name}-{seen[op.name]}-{spec.label}"))
+    return out
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["raw", "recorded"])
+@pytest.mark.parametrize("op, ins, attrs, order", _op_calls())
+def test_node_step_without_a_tape_matches_the_tape(op, ins, attrs, order, recorded):
+    """_Sweep.node() fed from values (as a graph walker will feed it from a
+    node) gives the tape's gradients for every differentiable op of the table."""
+    if recorded and order < 2:
+        pytest.skip("a first-order-only op refuses an outer tape")
+    xs = [ft.constant(x) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else x
+          for x in ins]
+    floats = [x for x in xs if isinstance(x, ft.Tensor)]
+    with ft.GradientTape() as tape:
+        tape.watch(floats)
+        out = op.apply(xs, attrs)
+    outs = [out] if op.n_out == 1 else list(out)
+    rng = np.random.default_rng(zlib.crc32(op.name.encode()))
+    gs = [ft.constant(rng.standard_normal(o.shape).astype(o.dtype)) if o.dtype.kind == "f"
+          else None for o in outs]
+    fl = [(o, g) for o, g in zip(outs, gs, strict=True) if g is not None]
+    want = tape.gradient([o for o, _ in fl], floats, output_gradients=[g for _, g in fl])
+    outer = ft.GradientTape()
+    if recorded:
+        with outer:
+            got = _core._node_gradients(op, xs, tuple(attrs), outs, gs, True)
+    else:
+        got = _core._node_gradients(op, xs, tuple(attrs), outs, gs, False)
+    got = [g for x, g in zip(xs, got, strict=True) if isinstance(x, ft.Tensor)]
+    _assert_same_values(op.name, want, got)
+
+
+def test_node_step_cases_cover_every_differentiable_op():
+    covered = {p.values[0].name for p in _op_calls()}
+    missing = [op.name for op in _core.registered_ops()
+               if op.differentiable and op.family != "custom" and op.name not in covered]
+    assert not missing, f"no op_db sample calls {missing}"
+
+
+def _assert_same_values(name, want, got):
+    for k, (a, b) in enumerate(zip(want, got, strict=True)):
+        assert (a is None) == (b is None), f"{name} input {k}: tape {a!r}, node {b!r}"
+        if a is not None:
+            assert a.shape == b.shape and a.dtype == b.dtype, f"{name} input {k}"
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{name} input {k}")
+
+
+def test_node_gradients_checks_its_output_gradients():
+    x = ft.constant([1.0, 2.0])
+    op = ft.sin.op
+    with pytest.raises(ValueError, match="sin: 2 output gradients for 1 outputs"):
+        _core._node_gradients(op, [x], (), [ft.sin(x)], [None, None])
