@@ -5,19 +5,22 @@ on a compiled tape and walks it back. This module is the public facade only:
 everything public is re-exported here, so that internals can move.
 """
 
+import numpy as np
+
 from fasttape import bitwise as bitwise
 from fasttape import debugging as debugging
 from fasttape import dtypes as dtypes
 from fasttape import errors as errors
+from fasttape import graph as graph
 from fasttape import linalg as linalg  # noqa: E402
 from fasttape import math as math  # noqa: E402
 from fasttape import nn as nn  # noqa: E402
 from fasttape import ops as _ops  # noqa: F401  (fills the op table)
 from fasttape import random as random
+from fasttape._core import core as _core
 from fasttape._core.core import Tensor as Tensor
 from fasttape._core.core import Variable as Variable
 from fasttape._core.core import convert_to_tensor as convert_to_tensor
-from fasttape._core.core import executing_eagerly as executing_eagerly
 from fasttape.backprop import GradientTape as GradientTape
 from fasttape.backprop import UnconnectedGradients as UnconnectedGradients
 from fasttape.backprop import custom_gradient as custom_gradient
@@ -41,6 +44,15 @@ from fasttape.dtypes import (  # noqa: F401
     uint32,
     uint64,
 )
+from fasttape.graph import Graph as Graph  # noqa: E402
+from fasttape.graph import Operation as Operation  # noqa: E402
+from fasttape.graph import disable_eager_execution as disable_eager_execution  # noqa: E402
+from fasttape.graph import enable_eager_execution as enable_eager_execution  # noqa: E402
+from fasttape.graph import executing_eagerly as executing_eagerly  # noqa: E402
+from fasttape.graph import get_default_graph as get_default_graph  # noqa: E402
+from fasttape.graph import name_scope as name_scope  # noqa: E402
+from fasttape.graph import placeholder as placeholder  # noqa: E402
+from fasttape.graph import reset_default_graph as reset_default_graph  # noqa: E402
 from fasttape.ops._registry import composite as _composite
 from fasttape.ops.array_ops import (  # noqa: F401
     boolean_mask,
@@ -165,7 +177,7 @@ from fasttape.tensor_shape import TensorShape as TensorShape
 __version__ = "0.1.0"
 
 
-@_composite("constant")
+@_composite("constant", names_itself=True)
 def constant(value, dtype=None, shape=None, name=None):
     """A Tensor from Python data, a NumPy array or a tensor.
 
@@ -180,6 +192,17 @@ def constant(value, dtype=None, shape=None, name=None):
      [3 4]]>
     """
     t = convert_to_tensor(value, dtype)
+    if _core.staging():  # in a graph: a Const node
+        if _core.is_symbolic(t):
+            raise TypeError(f"ft.constant: expects a value, not the symbolic tensor {t.name}")
+        if shape is not None:
+            from fasttape.ops._registry import normalize_shape
+
+            shape = normalize_shape("constant", shape, (t,), allow_unknown=False)
+            value = _core.tensor_value(t)
+            t = _core.wrap_array(np.array(np.broadcast_to(value, shape)) if value.size == 1
+                                 else value.reshape(shape))
+        return graph.constant(t, name)
     if shape is not None:
         from fasttape.ops._registry import normalize_shape
 
@@ -190,9 +213,7 @@ def constant(value, dtype=None, shape=None, name=None):
     return t
 
 
-def enable_eager_execution():
-    """Accepted for TensorFlow compatibility: eager execution is always on."""
-
-
 # TensorFlow 1's names (imports the names above, so it comes last)
 from fasttape import compat as compat  # noqa: E402
+
+graph._mark_import_done()

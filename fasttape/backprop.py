@@ -63,6 +63,7 @@ class GradientTape(_core.Tape):
             if not isinstance(t, Tensor):
                 raise TypeError(
                     f"GradientTape.watch: expected tensors or variables, got {type(t).__name__}")
+            _not_symbolic(t, "watched tensor")
             self._watch(t)
 
     def watched_variables(self):
@@ -179,7 +180,18 @@ def _check_sources(sources):
         if not isinstance(s, Tensor):
             raise TypeError(
                 f"GradientTape: sources must be tensors or variables, got {type(s).__name__}")
+        _not_symbolic(s, "source")
     return flat
+
+
+def _not_symbolic(t, what):
+    """Tapes record eager ops: a graph's tensor on a tape is an error, never
+    a silent None gradient."""
+    if _core.is_symbolic(t):
+        raise TypeError(
+            f"GradientTape: the {what} {t.name} is a graph tensor; tapes record eager ops only "
+            "and cannot differentiate a graph (symbolic gradients of graphs are not "
+            "supported yet)")
 
 
 def _zeros(shape, dtype):
@@ -188,6 +200,7 @@ def _zeros(shape, dtype):
 
 def _as_tensor(t, what):
     if isinstance(t, Tensor):
+        _not_symbolic(t, what)
         return t
     raise TypeError(f"GradientTape.gradient: {what} must be tensors, got {type(t).__name__}")
 

@@ -36,6 +36,8 @@ def describe(value):
         shape = getattr(value, "shape", None)
         dtype = getattr(value, "dtype", None)
         if shape is not None and dtype is not None:
+            if getattr(shape, "rank", 0) is None:  # a graph tensor of unknown rank
+                return f"shape=<unknown rank> dtype={getattr(dtype, 'name', dtype)}"
             return f"shape={tuple(shape)} dtype={getattr(dtype, 'name', dtype)}"
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
             return f"Python int of {value.bit_length()} bits"
@@ -84,6 +86,40 @@ def op_error(cls, op_name, inputs, detail, input_names=None):
 
 _STRIP = ("convert_to_tensor: ",)
 
+# Note [Unknown ranks]
+# ~~~~~~~~~~~~~~~~~~~~
+# A graph tensor may not know its rank (`ft.placeholder(ft.float32, None)`).
+# Shape rules take it as None for the whole shape: a rule that has no answer
+# for it gives an unknown-rank output (`_registry.unknown_rank_rule`), and
+# rules that do (reduce over all axes: a scalar) say so. Attributes are
+# build-time values, so a public function that needs the rank to normalise
+# one (a negative axis, a perm, paddings per axis) cannot build: it raises
+# a ValueError naming the op and the tensor. The families and the axis
+# helpers raise it themselves; for the rest, a TypeError from arithmetic on
+# the unknown rank (None) that reaches the public boundary while an argument
+# has an unknown rank is reported as that error, not as the arithmetic.
+
+
+def unknown_rank_detail(what):
+    """The detail of the build-time error for `what`, a graph tensor of unknown rank."""
+    return (f"{what} has an unknown rank in this graph, and this op needs its rank when the "
+            "graph is built; give it a shape of known rank (the placeholder's shape, or "
+            "set_shape)")
+
+
+def _unknown_rank_input(inputs, input_names):
+    """The name of the first graph tensor among `inputs` whose rank is unknown, or None."""
+    names = list(input_names) if input_names is not None else []
+    for i, x in enumerate(inputs):
+        name = names[i] if i < len(names) else f"input {i}"
+        items = ([(f"{name}[{j}]", v) for j, v in enumerate(x)] if isinstance(x, (list, tuple))
+                 else [(name, x)])
+        for what, v in items:
+            shape = getattr(v, "shape", None)
+            if getattr(shape, "rank", 0) is None and getattr(v, "op", None) is not None:
+                return what
+    return None
+
 
 def _boundary_class(exc):
     """The class a foreign exception is re-raised as: TypeError or ValueError."""
@@ -111,8 +147,10 @@ def boundary_error(op_name, exc, inputs, input_names=None):
     called on `inputs` (see Note [Errors at the public boundary]); `exc` itself
     when it already names `op_name`."""
     inner = getattr(exc, "ft_op", None)
-    if inner == op_name or isinstance(exc, Warning):
-        return exc  # a warning the user turned into an error stays what it is
+    if inner == op_name or isinstance(exc, Warning) or getattr(exc, "ft_passthrough", False):
+        # a warning the user turned into an error stays what it is; so does an
+        # error that is not about the arguments (a finalized graph)
+        return exc
     cls = _boundary_class(exc)
     if inner is not None:
         detail = f"{inner}: {getattr(exc, 'ft_detail', exc)}"
@@ -130,6 +168,11 @@ def boundary_error(op_name, exc, inputs, input_names=None):
                 detail = detail[len(prefix):]
         if type(exc) not in (TypeError, ValueError, InvalidArgumentError):
             detail = f"{detail} ({type(exc).__name__})" if detail else type(exc).__name__
+    if inner is None and (isinstance(exc, TypeError) and "NoneType" in detail
+                          or "with unknown rank" in detail):
+        unranked = _unknown_rank_input(inputs, input_names)
+        if unranked is not None:  # See Note [Unknown ranks]
+            cls, detail = ValueError, unknown_rank_detail(unranked)
     new = op_error(cls, op_name, inputs, detail, input_names)
     if type(exc) not in (TypeError, ValueError, InvalidArgumentError) and inner is None:
         new.__cause__ = exc  # an unexpected kind: keep its traceback for debugging

@@ -299,8 +299,12 @@ cdef object _binary(OpDef op, object x, object y):
     cdef PyObject *ins[2]
     cdef PyObject *outs[1]
     cdef Tensor r
+    if ft_staging():  # See Note [One bind point]
+        return _stage_binary(op, x, y)
     if isinstance(x, Tensor):
         xv = (<Tensor>x)._value
+        if xv is None:
+            return _stage_binary(op, x, y)
     else:
         try:
             xv = _operand_value(op, x, y, True)
@@ -308,6 +312,8 @@ cdef object _binary(OpDef op, object x, object y):
             raise _errors.boundary_error(op.name, e, (x, y), op.input_names)
     if isinstance(y, Tensor):
         yv = (<Tensor>y)._value
+        if yv is None:
+            return _stage_binary(op, x, y)
     else:
         try:
             yv = _operand_value(op, y, x, False)
@@ -328,9 +334,9 @@ cdef object _binary(OpDef op, object x, object y):
             out = op.forward(xv, yv, out=target)
             ft_count_elided()
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError,
-                                                   _errors.InvalidArgumentError) else ValueError,
-                        (x, y), str(e))
+        _forward_error(op, (x, y), [xv, yv], (),
+                       type(e) if type(e) in (ValueError, TypeError,
+                                              _errors.InvalidArgumentError) else ValueError, e)
     r = _wrap(_as_array(out))
     if ft_tls_depth():
         # a tape records the operands as converted: See Note [Raw inputs]
@@ -347,12 +353,15 @@ cdef object _unary(OpDef op, object x):
     cdef PyObject *args[1]
     cdef PyObject *outs[1]
     cdef Tensor r
+    if ft_staging():  # See Note [One bind point]
+        return _stage_unary(op, x)
     if not isinstance(x, Tensor):
         x = convert_to_tensor(x)
     xv = (<Tensor>x)._value
+    if xv is None:
+        return _stage_unary(op, x)
     if op.float_only and not _is_float_array(xv):
-        _raise_op_error(op, TypeError, (x,),
-            f"expects a floating-point tensor, got dtype {xv.dtype.name}; use ft.cast")
+        _float_only_error(op, x, xv.dtype)
     args[0] = <PyObject*>xv
     target = None
     if op.inplace_ufunc and _big(x, xv):  # See Note [Temporary elision]
@@ -365,8 +374,8 @@ cdef object _unary(OpDef op, object x):
             out = op.forward(xv, out=target)
             ft_count_elided()
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-        _raise_op_error(op, type(e) if type(e) in (ValueError, TypeError) else ValueError,
-                        (x,), str(e))
+        _forward_error(op, (x,), [xv], (),
+                       type(e) if type(e) in (ValueError, TypeError) else ValueError, e)
     r = _wrap(_as_array(out))
     if ft_tls_depth():
         args[0] = <PyObject*>x
@@ -394,16 +403,21 @@ cdef object _apply(OpDef op, tuple inputs, tuple attrs):
     cdef list values = []
     if n_in > MAX_ARGS and not op.variadic:
         raise ValueError(f"{op.name}: too many inputs")
+    if ft_staging():  # See Note [One bind point]
+        return _stage(op, inputs, attrs)
     for x in inputs:
         if isinstance(x, Tensor):
-            values.append((<Tensor>x)._value)
+            v = (<Tensor>x)._value
+            if v is None:
+                return _stage(op, inputs, attrs)
+            values.append(v)
         else:
             values.append(x)
     try:
         out = op.forward(*values, *attrs)
     except (ValueError, TypeError, IndexError, ArithmeticError, np.linalg.LinAlgError) as e:
         cls = type(e) if type(e) in (ValueError, TypeError) else _errors.InvalidArgumentError
-        _raise_op_error(op, cls, inputs, str(e))
+        _forward_error(op, inputs, values, attrs, cls, e)
     if op.n_out == 1:
         result = _wrap(_as_array(out))
         outputs = (result,)

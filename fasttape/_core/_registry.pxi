@@ -38,7 +38,6 @@ cdef class OpDef:
     cdef readonly bint stateful     # the forward draws random numbers or has effects
     cdef readonly object shape_fn
     cdef readonly object dtype_fn
-    cdef readonly object check_fn
     cdef public object public_fn
     # VJPs: per input (joint=False) or one for all inputs (joint=True)
     cdef readonly bint joint
@@ -74,31 +73,14 @@ cdef class OpDef:
         even its rank is unknown. Raises the rules' checks
         (TypeError/ValueError naming the op) for inputs no value could make
         valid. See Note [Shape and dtype rules] in fasttape/ops/_registry.py."""
-        if self.shape_fn is None or self.dtype_fn is None:
-            raise NotImplementedError(f"op {self.name} has no shape or dtype rule")
         shapes = [tuple(s) for s in input_shapes]
         dtypes = [np.dtype(d) for d in input_dtypes]
-        attrs = tuple(attrs)
-        if self.variadic:
-            sargs = [shapes]
-            dargs = [dtypes]
-        else:
-            if len(shapes) != len(self.input_names) or len(dtypes) != len(shapes):
-                raise ValueError(f"op {self.name} takes {len(self.input_names)} inputs, got "
-                                 f"{len(shapes)} shapes and {len(dtypes)} dtypes")
-            sargs = shapes
-            dargs = dtypes
         try:
-            dtype = self.dtype_fn(*dargs, *attrs)
-            shape = self.shape_fn(*sargs, *attrs)
+            return op_rules(self, shapes, dtypes, tuple(attrs))
         except (TypeError, ValueError) as e:
             cls = TypeError if isinstance(e, TypeError) else ValueError
             raise cls(f"{self.name}: {e}; input shapes {shapes}, dtypes "
                       f"{[d.name for d in dtypes]}") from None
-        if self.n_out == 1:
-            return (None if shape is None else tuple(shape)), np.dtype(dtype)
-        return (tuple([None if s is None else tuple(s) for s in shape]),
-                tuple([np.dtype(d) for d in dtype]))
 
     def apply(self, inputs, attrs=()):
         """Runs the op on `inputs` (tensors, arrays or Python scalars) with the
@@ -107,6 +89,10 @@ cdef class OpDef:
         attrs = tuple(attrs)
         for a in attrs:
             if isinstance(a, Tensor):
+                if (<Tensor>a)._value is None:
+                    raise TypeError(
+                        f"{self.name}: an attribute must be known when the graph is built, "
+                        f"not the symbolic tensor {a.name} (pass a Python value)")
                 # a 0-d tensor given for an attribute (axis=ft.constant(0)) is
                 # its Python value, in the forward and in the VJPs alike
                 attrs = tuple([(<Tensor>v)._value.item() if isinstance(v, Tensor)
@@ -151,14 +137,17 @@ cdef bytes _plan(OpDef op, object fn, str for_what):
 
 def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
                 tuple attr_names=(), int n_out=1, bint variadic=False,
-                shape_fn=None, dtype_fn=None, check_fn=None, bint float_only=False,
+                shape_fn=None, dtype_fn=None, bint float_only=False,
                 broadcast_grads=None, batchable=None, bint elementwise=False,
                 bint stateful=False, bint inplace_ufunc=False):
     """Adds an op to the table and returns its OpDef.
 
     Args:
         name: the public name (TensorFlow's).
-        family: 'unary', 'binary', 'reduce', 'shape_op', 'nondiff', 'linalg_op', 'nn'.
+        family: a label for humans and for grouping tests ('unary', 'binary',
+            'reduce', 'shape_op', 'nondiff', 'linalg_op', 'nn', 'select',
+            'elementwise', 'variadic', 'creation', 'random'); nothing reads
+            a meaning from it: the flags below say what the op is.
         forward: forward(*input_values, *attrs) on ndarrays -> ndarray, or a
             tuple of n_out ndarrays.
         input_names: names of the inputs, as the VJPs refer to them.
@@ -177,7 +166,6 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
         dtype_fn: the dtype rule: dtype_fn(*input_dtypes, *attrs) -> the output
             dtype (a tuple when n_out > 1). See Note [Shape and dtype rules]
             in fasttape/ops/_registry.py and OpDef.abstract_eval.
-        check_fn: check_fn(*inputs, *attrs) raising at the call (the family's checks).
         float_only: inputs must be floating point (checked on the fast path).
         broadcast_grads: the VJPs accept output gradients that merely broadcast
             to the output's shape (default: `elementwise`). See
@@ -206,7 +194,6 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.shape_fn = shape_fn
     op.dtype_fn = dtype_fn
     op.stateful = stateful
-    op.check_fn = check_fn
     op.float_only = float_only
     op.differentiable = vjp is not None
     op.elementwise = elementwise

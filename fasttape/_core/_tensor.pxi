@@ -14,9 +14,31 @@ cdef int _F_TRAINABLE = 2  # a tape that watches accessed variables watches it o
 
 cdef int64_t _next_id = 1  # one process-wide counter; bumped with the GIL held
 
+# Note [Eager use]
+# ~~~~~~~~~~~~~~~~
+# ft.disable_eager_execution() is refused once the program has used eager
+# execution (SPEC §4): once an eager tensor or variable was made by the
+# user's code. A latch, _eager_state, records it: 0 while `import fasttape`
+# runs (its own tensors do not count), 1 after, 2 once a tensor is made
+# outside graph building. Graph building makes eager tensors too (a Python
+# operand converted before it becomes a Const node, ft.constant's value);
+# they do not count: they are made while the thread stages (ft_staging()) or
+# inside the staging functions (ft_build_depth(), for an op on symbolic
+# tensors outside `with g.as_default():`). Symbolic tensors take ids without
+# passing here. The eager path pays one load and a predicted branch per
+# tensor: after the first eager tensor the latch is set and never read again.
+cdef int _eager_state = 0
+
+cdef void _note_tensor_made() noexcept:
+    global _eager_state
+    if _eager_state == 1 and not ft_staging() and not ft_build_depth():
+        _eager_state = 2
+
 cdef inline int64_t _new_id() noexcept:
     global _next_id
     _next_id += 1
+    if _eager_state != 2:
+        _note_tensor_made()
     return _next_id
 
 

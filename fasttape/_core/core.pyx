@@ -6,7 +6,8 @@ Everything above this module (fasttape/ops, backprop, the training stack) talks
 to it through `register_op`, `OpDef.apply`, `set_operator` and the classes below.
 The module is one extension (so there is one C tape stack per thread) written
 as include files along its seams: _allocator, _tensor, _convert, _registry,
-_dispatch, _record, _tape, _sweep and _math (.pxi).
+_mode (the thread's mode and symbolic tensors), _dispatch, _record, _tape,
+_sweep and _math (.pxi).
 """
 
 cimport cython
@@ -42,10 +43,35 @@ cdef extern from *:
     static inline void ft_sweep_enter(void) { ft_sweeping_++; }
     static inline void ft_sweep_exit(void) { ft_sweeping_--; }
     static inline int ft_in_sweep(void) { return ft_sweeping_; }
+
+    /* The thread's mode (Note [One bind point]): how many graphs are
+       entered on this thread (`with g.as_default():`), and whether the
+       process runs in graph mode (ft.disable_eager_execution). */
+    static __thread int ft_graph_depth_ = 0;
+    static int ft_graph_global_ = 0;
+    static inline int ft_staging(void) { return ft_graph_depth_ | ft_graph_global_; }
+    static inline int ft_graph_depth(void) { return ft_graph_depth_; }
+    static inline void ft_graph_enter(void) { ft_graph_depth_++; }
+    static inline void ft_graph_exit(void) { ft_graph_depth_--; }
+    static inline void ft_graph_set_global(int on) { ft_graph_global_ = on; }
+
+    /* How many staging calls run on this thread (Note [Eager use]). */
+    static __thread int ft_build_depth_ = 0;
+    static inline int ft_build_depth(void) { return ft_build_depth_; }
+    static inline void ft_build_enter(void) { ft_build_depth_++; }
+    static inline void ft_build_exit(void) { ft_build_depth_--; }
     """
     void ft_sweep_enter() nogil
     void ft_sweep_exit() nogil
     int ft_in_sweep() nogil
+    bint ft_staging() nogil
+    int ft_graph_depth() nogil
+    void ft_graph_enter() nogil
+    void ft_graph_exit() nogil
+    void ft_graph_set_global(int on) nogil
+    int ft_build_depth() nogil
+    void ft_build_enter() nogil
+    void ft_build_exit() nogil
 
 cdef extern from "Python.h":
     ctypedef struct PyListObject:
@@ -57,17 +83,13 @@ include "_allocator.pxi"
 include "_tensor.pxi"
 include "_convert.pxi"
 include "_registry.pxi"
+include "_mode.pxi"
 include "_dispatch.pxi"
 include "_record.pxi"
 include "_tape.pxi"
 include "_sweep.pxi"
 include "_ctape_testing.pxi"
 include "_math.pxi"
-
-
-def executing_eagerly():
-    """True: fasttape executes eagerly (graph mode arrives with ft.Graph)."""
-    return True
 
 
 if os.environ.get("FASTTAPE_ALLOCATOR", "1") != "0":

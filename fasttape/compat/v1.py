@@ -6,13 +6,16 @@ TensorFlow 1 had another name for a TensorFlow 2 function it is an alias
 `matrix_inverse` is `ft.linalg.inv`, `set_random_seed` is `ft.random.set_seed`,
 `tensor_scatter_update` is `ft.tensor_scatter_nd_update`, ...).
 
-Only the eager names exist so far. The graph-mode names of TensorFlow 1
-(`placeholder`, `Session`, `get_default_graph`, `global_variables_initializer`,
-...) come with fasttape's graph mode; until then they raise AttributeError.
+Graph building is here (`placeholder`, `Graph`, `get_default_graph`,
+`reset_default_graph`, `name_scope`, `disable_eager_execution`); running graphs
+(`Session`, `global_variables_initializer`, ...) comes next and until then
+raises AttributeError.
 """
 
 from fasttape import (  # noqa: F401
     GradientTape,
+    Graph,
+    Operation,
     Tensor,
     TensorShape,
     Variable,
@@ -45,6 +48,7 @@ from fasttape import (  # noqa: F401
     count_nonzero,
     custom_gradient,
     debugging,
+    disable_eager_execution,
     divide,
     double,
     dtypes,
@@ -66,6 +70,7 @@ from fasttape import (  # noqa: F401
     floordiv,
     gather,
     gather_nd,
+    get_default_graph,
     greater,
     greater_equal,
     half,
@@ -90,6 +95,7 @@ from fasttape import (  # noqa: F401
     minimum,
     mod,
     multiply,
+    name_scope,
     negative,
     nn,
     norm,
@@ -98,6 +104,7 @@ from fasttape import (  # noqa: F401
     ones,
     ones_like,
     pad,
+    placeholder,
     pow,
     random,
     range,
@@ -111,6 +118,7 @@ from fasttape import (  # noqa: F401
     reduce_min,
     reduce_prod,
     reduce_sum,
+    reset_default_graph,
     reshape,
     round,
     rsqrt,

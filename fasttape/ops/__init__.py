@@ -4,5 +4,12 @@ Importing this package fills the compiled registry (fasttape._core) and binds
 Tensor's operators and NumPy protocol to the ops.
 """
 
-from fasttape.ops import array_ops, linalg_ops, math_ops, nn_ops, numpy_protocol  # noqa: F401
+from fasttape.ops import (  # noqa: F401
+    array_ops,
+    linalg_ops,
+    math_ops,
+    nn_ops,
+    numpy_protocol,
+    random_ops,
+)
 from fasttape.ops._registry import OPS  # noqa: F401

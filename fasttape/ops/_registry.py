@@ -15,6 +15,7 @@ import operator
 import numpy as np
 
 from fasttape import errors
+from fasttape import graph as _graph
 from fasttape._core import core as _core
 
 Tensor = _core.Tensor
@@ -54,12 +55,67 @@ def _call_inputs(sig, args, kwargs):
     return tuple(values), names
 
 
-def _guard(name, fn):
+# Note [Op names]
+# ~~~~~~~~~~~~~~~
+# Every public op function takes `name=` (TensorFlow's signature). Eager mode
+# ignores it, and pays one test for it: `name is not None` in the families
+# (then one `_staging()` call when a name is given), `_staging()` in the
+# guarded functions. In graph mode it names a node, as
+# TensorFlow: `ft.add(x, y, name="sum")` is node "sum", tensor "sum:0", its
+# constants "sum/y". A function of one table entry names that entry's node
+# (`graph.op_name(name, op)`: not the transposes or casts it stages around
+# it); a composite (several ops, no entry of its own) ends in an identity
+# node of that name, one per output tensor ("name", "name_1", ... for lists).
+# Names are made unique in the graph ("sum_1") and prefixed by name scopes.
+
+_staging = _core.staging
+
+
+def _name_param(fn):
+    """(index, default) of `fn`'s `name` parameter, or (None, None)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None, None
+    for i, p in enumerate(params):
+        if p.name == "name" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            index = i if p.kind is p.POSITIONAL_OR_KEYWORD else 1 << 30
+            return index, p.default
+    return None, None
+
+
+def _name_outputs(out, name):
+    """A composite's outputs, each through an identity node named `name`
+    (Note [Op names]); values that are not graph tensors pass unchanged."""
+    identity = OPS["identity"]
+    if _core.is_symbolic(out):
+        with _graph.op_name(name):
+            return identity(out)
+    if isinstance(out, (list, tuple)):
+        named = [_name_outputs(o, name) for o in out]
+        return type(out)(named) if isinstance(out, list) or type(out) is tuple else out
+    return out
+
+
+def _guard(name, fn, op=None, composite=False, names_itself=False):
     """`fn` with Note [Errors at the public boundary]: what escapes it is re-raised
-    as a TypeError/ValueError naming op `name`, its arguments and the user's line."""
+    as a TypeError/ValueError naming op `name`, its arguments and the user's line.
+    In graph mode its `name=` argument names table entry `op`'s node, or (a
+    `composite`) its outputs: Note [Op names]."""
+    at, default = _name_param(fn)
+
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
+            if at is not None and _staging():
+                node_name = args[at] if len(args) > at else kwargs.get("name", default)
+                if node_name is not None:
+                    if names_itself:  # its own code names its node (ft.constant)
+                        return fn(*args, **kwargs)
+                    if composite:
+                        return _name_outputs(fn(*args, **kwargs), node_name)
+                    with _graph.op_name(node_name, op):
+                        return fn(*args, **kwargs)
             return fn(*args, **kwargs)
         except Exception as e:
             values, names = _call_inputs(inspect.signature(fn), args, kwargs)
@@ -68,12 +124,13 @@ def _guard(name, fn):
     return guarded
 
 
-def composite(name):
+def composite(name, names_itself=False):
     """Decorator: a public function built from other ops (no table entry), with
-    the public boundary's error handling; listed in COMPOSITES."""
+    the public boundary's error handling; listed in COMPOSITES. `names_itself`:
+    its `name=` argument is its own business (no identity node is added)."""
 
     def deco(fn):
-        g = _guard(name, fn)
+        g = _guard(name, fn, composite=True, names_itself=names_itself)
         COMPOSITES[name] = g
         return g
 
@@ -192,12 +249,58 @@ def broadcast_all(*shapes):
     return out
 
 
+def unknown_rank_rule(shape_fn, n_in, n_out=1, variadic=False):
+    """`shape_fn` for inputs that may have an unknown rank (None for a whole
+    shape): an unknown-rank input gives unknown-rank outputs, unless the rule
+    is marked `unknown_rank = True` (it answers itself). See Note [Unknown ranks]."""
+    if shape_fn is None or getattr(shape_fn, "unknown_rank", False):
+        return shape_fn
+
+    @functools.wraps(shape_fn)
+    def rule(*args):
+        shapes = args[0] if variadic else args[:n_in]
+        if any(s is None for s in shapes):
+            return None if n_out == 1 else (None,) * n_out
+        return shape_fn(*args)
+
+    rule.unknown_rank = True
+    return rule
+
+
 def reduced_shape(x_shape, axis, keepdims, *attrs):
+    if x_shape is None:  # unknown rank: a full reduction is still a scalar
+        return () if axis is None and not keepdims else None
     if axis is None:
         axis = range(len(x_shape))
     if keepdims:
         return tuple(1 if i in axis else d for i, d in enumerate(x_shape))
     return tuple(d for i, d in enumerate(x_shape) if i not in axis)
+
+
+reduced_shape.unknown_rank = True
+
+
+def nonempty_reduced_shape(x_shape, axis, keepdims, *attrs):
+    """`reduced_shape` for reductions without an identity (max, min): an axis
+    of size 0 is refused, at the call and at build time alike."""
+    if x_shape is not None:
+        for i in (range(len(x_shape)) if axis is None else axis):
+            if x_shape[i] == 0:
+                raise ValueError(f"axis {i} is empty (size 0): this reduction has no identity")
+    return reduced_shape(x_shape, axis, keepdims)
+
+
+nonempty_reduced_shape.unknown_rank = True
+
+
+def incompatible(a, b):
+    """True when shapes `a` and `b` (tuples, None for unknown dims) cannot be
+    equal: ranks differ or two known dims differ. The public functions' shape
+    checks use it instead of `!=`, so that a graph's unknown dims pass."""
+    if getattr(a, "rank", 0) is None or getattr(b, "rank", 0) is None:
+        return False  # an unknown rank (Note [Unknown ranks]) may be any shape
+    return len(a) != len(b) or any(x is not None and y is not None and x != y
+                                   for x, y in zip(a, b))
 
 
 def same_shapes(shapes):
@@ -272,6 +375,19 @@ def _is_int(k):
     return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
 
 
+def _check_index(k, n, axis):
+    """A static int index (or int array) into a dim of known size n: NumPy's
+    bounds, NumPy's message, at the call and at build time alike."""
+    if n is None:
+        return
+    arr = np.asarray(k)
+    if arr.size and arr.dtype.kind in "iu":
+        bad = arr[(arr < -n) | (arr >= n)]
+        if bad.size:
+            raise errors.InvalidArgumentError(
+                f"index {bad.flat[0]} is out of bounds for axis {axis} with size {n}")
+
+
 def index_shape(x_shape, key, *attrs):
     """The shape of x[key] for a NumPy index (getitem): basic (ints, slices,
     None, Ellipsis) and advanced (int and bool arrays: the key is an
@@ -305,6 +421,7 @@ def index_shape(x_shape, key, *attrs):
             out.append(None if n is None else len(range(*k.indices(n))))
         elif (_is_int(k) or isinstance(k, np.ndarray) and k.ndim == 0
               and k.dtype != np.bool_) and not has_adv:
+            _check_index(k, x_shape[d], d)
             d += 1
         else:
             arr = np.asarray(k)
@@ -312,6 +429,7 @@ def index_shape(x_shape, key, *attrs):
                 adv_shapes.append((int(arr.sum()),))
                 d += arr.ndim
             else:
+                _check_index(arr, x_shape[d], d)
                 adv_shapes.append(arr.shape)
                 d += 1
             if adv_at is None:
@@ -394,7 +512,21 @@ def indices_dtype(first, indices_dtype, *rest):
     return one_dtype(first, *[r for r in rest if isinstance(r, np.dtype)])
 
 
+def check_pad_fits(x_shape, paddings, mode):
+    """REFLECT and SYMMETRIC paddings fit inside the dims they mirror: the one
+    check of pad's rule (build time) and forward (a dim a graph did not know)."""
+    if mode in ("REFLECT", "SYMMETRIC"):
+        slack = 1 if mode == "REFLECT" else 0
+        for ax, ((lo, hi), n) in enumerate(zip(paddings, x_shape, strict=True)):
+            if n is not None and max(lo, hi) > n - slack:
+                raise errors.InvalidArgumentError(
+                    f"{mode} paddings must be at most {n - slack} along axis {ax} of size {n}, "
+                    f"got {[lo, hi]}")
+
+
 def pad_shape(x_shape, paddings, *attrs):
+    if attrs:
+        check_pad_fits(x_shape, paddings, attrs[0])
     return tuple(None if d is None else lo + d + hi for d, (lo, hi) in zip(x_shape, paddings))
 
 
@@ -524,6 +656,51 @@ def sparse_xent_dtype(labels_dtype, logits_dtype):
 
 
 # --- families -----------------------------------------------------------------
+#
+# A family is a label (what `repr(op)` and the hostile suite group by), never
+# a meaning: what an op does is read from its flags (elementwise, stateful,
+# batchable, differentiable, variadic), which every entry states.
+# tests/ops/test_op_table_entries.py checks the flags against behaviour and
+# that no code compares a family name. The labels: unary and binary
+# (elementwise of one and of two inputs), nondiff (elementwise, no gradient),
+# select (three-input where), elementwise (clip_by_value), variadic (add_n),
+# reduce, shape_op, linalg_op, nn, creation and random.
+#
+# Note [Creation and random ops]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# Nothing computes an op outside the table: a function that returns a new
+# tensor runs at least one entry, so that the one dispatch sees every op and
+# graph mode can stage it (tests/ops/test_op_table_entries.py runs every
+# public function on its op_db samples and fails when none ran).
+#
+# - Creation ops (family "creation": zeros, ones, fill, range, eye, linspace,
+#   zeros_like, ones_like) are entries whose shape, dtype and values are
+#   attributes; they have no tensor inputs but the ones a graph would feed
+#   (`*_like`'s input, fill's value, linspace's start and stop), and none is
+#   differentiable (as before: a created tensor is a constant of the tape).
+#   `OpDef.apply((), attrs)` runs them: the dispatch calls forward(*attrs),
+#   and recording finds no input a tape follows, so nothing is recorded.
+# - Random ops (family "random": ft.random.normal, uniform, truncated_normal,
+#   shuffle) are flagged stateful: their forward draws, at each run, from
+#   fasttape.ops.random_ops.rng(seed): a fresh NumPy Generator seeded with
+#   the op-level `seed` attribute when one is given (the same numbers every
+#   run), else the calling thread's Generator, which ft.random.set_seed
+#   reseeds (and whose seed new threads start from). Graph mode must not fold,
+#   deduplicate or cache a stateful op: running a graph twice draws twice.
+# - Dropout draws its mask inside its forward and returns (x * mask, mask):
+#   the mask as an attribute (drawn in Python by the public function, as it
+#   was) would be frozen into a traced graph, every run dropping the same
+#   units. As the second output, the tape saves it for the VJP (g * mask), so
+#   the gradient goes through the mask the forward drew; the public function
+#   returns the first output. The numbers drawn are those drawn before (flat,
+#   `rng(seed).random(size) >= rate`), so a seed gives the same results.
+# - where(condition) alone is the entry `_where_indices` (int64 coordinates;
+#   its row count depends on the values: None in the shape rule).
+# - Left outside the table on purpose: ft.constant / convert_to_tensor (the
+#   leaf: Python data becomes a tensor; a graph embeds it as a constant), and
+#   in backprop the zeros the sweep returns for unconnected sources
+#   (unconnected_gradients="zero"), the identity seeds of jacobian and
+#   custom_gradient's zero cotangents: the sweep's values, not ops a user called.
 
 
 def _unary_fn(op, op_name):
@@ -533,6 +710,9 @@ def _unary_fn(op, op_name):
 
     def fn(x, name=None):
         try:
+            if name is not None and _staging():  # Note [Op names]
+                with _graph.op_name(name, op):
+                    return _unary_call(op, x)
             return _unary_call(op, x)
         except Exception as e:
             raise _boundary_error(op_name, e, (x,), ("x",))  # noqa: B904
@@ -548,6 +728,9 @@ def _binary_fn(op, op_name):
         try:
             if not isinstance(x, Tensor) and not isinstance(y, Tensor):
                 x = convert_to_tensor(x)
+            if name is not None and _staging():  # Note [Op names]
+                with _graph.op_name(name, op):
+                    return _binary_call(op, x, y)
             return _binary_call(op, x, y)
         except Exception as e:
             raise _boundary_error(op_name, e, (x, y), ("x", "y"))  # noqa: B904
@@ -564,7 +747,8 @@ def unary(name, forward, vjp, *, float_only=True, doc=None, dtype_fn=None):
                     else float_dtype if float_only else first_dtype)
     op = _core.register_op(
         name, "unary", forward, ("x",), _vjp_table(vjp, ("x",)),
-        shape_fn=same_shape, dtype_fn=dtype_fn, float_only=float_only, elementwise=True,
+        shape_fn=unknown_rank_rule(same_shape, 1), dtype_fn=dtype_fn, float_only=float_only,
+        elementwise=True,
         inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     return _public(name, op, _unary_fn(op, name),
@@ -579,7 +763,8 @@ def binary(name, forward, vjp, *, doc=None, family="binary", dtype_fn=None):
     if dtype_fn is None:
         dtype_fn = ufunc_dtype(forward) if isinstance(forward, np.ufunc) else one_dtype
     op = _core.register_op(
-        name, family, forward, ("x", "y"), vjp, shape_fn=broadcast_shapes, dtype_fn=dtype_fn,
+        name, family, forward, ("x", "y"), vjp, shape_fn=unknown_rank_rule(broadcast_shapes, 2),
+        dtype_fn=dtype_fn,
         elementwise=True, inplace_ufunc=isinstance(forward, np.ufunc))  # Note [Temporary elision]
 
     return _public(
@@ -594,12 +779,14 @@ def nondiff(name, forward, *, n_inputs=2, doc=None, dtype_fn=None):
     if dtype_fn is None:
         dtype_fn = bool_dtype
     if n_inputs == 1:
-        op = _core.register_op(name, "nondiff", forward, ("x",), None, shape_fn=same_shape,
+        op = _core.register_op(name, "nondiff", forward, ("x",), None,
+                               shape_fn=unknown_rank_rule(same_shape, 1),
                                dtype_fn=dtype_fn, elementwise=True)
         fn = _unary_fn(op, name)
     else:
         op = _core.register_op(name, "nondiff", forward, ("x", "y"), None,
-                               shape_fn=broadcast_shapes, dtype_fn=dtype_fn, elementwise=True)
+                               shape_fn=unknown_rank_rule(broadcast_shapes, 2), dtype_fn=dtype_fn,
+                               elementwise=True)
         fn = _binary_fn(op, name)
     return _public(name, op, fn, doc or f"Elementwise {name}; not differentiable.")
 
@@ -703,6 +890,12 @@ def normalize_axis(op_name, x, axis, rank=None):
         except TypeError:
             raise errors.op_error(
                 TypeError, op_name, (x,), f"axis must be int, got {a!r}") from None
+        if nd is None:  # unknown rank (Note [Unknown ranks]): axes >= 0 are kept as given
+            if a < 0:
+                raise errors.op_error(ValueError, op_name, (x,), errors.unknown_rank_detail(
+                    f"the tensor (for the negative axis {a})"))
+            out.append(a)
+            continue
         if not -nd <= a < nd:
             raise errors.op_error(
                 ValueError, op_name, (x,), f"axis {a} is out of range for a tensor of rank {nd}")
@@ -758,12 +951,12 @@ def single_axis(op_name, x, axis, inputs=None, names=None):
 
 
 
-def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None):
+def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None, shape_fn=None):
     """A reduction over `axis` (None: all) with `keepdims`; forward(x, axis, keepdims).
-    Shape rule: `reduced_shape`; dtype rule: x's dtype."""
+    Shape rule: `reduced_shape` (or `shape_fn`); dtype rule: x's dtype."""
     op = _core.register_op(
         name, "reduce", forward, ("x",), _vjp_table(vjp, ("x",)),
-        attr_names=("axis", "keepdims"), shape_fn=reduced_shape,
+        attr_names=("axis", "keepdims"), shape_fn=shape_fn or reduced_shape,
         dtype_fn=dtype_fn or (float_dtype if float_only else first_dtype),
         batchable=True)  # their VJPs go through math_ops._expand, which keeps g's leading axes
 
@@ -774,6 +967,9 @@ def reduce(name, forward, vjp, *, float_only=False, doc=None, dtype_fn=None):
             if float_only and x.dtype.kind not in "fc":
                 raise errors.op_error(TypeError, name_, (x,),
                                       f"expects a floating-point tensor, got {x.dtype.name}")
+            if name is not None and _staging():  # Note [Op names]
+                with _graph.op_name(name, op):
+                    return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
             return op.apply((x,), (normalize_axis(name_, x, axis), bool(keepdims)))
         except Exception as e:
             raise _boundary_error(name_, e, (input_tensor, axis, keepdims),  # noqa: B904
@@ -792,6 +988,10 @@ def register(name, family, forward, input_names, vjp=None, **kwargs):
     op's VJP is always the joint form: it returns one gradient per input."""
     if not kwargs.get("variadic"):
         vjp = _vjp_table(vjp, tuple(input_names))
+    if kwargs.get("shape_fn") is not None:
+        kwargs["shape_fn"] = unknown_rank_rule(kwargs["shape_fn"], len(input_names),
+                                               kwargs.get("n_out", 1),
+                                               kwargs.get("variadic", False))
     return _core.register_op(name, family, forward, tuple(input_names), vjp, **kwargs)
 
 
@@ -799,9 +999,40 @@ def public(name, op, doc):
     """Decorator: marks `fn` as the public function of table entry `op`."""
 
     def deco(fn):
-        return _public(name, op, _guard(name, fn), doc or fn.__doc__)
+        return _public(name, op, _guard(name, fn, op), doc or fn.__doc__)
 
     return deco
+
+
+def unknown_dim_error(op_name, inputs, what, names=None):
+    """The build-time error of a public function that needs a dim a graph
+    tensor does not know (unstack's count, split's equal pieces): a ValueError
+    naming the op, never a crash on None arithmetic."""
+    return errors.op_error(
+        ValueError, op_name, inputs,
+        f"{what} is unknown (None), and this op needs it when the graph is built; give the "
+        "tensor a static shape (the placeholder's shape, or set_shape)", names)
+
+
+def known_rank(op_name, inputs, names=None):
+    """Raises the build-time error of Note [Unknown ranks] when one of `inputs`
+    (tensors) is a graph tensor of unknown rank: for public functions whose
+    attributes need the rank (one entry per axis)."""
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor) and x.ndim is None:
+            what = names[i] if names is not None and i < len(names) else f"input {i}"
+            raise errors.op_error(ValueError, op_name, tuple(inputs),
+                                  errors.unknown_rank_detail(what), names)
+
+
+def check_range(values, n, what, where=""):
+    """A value check of a forward: raises InvalidArgumentError when an entry of
+    the integer array `values` lies outside [0, n). It runs in the forward, so
+    in graph mode it runs when the graph runs (Note [Shape and dtype rules])."""
+    if values.size and (values.min() < 0 or values.max() >= n):
+        raise errors.InvalidArgumentError(
+            f"{what} must lie in [0, {n}){' ' + where if where else ''}, got "
+            f"[{values.min()}, {values.max()}]")
 
 
 def masked(g, keep):

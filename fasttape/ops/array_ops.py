@@ -14,9 +14,12 @@ from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
     Tensor,
     call_op,
+    check_range,
     composite,
     convert_like,
     convert_to_tensor,
+    incompatible,
+    known_rank,
     normalize_axis,
     normalize_int,
     normalize_ints,
@@ -26,9 +29,8 @@ from fasttape.ops._registry import (
     same_dtype,
     single_axis,
     strict_index,
+    unknown_dim_error,
 )
-
-_wrap = _core.wrap_array
 
 
 def _tensor(x):
@@ -50,10 +52,12 @@ def _index_key(key):
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
     if isinstance(key, Tensor):
-        arr = key.numpy()
-        if arr.dtype.kind not in "iub":
-            raise TypeError(f"indices must be integer or bool tensors, not {arr.dtype.name}")
-        return arr
+        if key.dtype.kind not in "iub":
+            raise TypeError(f"indices must be integer or bool tensors, not {key.dtype.name}")
+        if _core.is_symbolic(key):
+            raise TypeError("a graph tensor inside an index tuple has no value to index with "
+                            "when the graph is built; use ft.gather or ft.boolean_mask")
+        return key.numpy()
     if isinstance(key, list):
         return np.asarray(key)
     return key
@@ -110,8 +114,22 @@ _getitem_op = register("getitem", "shape_op", lambda x, key: x[key], ("x",),
 
 
 def getitem(x, key):
-    """x[key] with NumPy's basic and advanced indexing; differentiable."""
+    """x[key] with NumPy's basic and advanced indexing; differentiable.
+
+    Note [Graph index keys]
+    ~~~~~~~~~~~~~~~~~~~~~~~
+    getitem's key is an attribute: a build-time value. A graph tensor as the
+    whole key (`x[i]` with a placeholder i) has none, so it builds the op
+    that indexes by tensor values instead: gather along axis 0 for integers
+    (which refuses negative indices when the graph runs, as tf.gather),
+    boolean_mask for bools. A graph tensor inside a key tuple raises.
+    """
     x = _tensor(x)
+    if isinstance(key, Tensor) and _core.is_symbolic(key):  # See Note [Graph index keys]
+        if key.dtype.kind in "iu":
+            return gather(x, key, axis=0)
+        if key.dtype.kind == "b":
+            return boolean_mask(x, key)
     try:
         key = _index_key(key)
     except TypeError as e:
@@ -158,13 +176,14 @@ def transpose(a, perm=None, conjugate=False, name=None):
     """Permutes the axes of `a` (reverses them when `perm` is None)."""
     x = _tensor(a)
     if perm is None:
-        perm = tuple(range(x.ndim - 1, -1, -1))
+        known_rank("transpose", (x,), ("a",))
+        perm = tuple(builtins.range(x.ndim - 1, -1, -1))
     else:
         perm = normalize_ints("transpose", perm, "perm", (x,))
-        nd = x.ndim
+        nd = len(perm) if x.ndim is None else x.ndim  # an unknown rank is perm's length
         # entries in [-rank, rank) as NumPy's axes; never taken modulo the rank
         if (len(perm) != nd or not builtins.all(-nd <= p < nd for p in perm)
-                or sorted(p % nd for p in perm) != list(range(nd))):
+                or sorted(p % nd for p in perm) != list(builtins.range(nd))):
             raise errors.op_error(ValueError, "transpose", (x,),
                                   f"perm {list(perm)} is not a permutation of the {nd} axes")
         perm = tuple(p % nd for p in perm)
@@ -218,7 +237,7 @@ def squeeze(input, axis=None, name=None):  # noqa: A002
     axes = normalize_axis("squeeze", x, axis)
     if axes is not None:
         for a in axes:
-            if x.shape[a] != 1:
+            if x.shape[a] is not None and x.shape[a] != 1:
                 raise errors.op_error(ValueError, "squeeze", (x,),
                                       f"cannot squeeze axis {a} of size {x.shape[a]}")
     return _squeeze_op.apply((x,), (axes,))
@@ -267,7 +286,8 @@ def concat(values, axis, name=None):
     axis = single_axis("concat", vals[0], axis, tuple(vals))
     for v in vals[1:]:
         if v.ndim != vals[0].ndim or any(
-            a != b for i, (a, b) in enumerate(zip(v.shape, vals[0].shape, strict=True)) if i != axis
+            a != b and None not in (a, b)
+            for i, (a, b) in enumerate(zip(v.shape, vals[0].shape, strict=True)) if i != axis
         ):
             raise errors.op_error(ValueError, "concat", tuple(vals),
                                   f"shapes must match except along axis {axis}")
@@ -275,7 +295,7 @@ def concat(values, axis, name=None):
 
 
 def _stack_vjp(g, values_shape, axis):
-    return [g[(slice(None),) * axis + (i,)] for i in range(len(values_shape))]
+    return [g[(slice(None),) * axis + (i,)] for i in builtins.range(len(values_shape))]
 
 
 _stack_op = register("stack", "shape_op", lambda *v: np.stack(v[:-1], axis=v[-1]),
@@ -287,9 +307,12 @@ _stack_op = register("stack", "shape_op", lambda *v: np.stack(v[:-1], axis=v[-1]
 def stack(values, axis=0, name=None):
     """Joins tensors of one shape along a new `axis`."""
     vals = _same_rank_dtype("stack", list(values))
-    if any(v.shape != vals[0].shape for v in vals):
+    if any(incompatible(v.shape, vals[0].shape) for v in vals):
         raise errors.op_error(ValueError, "stack", tuple(vals), "all tensors must have one shape")
-    nd = vals[0].ndim + 1
+    ranks = [v.ndim for v in vals if v.ndim is not None]
+    if not ranks:
+        known_rank("stack", vals, [f"values[{i}]" for i in builtins.range(len(vals))])
+    nd = ranks[0] + 1
     axis = normalize_int("stack", axis, "axis", tuple(vals))
     if not -nd <= axis < nd:
         raise errors.op_error(ValueError, "stack", tuple(vals),
@@ -330,9 +353,13 @@ def unstack(value, num=None, axis=0, name=None):
     x = _tensor(value)
     ax = single_axis("unstack", x, axis)
     n = x.shape[ax]
+    if num is not None and n is None:
+        n = normalize_int("unstack", num, "num", (x,), minimum=0)
+    elif n is None:
+        raise unknown_dim_error("unstack", (x,), f"the size of axis {ax} (num=None)")
     if num is not None and normalize_int("unstack", num, "num", (x,)) != n:
         raise errors.op_error(ValueError, "unstack", (x,), f"num={num} but axis {ax} has size {n}")
-    return [getitem(x, (slice(None),) * ax + (i,)) for i in range(n)]
+    return [getitem(x, (slice(None),) * ax + (i,)) for i in builtins.range(n)]
 
 
 @composite("split")
@@ -371,6 +398,9 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
         except TypeError:
             raise errors.op_error(TypeError, "split", (x,),
                                   f"num_or_size_splits must be ints, got {spec!r}") from None
+        if n is None:
+            raise unknown_dim_error("split", (x,), f"the size of axis {ax} (to split it into "
+                                                   f"{k} equal pieces)")
         if k <= 0 or n % k:
             raise _invalid("split", (x,), f"cannot split axis {ax} of size {n} into {k} equal "
                                           "pieces")
@@ -386,6 +416,9 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
             raise _invalid("split", (x,), f"sizes {sizes} may hold one -1 and otherwise "
                                           "non-negative sizes")
         known = builtins.sum(s for s in sizes if s != -1)
+        if n is None:  # pieces are static slices: their bounds need the dim
+            raise unknown_dim_error("split", (x,), f"the size of axis {ax} (to split it into "
+                                                   f"pieces of sizes {sizes})")
         if unknown and known <= n:
             sizes[unknown[0]] = n - known
         if builtins.sum(sizes) != n or -1 in sizes:
@@ -422,6 +455,7 @@ def tile(input, multiples, name=None):  # noqa: A002
     [[1, 2, 1, 2], [1, 2, 1, 2]]
     """
     x = _tensor(input)
+    known_rank("tile", (x,), ("input",))
     m = normalize_ints("tile", multiples, "multiples", (x,))
     if len(m) != x.ndim:
         raise errors.op_error(ValueError, "tile", (x,),
@@ -435,6 +469,7 @@ _PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmet
 
 
 def _pad(x, paddings, mode, constant_values):
+    _rules.check_pad_fits(x.shape, paddings, mode)
     if mode == "CONSTANT":
         shape = tuple(lo + n + hi for (lo, hi), n in zip(paddings, x.shape, strict=True))
         out = np.full(shape, constant_values, dtype=x.dtype)
@@ -483,6 +518,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     [3, 2, 1, 2, 3, 2]
     """
     x = _tensor(tensor)
+    known_rank("pad", (x,), ("tensor",))
     mode_ = str(mode).upper()
     if mode_ not in _PAD_MODES:
         raise errors.op_error(ValueError, "pad", (x,),
@@ -501,13 +537,6 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     pads = tuple((int(lo), int(hi)) for lo, hi in arr)
     if any(lo < 0 or hi < 0 for lo, hi in pads):
         raise _invalid("pad", (x,), f"paddings {arr.tolist()} must be non-negative")
-    if mode_ != "CONSTANT":
-        slack = 1 if mode_ == "REFLECT" else 0
-        for ax, ((lo, hi), n) in enumerate(zip(pads, x.shape, strict=True)):
-            if builtins.max(lo, hi) > n - slack:
-                raise _invalid("pad", (x,),
-                               f"{mode_} paddings must be at most {n - slack} along axis {ax} "
-                               f"of size {n}, got {[lo, hi]}")
     if mode_ == "CONSTANT":
         try:  # Python numbers take x's dtype exactly and never wrap (Note [Weak Python data])
             cv_arr = convert_like(constant_values, x.dtype).numpy()
@@ -526,15 +555,29 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
 
 
 def _slice_vjp(g, input_shape, begin, size):
-    paddings = tuple((b, n - b - s) for b, s, n in zip(begin, size, input_shape, strict=True))
+    paddings = tuple((b, 0 if s == -1 else n - b - s)
+                     for b, s, n in zip(begin, size, input_shape, strict=True))
     return call_op(_pad_op, (g,), (paddings, "CONSTANT", 0))
+
+
+def _slice_key_of(shape, begin, size):
+    """slice's index: a size -1 (kept only for a dim a graph did not know) is
+    the rest of the axis; bounds are checked here, when the dims are known."""
+    size = tuple(n - lo if k == -1 else k for lo, k, n in zip(begin, size, shape, strict=True))
+    for ax, (lo, k, n) in enumerate(zip(begin, size, shape, strict=True)):
+        if lo + k > n or k < 0:
+            raise errors.InvalidArgumentError(
+                f"begin {list(begin)} and size {list(size)} are out of range along axis {ax} "
+                f"of size {n}")
+    return tuple(slice(b, b + s) for b, s in zip(begin, size, strict=True))
 
 
 _slice_op = register(
     "slice", "shape_op",
-    lambda x, begin, size: x[tuple(slice(b, b + s) for b, s in zip(begin, size, strict=True))],
+    lambda x, begin, size: x[_slice_key_of(x.shape, begin, size)],
     ("input",), _slice_vjp, attr_names=("begin", "size"),
-    shape_fn=lambda s, begin, size: tuple(size), dtype_fn=_rules.first_dtype)
+    shape_fn=lambda s, begin, size: tuple(None if k == -1 else k for k in size),
+    dtype_fn=_rules.first_dtype)
 
 
 @public("slice", _slice_op, None)
@@ -551,15 +594,17 @@ def slice_(input_, begin, size, name=None):
     [[2, 3], [5, 6]]
     """
     x = _tensor(input_)
+    known_rank("slice", (x,), ("input_",))
     b = normalize_ints("slice", begin, "begin", (x,))
     s = normalize_ints("slice", size, "size", (x,))
     if len(b) != x.ndim or len(s) != x.ndim:
         raise errors.op_error(
             ValueError, "slice", (x,),
             f"begin {list(b)} and size {list(s)} must have one entry per axis ({x.ndim})")
-    s = tuple(n - lo if k == -1 else k for lo, k, n in zip(b, s, x.shape, strict=True))
+    s = tuple(k if k == -1 and n is None else n - lo if k == -1 else k
+              for lo, k, n in zip(b, s, x.shape, strict=True))
     for ax, (lo, k, n) in enumerate(zip(b, s, x.shape, strict=True)):
-        if lo < 0 or k < 0 or lo + k > n:
+        if lo < 0 or (k < 0 and n is not None) or k < -1 or (n is not None and lo + k > n):
             raise _invalid("slice", (x,), f"begin {list(b)} and size {list(s)} are out of "
                                           f"range along axis {ax} of size {n}")
     return _slice_op.apply((x,), (b, s))
@@ -597,6 +642,7 @@ def _gather_key(indices, axis, batch_dims, params_shape):
 
 
 def _gather(params, indices, axis, batch_dims):
+    check_range(indices, params.shape[axis], "indices", f"along axis {axis}")
     if batch_dims == 0:
         return np.take(params, indices, axis=axis)
     return params[_gather_key(indices, axis, batch_dims, params.shape)]
@@ -610,12 +656,6 @@ def _gather_vjp(g, indices, params_shape, axis, batch_dims):
 _gather_op = register("gather", "shape_op", _gather, ("params", "indices"),
                       {"params": _gather_vjp}, attr_names=("axis", "batch_dims"),
                       shape_fn=_rules.gather_shape, dtype_fn=_rules.indices_dtype)
-
-
-def _check_range(op_name, inputs, names, values, n, where):
-    if values.size and (values.min() < 0 or values.max() >= n):
-        raise _invalid(op_name, inputs, f"indices must lie in [0, {n}) {where}, got "
-                                        f"[{values.min()}, {values.max()}]", names)
 
 
 @public("gather", _gather_op, None)
@@ -661,10 +701,9 @@ def gather(params, indices, axis=None, batch_dims=0, name=None):
     if ax < b:
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"axis {ax} must be >= batch_dims ({b})", names)
-    if p.shape[:b] != idx.shape[:b]:
+    if incompatible(p.shape[:b], idx.shape[:b]):
         raise errors.op_error(ValueError, "gather", (p, idx),
                               f"the first {b} (batch) axes of params and indices differ", names)
-    _check_range("gather", (p, idx), names, idx.numpy(), p.shape[ax], f"along axis {ax}")
     return _gather_op.apply((p, idx), (ax, b))
 
 
@@ -687,7 +726,15 @@ def _nd_shape(shape, indices, batch_dims):
     return shape if indices.shape[-1] else shape[:batch_dims] + (1,) + shape[batch_dims:]
 
 
+def _check_nd_range(indices, shape, batch_dims):
+    """The forwards' value check of multi-indices (gather_nd, scatters)."""
+    for j in builtins.range(indices.shape[-1]):
+        check_range(indices[..., j], shape[batch_dims + j], "indices",
+                    f"in indices[..., {j}] (axis {batch_dims + j})")
+
+
 def _gather_nd(params, indices, batch_dims):
+    _check_nd_range(indices, params.shape, batch_dims)
     return params.reshape(_nd_shape(params.shape, indices, batch_dims))[
         _nd_key(indices, batch_dims)]
 
@@ -709,14 +756,10 @@ def _check_nd_indices(op_name, inputs, names, idx, shape, batch_dims):
         raise errors.op_error(ValueError, op_name, inputs,
                               f"indices must have rank >= {batch_dims + 1}", names)
     k = idx.shape[-1]
-    if k > len(shape) - batch_dims:
+    if k is not None and k > len(shape) - batch_dims:
         raise errors.op_error(
             ValueError, op_name, inputs,
             f"indices.shape[-1] = {k} exceeds the {len(shape) - batch_dims} indexable axes", names)
-    iv = idx.numpy()
-    for j in builtins.range(k):
-        _check_range(op_name, inputs, names, iv[..., j], shape[batch_dims + j],
-                     f"in indices[..., {j}] (axis {batch_dims + j})")
 
 
 @public("gather_nd", _gather_nd_op, None)
@@ -744,7 +787,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
     names = ("params", "indices")
     _int_indices("gather_nd", (p, idx), idx, names)
     b = normalize_int("gather_nd", batch_dims, "batch_dims", (p, idx), names)
-    if b < 0 or (b > 0 and (b >= idx.ndim or p.shape[:b] != idx.shape[:b])):
+    if b < 0 or (b > 0 and (b >= idx.ndim or incompatible(p.shape[:b], idx.shape[:b]))):
         raise errors.op_error(
             ValueError, "gather_nd", (p, idx),
             f"batch_dims={batch_dims}: the first batch_dims axes of params and indices "
@@ -754,6 +797,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
 
 
 def _scatter_nd(indices, updates, shape):
+    _check_nd_range(indices, shape, 0)
     z = np.zeros(_nd_shape(shape, indices, 0), dtype=updates.dtype)
     _add_at(z, _nd_key(indices, 0), updates)  # repeated indices add up, as TF
     return z.reshape(shape)
@@ -795,8 +839,8 @@ def scatter_nd(indices, updates, shape, name=None):
         raise errors.op_error(ValueError, "scatter_nd", (idx, u),
                               f"shape {list(shp)} must be non-negative", names)
     _check_nd_indices("scatter_nd", (idx, u), names, idx, shp, 0)
-    expected = idx.shape[:-1] + shp[idx.shape[-1]:]
-    if u.shape != expected:
+    expected = idx.shape[:-1] + shp[idx.shape[-1]:] if idx.shape[-1] is not None else None
+    if expected is not None and incompatible(u.shape, expected):
         raise errors.op_error(
             ValueError, "scatter_nd", (idx, u),
             f"updates must have shape indices.shape[:-1] + shape[{idx.shape[-1]}:] = "
@@ -845,7 +889,7 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     ax = 0 if axis is None else normalize_int("boolean_mask", axis, "axis", (x, m), names)
     if ax < 0:
         ax += x.ndim
-    if not 0 <= ax <= x.ndim - m.ndim or x.shape[ax:ax + m.ndim] != m.shape:
+    if not 0 <= ax <= x.ndim - m.ndim or incompatible(x.shape[ax:ax + m.ndim], m.shape):
         raise errors.op_error(
             ValueError, "boolean_mask", (x, m),
             f"mask's shape must equal tensor.shape[axis:axis + {m.ndim}] with axis {axis}",
@@ -960,43 +1004,103 @@ def stop_gradient(input, name=None):  # noqa: A002
     return _stop_gradient_op.apply((_tensor(input),))
 
 
-# --- creation (no inputs: constants) ----------------------------------------------
+# --- creation (no tensor inputs, or only non-differentiable ones: *_like) ---------------
+#
+# Every creation function is a table entry of family "creation" whose shape,
+# dtype and values are attributes, so that it reaches the one dispatch (and
+# a graph as a node). See Note [Creation and random ops] in
+# fasttape/ops/_registry.py.
 
 
-@composite("zeros")
+def _dtype_attr(dtype):
+    """The dtype attribute of creation ops: np.dtype(dtype) (None is float64, as NumPy)."""
+    return np.dtype(dtype)
+
+
+def _created_dtype(*attrs):
+    """The dtype rule of creation ops whose last attribute is the dtype."""
+    return np.dtype(attrs[-1])
+
+
+_zeros_op = register("zeros", "creation", lambda shape, dtype: np.zeros(shape, dtype), (),
+                     attr_names=("shape", "dtype"), shape_fn=lambda shape, dtype: tuple(shape),
+                     dtype_fn=_created_dtype)
+
+
+@public("zeros", _zeros_op, None)
 def zeros(shape, dtype=np.float32, name=None):
     """A tensor of zeros."""
-    return _wrap(np.zeros(_shape_arg("zeros", None, shape), dtype=dtype))
+    return _zeros_op.apply((), (_shape_arg("zeros", None, shape), _dtype_attr(dtype)))
 
 
-@composite("ones")
+_ones_op = register("ones", "creation", lambda shape, dtype: np.ones(shape, dtype), (),
+                    attr_names=("shape", "dtype"), shape_fn=lambda shape, dtype: tuple(shape),
+                    dtype_fn=_created_dtype)
+
+
+@public("ones", _ones_op, None)
 def ones(shape, dtype=np.float32, name=None):
     """A tensor of ones."""
-    return _wrap(np.ones(_shape_arg("ones", None, shape), dtype=dtype))
+    return _ones_op.apply((), (_shape_arg("ones", None, shape), _dtype_attr(dtype)))
 
 
-@composite("zeros_like")
+_zeros_like_op = register("zeros_like", "creation", lambda x, dtype: np.zeros(x.shape, dtype),
+                          ("input",), None, attr_names=("dtype",),
+                          shape_fn=_rules.same_shape, dtype_fn=_created_dtype)
+
+
+@public("zeros_like", _zeros_like_op, None)
 def zeros_like(input, dtype=None, name=None):  # noqa: A002
     """Zeros of `input`'s shape (and dtype, unless given)."""
     x = _tensor(input)
-    return _wrap(np.zeros(x.shape, dtype=dtype or x.dtype))
+    return _zeros_like_op.apply((x,), (_dtype_attr(dtype or x.dtype),))
 
 
-@composite("ones_like")
+_ones_like_op = register("ones_like", "creation", lambda x, dtype: np.ones(x.shape, dtype),
+                         ("input",), None, attr_names=("dtype",),
+                         shape_fn=_rules.same_shape, dtype_fn=_created_dtype)
+
+
+@public("ones_like", _ones_like_op, None)
 def ones_like(input, dtype=None, name=None):  # noqa: A002
     """Ones of `input`'s shape (and dtype, unless given)."""
     x = _tensor(input)
-    return _wrap(np.ones(x.shape, dtype=dtype or x.dtype))
+    return _ones_like_op.apply((x,), (_dtype_attr(dtype or x.dtype),))
 
 
-@composite("fill")
+def _fill_shape(value_shape, dims):
+    if _rules.broadcast_shapes(value_shape, dims) != tuple(dims) and None not in value_shape:
+        raise ValueError(f"value of shape {tuple(value_shape)} does not broadcast to "
+                         f"{list(dims)}")
+    return tuple(dims)
+
+
+_fill_op = register("fill", "creation", lambda value, dims: np.full(dims, value, value.dtype),
+                    ("value",), None, attr_names=("dims",), shape_fn=_fill_shape,
+                    dtype_fn=_rules.first_dtype)
+
+
+@public("fill", _fill_op, None)
 def fill(dims, value, name=None):
     """A tensor of shape `dims` filled with `value` (its dtype as ft.constant gives it)."""
-    v = _tensor(value)
-    return _wrap(np.full(_shape_arg("fill", None, dims), v.numpy(), dtype=v.dtype))
+    return _fill_op.apply((_tensor(value),), (_shape_arg("fill", None, dims),))
 
 
-@composite("range")
+def _range_shape(start, limit, delta, dtype):
+    """range: ceil((limit - start) / delta) entries (NumPy's arange: the same
+    arithmetic on the same scalars), none when that is negative."""
+    if delta == 0:
+        raise ValueError("delta must not be 0")
+    return (builtins.max(0, int(np.ceil((limit - start) / delta))),)
+
+
+_range_op = register("range", "creation",
+                     lambda start, limit, delta, dtype: np.arange(start, limit, delta, dtype=dtype),
+                     (), attr_names=("start", "limit", "delta", "dtype"), shape_fn=_range_shape,
+                     dtype_fn=_created_dtype)
+
+
+@public("range", _range_op, None)
 def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     """[start, limit) in steps of delta, as tf.range (int32 for ints, float32 for floats)."""
     if limit is None:
@@ -1013,10 +1117,22 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
         weak = [np.dtype(np.float32 if isinstance(v, float) else np.int32) for v in vals
                 if not isinstance(v, (np.ndarray, np.generic))]
         dtype = builtins.max(typed + weak, key=lambda d: order.index(d) if d in order else -1)
-    return _wrap(np.arange(*vals, dtype=dtype))
+    return _range_op.apply((), (*vals, np.dtype(dtype)))
 
 
-@composite("eye")
+def _eye_forward(rows, cols, batch, dtype):
+    m = np.eye(rows, cols, dtype=dtype)
+    return np.array(np.broadcast_to(m, batch + m.shape)) if batch else m
+
+
+_eye_op = register("eye", "creation", _eye_forward, (),
+                   attr_names=("num_rows", "num_columns", "batch_shape", "dtype"),
+                   shape_fn=lambda rows, cols, batch, dtype: (
+                       tuple(batch) + (rows, rows if cols is None else cols)),
+                   dtype_fn=_created_dtype)
+
+
+@public("eye", _eye_op, None)
 def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=None):
     """The identity matrix, as tf.eye: ones on the diagonal of a (num_rows,
     num_columns) matrix, repeated over `batch_shape` when given.
@@ -1028,14 +1144,27 @@ def eye(num_rows, num_columns=None, batch_shape=None, dtype=np.float32, name=Non
     rows = normalize_int("eye", num_rows, "num_rows", minimum=0)
     cols = None if num_columns is None else normalize_int("eye", num_columns, "num_columns",
                                                           minimum=0)
-    m = np.eye(rows, cols, dtype=dtype)
-    if batch_shape is not None:
-        batch = _shape_arg("eye", None, batch_shape)
-        m = np.array(np.broadcast_to(m, batch + m.shape))
-    return _wrap(m)
+    batch = () if batch_shape is None else _shape_arg("eye", None, batch_shape)
+    return _eye_op.apply((), (rows, cols, batch, _dtype_attr(dtype)))
 
 
-@composite("linspace")
+def _linspace_shape(start_shape, stop_shape, num, axis):
+    s = _rules.broadcast_shapes(start_shape, stop_shape)
+    return s[:axis] + (num,) + s[axis:]
+
+
+def _linspace_dtype(start_dtype, stop_dtype, *attrs):
+    return _rules.float_dtype(_rules.one_dtype(start_dtype, stop_dtype))
+
+
+_linspace_op = register(
+    "linspace", "creation",
+    lambda start, stop, num, axis: np.linspace(start, stop, num, axis=axis).astype(start.dtype),
+    ("start", "stop"), None, attr_names=("num", "axis"), shape_fn=_linspace_shape,
+    dtype_fn=_linspace_dtype)
+
+
+@public("linspace", _linspace_op, None)
 def linspace(start, stop, num, axis=0, name=None):
     """`num` evenly spaced values from start to stop (inclusive), as tf.linspace:
     float32 for Python numbers (ints too), else the dtype of the float tensors
@@ -1056,7 +1185,7 @@ def linspace(start, stop, num, axis=0, name=None):
                               "use ft.cast", names)
     n = normalize_int("linspace", num, "num", (s, e), names, minimum=0)
     ax = normalize_axis("linspace", s, axis, rank=builtins.max(s.ndim, e.ndim) + 1)[0]
-    return _wrap(np.linspace(s.numpy(), e.numpy(), n, axis=ax).astype(s.dtype))
+    return _linspace_op.apply((s, e), (n, ax))
 
 
 # --- TensorFlow's everyday names beyond SPEC's minimum ---------------------------------
@@ -1130,12 +1259,14 @@ def rank(input, name=None):  # noqa: A002
 
 
 def _tensor_scatter_update(tensor, indices, updates):
+    _check_nd_range(indices, tensor.shape, 0)
     out = np.array(tensor)
     out.reshape(_nd_shape(out.shape, indices, 0))[_nd_key(indices, 0)] = updates
     return out
 
 
 def _tensor_scatter_add(tensor, indices, updates):
+    _check_nd_range(indices, tensor.shape, 0)
     out = np.array(tensor)
     np.add.at(out.reshape(_nd_shape(out.shape, indices, 0)), _nd_key(indices, 0), updates)
     return out
@@ -1175,8 +1306,8 @@ def _tensor_scatter_args(op_name, tensor, indices, updates):
         raise errors.op_error(ValueError, op_name, (t, idx, u),
                               "tensor must have rank >= 1", names)
     _check_nd_indices(op_name, (t, idx, u), names, idx, t.shape, 0)
-    expected = idx.shape[:-1] + t.shape[idx.shape[-1]:]
-    if u.shape != expected:
+    expected = idx.shape[:-1] + t.shape[idx.shape[-1]:] if idx.shape[-1] is not None else None
+    if expected is not None and incompatible(u.shape, expected):
         raise errors.op_error(
             ValueError, op_name, (t, idx, u),
             f"updates must have shape indices.shape[:-1] + tensor.shape[{idx.shape[-1]}:] = "

@@ -20,12 +20,15 @@ from fasttape.ops._registry import (
     call_op,
     composite,
     convert_to_tensor,
+    incompatible,
+    known_rank,
     normalize_axis,
     normalize_int,
     public,
     register,
     same_dtype,
     strict_index,
+    unknown_dim_error,
 )
 
 
@@ -190,7 +193,7 @@ def tensordot(a, b, axes, name=None):
                                   f"a_axes {list(a_axes)} and b_axes {list(b_axes)} differ in "
                                   "length", ("a", "b"))
     for i, j in zip(a_axes, b_axes, strict=True):
-        if x.shape[i] != y.shape[j]:
+        if incompatible((x.shape[i],), (y.shape[j],)):
             raise errors.op_error(ValueError, "tensordot", (x, y),
                                   f"axis {i} of a (size {x.shape[i]}) and axis {j} of b (size "
                                   f"{y.shape[j]}) differ", ("a", "b"))
@@ -266,6 +269,9 @@ def _parse_einsum(equation, operands):
     for i, (part, x) in enumerate(zip(new_ins, operands, strict=True)):
         for c, n in zip(part, x.shape, strict=True):
             m = sizes.get(c, 1)
+            if n is None or m is None:  # a graph's unknown dim: the rule decides
+                sizes[c] = m if n is None or n == 1 else n
+                continue
             if n != 1 and m != 1 and n != m:
                 return f"subscript {c!r} has size {n} in operand {i} but {m} elsewhere"
             sizes[c] = max(m, n)
@@ -365,6 +371,7 @@ def einsum(equation, *inputs, **kwargs):
     if not isinstance(equation, str):
         raise errors.op_error(TypeError, "einsum", tuple(vals),
                               f"equation must be a str, got {type(equation).__name__}")
+    known_rank("einsum", tuple(vals))
     parsed = _parse_einsum(equation, vals)
     if isinstance(parsed, str):
         raise errors.op_error(ValueError, "einsum", tuple(vals), f"{equation!r}: {parsed}")
@@ -383,7 +390,7 @@ def _matrices(op_name, x, name="input", square=True):
     if x.dtype.kind != "f":
         raise errors.op_error(TypeError, op_name, (x,),
                               f"expects a floating-point tensor, got {x.dtype.name}", (name,))
-    if x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
+    if x.ndim < 2 or (square and None not in x.shape[-2:] and x.shape[-1] != x.shape[-2]):
         raise errors.op_error(
             ValueError, op_name, (x,),
             f"expects {'square ' if square else ''}matrices in the last two axes "
@@ -460,7 +467,7 @@ def solve(matrix, rhs, adjoint=False, name=None):
     a, b = _same_dtype("solve", (matrix, rhs), ("matrix", "rhs"))
     names = ("matrix", "rhs")
     _matrices("solve", a, "matrix")
-    if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
+    if b.ndim < 2 or incompatible(b.shape[-2:-1], a.shape[-1:]):
         raise errors.op_error(ValueError, "solve", (a, b),
                               f"rhs must have shape (..., {a.shape[-1]}, K)", names)
     try:
@@ -613,6 +620,9 @@ def diag_part(input, name=None):  # noqa: A002
     if x.ndim < 2:
         raise errors.op_error(ValueError, "diag_part", (x,),
                               f"expects a tensor of rank >= 2, got rank {x.ndim}", ("input",))
+    if None in x.shape[-2:]:  # the diagonal's length indexes it: a static slice
+        raise unknown_dim_error("diag_part", (x,), f"the matrix shape {tuple(x.shape[-2:])}",
+                                ("input",))
     i = np.arange(min(x.shape[-2:]))
     return getitem(x, (Ellipsis, i, i))
 
@@ -680,7 +690,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):  # noqa
     >>> float(ft.norm(ft.constant([[1.0, -2.0], [3.0, 4.0]]), ord=1, axis=[0, 1]))
     6.0
     """
-    from fasttape.ops.array_ops import reshape
+    from fasttape.ops.array_ops import squeeze
     from fasttape.ops.math_ops import _float_tensor, abs, pow, reduce_max, reduce_sum, sqrt
 
     x = _float_tensor("norm", tensor)
@@ -710,7 +720,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=False, name=None):  # noqa
             raise errors.op_error(ValueError, "norm", (x,),
                                   f"unsupported matrix norm ord {ord!r}: 'euclidean', 'fro', "
                                   "1, 2 or np.inf")
-        return r if keepdims else reshape(r, [d for a, d in enumerate(x.shape) if a not in axes])
+        return r if keepdims else squeeze(r, list(axes))
     if axis is not None and not isinstance(axis, (tuple, list)):
         axis = [axis]
     if axis is not None and len(axis) != 1:
@@ -782,6 +792,8 @@ def matrix_diag(diagonal, name="diag", k=0, num_rows=-1, num_cols=-1, padding_va
     num_rows = normalize_int("matrix_diag", num_rows, "num_rows", (d,), ("diagonal",))
     num_cols = normalize_int("matrix_diag", num_cols, "num_cols", (d,), ("diagonal",))
     n = d.shape[-1]
+    if n is None:  # the output's shape is an attribute, computed from n
+        raise unknown_dim_error("matrix_diag", (d,), "the diagonal's length", ("diagonal",))
     min_rows, min_cols = n + max(-k, 0), n + max(k, 0)
     if num_rows == -1 and num_cols == -1:
         num_rows = num_cols = max(min_rows, min_cols)
@@ -854,7 +866,7 @@ def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_spa
         raise errors.op_error(ValueError, "matvec", (a, b),
                               "give transpose_a or adjoint_a, not both", ("a", "b"))
     n = a.shape[-2] if transpose_a or adjoint_a else a.shape[-1]
-    if b.shape[-1] != n:
+    if incompatible(b.shape[-1:], (n,)):
         raise errors.op_error(ValueError, "matvec", (a, b),
                               f"b's last axis ({b.shape[-1]}) must match a's "
                               f"{'rows' if transpose_a or adjoint_a else 'columns'} ({n})",

@@ -11,6 +11,7 @@ import operator
 import numpy as np
 
 from fasttape import errors
+from fasttape import graph as _graph
 from fasttape._core import core as _core
 from fasttape.ops import _registry as _rules
 from fasttape.ops._registry import (
@@ -20,6 +21,7 @@ from fasttape.ops._registry import (
     call_op,
     composite,
     convert_to_tensor,
+    incompatible,
     masked,
     nondiff,
     normalize_axis,
@@ -194,6 +196,13 @@ def _float_tensor(op_name, x):
 
 # --- binary, broadcasting (the sweep sums each grad back to its input's shape) ---
 add = binary("add", np.add, {"x": "identity", "y": "identity"})
+def _float_operands_dtype(dtype):
+    """The dtype rule of `_floats_only` ops: the same check, for build time."""
+    if dtype.kind not in "fc":
+        raise TypeError(f"expects floating-point tensors, got {dtype.name}; use ft.cast")
+    return dtype
+
+
 def _floats_only(fn):
     """fn on floating-point arrays only, as TensorFlow (NumPy would return float64 or
     bool for integers)."""
@@ -209,7 +218,8 @@ def _floats_only(fn):
 
 atan2 = binary("atan2", _floats_only(np.arctan2), {  # atan2(y, x) as TF: here x is TF's y
     "x": lambda g, x, y: g * y / (x * x + y * y),
-    "y": lambda g, x, y: -g * x / (x * x + y * y)})
+    "y": lambda g, x, y: -g * x / (x * x + y * y)},
+    dtype_fn=lambda x, y: _float_operands_dtype(_rules.one_dtype(x, y)))
 divide = binary("divide", np.true_divide,
                 {"x": lambda g, y: g / y, "y": lambda g, y, out: -g * out / y})
 def _int_divisor_check(fn):
@@ -255,8 +265,15 @@ equal = nondiff("equal", np.equal)
 greater = nondiff("greater", np.greater)
 greater_equal = nondiff("greater_equal", np.greater_equal)
 invert = nondiff("invert", np.invert, n_inputs=1, dtype_fn=_rules.ufunc_dtype(np.invert))
-isfinite = nondiff("isfinite", _floats_only(np.isfinite), n_inputs=1)
-isnan = nondiff("isnan", _floats_only(np.isnan), n_inputs=1)
+def _float_predicate_dtype(x_dtype):
+    """The dtype rule of isnan and isfinite: the check of `_floats_only`."""
+    _float_operands_dtype(x_dtype)
+    return np.dtype(bool)
+
+
+isfinite = nondiff("isfinite", _floats_only(np.isfinite), n_inputs=1,
+                   dtype_fn=_float_predicate_dtype)
+isnan = nondiff("isnan", _floats_only(np.isnan), n_inputs=1, dtype_fn=_float_predicate_dtype)
 less = nondiff("less", np.less)
 less_equal = nondiff("less_equal", np.less_equal)
 not_equal = nondiff("not_equal", np.not_equal)
@@ -269,7 +286,14 @@ def _bool_only(name, fn, n):
                 raise TypeError(f"expects bool tensors, got {np.asarray(a).dtype.name}")
         return fn(*args)
 
-    return nondiff(name, forward, n_inputs=n, doc=f"Elementwise {name} of bool tensors.")
+    def dtype_rule(*dtypes):  # the same check, for graph mode's build time
+        for d in dtypes:
+            if d != np.bool_:
+                raise TypeError(f"expects bool tensors, got {d.name}")
+        return np.dtype(bool)
+
+    return nondiff(name, forward, n_inputs=n, doc=f"Elementwise {name} of bool tensors.",
+                   dtype_fn=dtype_rule)
 
 
 logical_and = _bool_only("logical_and", np.logical_and, 2)
@@ -279,7 +303,7 @@ logical_xor = _bool_only("logical_xor", np.logical_xor, 2)
 
 # --- ternary -------------------------------------------------------------------
 _clip_op = register(
-    "clip_by_value", "binary", np.clip, ("t", "clip_value_min", "clip_value_max"), {
+    "clip_by_value", "elementwise", np.clip, ("t", "clip_value_min", "clip_value_max"), {
         "t": lambda g, t, clip_value_min, clip_value_max:
             masked(g, (t >= clip_value_min) & (t <= clip_value_max)),
         "clip_value_min": lambda g, t, clip_value_min: masked(g, t < clip_value_min),
@@ -302,11 +326,19 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
 
 
 _where_op = register(
-    "where", "binary", np.where, ("condition", "x", "y"), {
+    "where", "select", np.where, ("condition", "x", "y"), {
         "x": lambda g, condition: masked(g, condition),
         "y": lambda g, condition: masked(g, ~condition)},
     shape_fn=lambda c, a, b: broadcast_shapes(broadcast_shapes(c, a), b),
     elementwise=True, dtype_fn=lambda c, x, y: _rules.one_dtype(x, y))
+
+
+# where(condition) alone: the coordinates of the true elements, a (count, rank)
+# int64 matrix whose count depends on the values (None in the shape rule)
+_where_indices_op = register(
+    "_where_indices", "shape_op", lambda condition: np.argwhere(condition).astype(np.int64),
+    ("condition",), None, shape_fn=lambda c: (None, len(c)),
+    dtype_fn=lambda c: np.dtype(np.int64))
 
 
 @public("where", _where_op, None)
@@ -321,7 +353,10 @@ def where(condition, x=None, y=None, name=None):
                               f"condition must be bool, got {cond.dtype.name}",
                               ("condition", "x", "y"))
     if x is None and y is None:
-        return convert_to_tensor(np.argwhere(cond.numpy()).astype(np.int64))
+        if name is not None:  # the guard names the `where` entry's node: this is another's
+            with _graph.op_name(name, _where_indices_op):
+                return _where_indices_op.apply((cond,))
+        return _where_indices_op.apply((cond,))
     if x is None or y is None:
         raise errors.op_error(ValueError, "where", (cond, x, y), "give both x and y, or neither",
                               ("condition", "x", "y"))
@@ -402,13 +437,13 @@ reduce_logsumexp = reduce(
         _expand(g, x.shape, axis, keepdims) * np.exp(x - _expand(out, x.shape, axis, keepdims)),
     float_only=True)
 reduce_max = reduce("reduce_max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
-                    _extreme_vjp)
+                    _extreme_vjp, shape_fn=_rules.nonempty_reduced_shape)
 reduce_mean = reduce(
     "reduce_mean", lambda x, axis, keepdims: _mean(x, axis, keepdims),
     # the gradient broadcasts to x_shape; the sweep expands it only where needed
     lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims) / _count(x_shape, axis))
 reduce_min = reduce("reduce_min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
-                    _extreme_vjp)
+                    _extreme_vjp, shape_fn=_rules.nonempty_reduced_shape)
 def _int_kept(x):
     # integer reductions keep the dtype, as TensorFlow (NumPy widens int32 to int64)
     return x.dtype if x.dtype.kind in "iu" else None
@@ -493,7 +528,7 @@ def _add_n(*values):
     return out
 
 
-_add_n_op = register("add_n", "binary", _add_n, ("inputs",),
+_add_n_op = register("add_n", "variadic", _add_n, ("inputs",),
                      lambda g, inputs_shape: [g] * len(inputs_shape), variadic=True,
                      elementwise=True, shape_fn=_rules.same_shapes,
                      dtype_fn=lambda ds: _rules.one_dtype(*ds))
@@ -518,7 +553,7 @@ def add_n(inputs, name=None):
         raise errors.op_error(ValueError, "add_n", (), "needs at least one tensor")
     vals = _same_dtype("add_n", vals, tuple(f"inputs[{i}]" for i in range(len(vals))))
     vals = [v if isinstance(v, Tensor) else convert_to_tensor(v) for v in vals]
-    if any(v.shape != vals[0].shape for v in vals):
+    if any(incompatible(v.shape, vals[0].shape) for v in vals):
         raise errors.op_error(ValueError, "add_n", tuple(vals),
                               "all inputs must have one shape (add_n does not broadcast)")
     return _add_n_op.apply(vals)
@@ -576,6 +611,9 @@ reduce_euclidean_norm = reduce(
 
 
 def _segment_sum(data, segment_ids, num_segments):
+    if segment_ids.size and segment_ids.max() >= num_segments:
+        raise errors.InvalidArgumentError(
+            f"segment id {segment_ids.max()} is out of range [0, {num_segments})")
     out = np.zeros((num_segments,) + data.shape[segment_ids.ndim:], data.dtype)
     keep = segment_ids >= 0
     if keep.all():
@@ -583,6 +621,21 @@ def _segment_sum(data, segment_ids, num_segments):
     else:
         np.add.at(out, segment_ids[keep], data[keep])
     return out
+
+
+def _sorted_segment_sum(data, segment_ids, num_segments):
+    """segment_sum's forward: the ids' values (sorted, >= 0) give the number of
+    segments, so its graph node's first dim is unknown (num_segments None)."""
+    iv = segment_ids
+    if iv.size and iv.min() < 0:
+        raise errors.InvalidArgumentError(f"segment ids must be >= 0, got {iv.min()}")
+    if iv.size > 1 and np.any(iv[1:] < iv[:-1]):
+        k = int(np.argmax(iv[1:] < iv[:-1]))
+        raise errors.InvalidArgumentError(
+            f"segment ids are not sorted: segment_ids[{k + 1}] = {iv[k + 1]} "
+            f"< segment_ids[{k}] = {iv[k]}")
+    n = int(iv[-1]) + 1 if iv.size else 0
+    return _segment_sum(data, segment_ids, n)
 
 
 def _segment_sum_vjp(g, segment_ids):
@@ -595,7 +648,7 @@ def _segment_sum_vjp(g, segment_ids):
 
 
 _segment_sum_op = register(
-    "segment_sum", "shape_op", _segment_sum, ("data", "segment_ids"),
+    "segment_sum", "shape_op", _sorted_segment_sum, ("data", "segment_ids"),
     {"data": _segment_sum_vjp}, attr_names=("num_segments",),
     shape_fn=_rules.segment_shape, dtype_fn=_rules.segment_dtype)
 _unsorted_segment_sum_op = register(
@@ -611,7 +664,7 @@ def _segment_args(op_name, data, segment_ids):
     if ids.dtype.kind not in "iu":
         raise errors.op_error(TypeError, op_name, (d, ids),
                               f"segment_ids must be integers, got {ids.dtype.name}", names)
-    if ids.ndim == 0 or d.shape[:ids.ndim] != ids.shape:
+    if ids.ndim == 0 or incompatible(d.shape[:ids.ndim], ids.shape):
         raise errors.op_error(ValueError, op_name, (d, ids),
                               "segment_ids' shape must be a prefix of data's shape", names)
     return d, ids, names
@@ -632,20 +685,10 @@ def segment_sum(data, segment_ids, name=None):
     <ft.Tensor shape=(3,) dtype=float32 numpy=[3. 0. 7.]>
     """
     d, ids, names = _segment_args("segment_sum", data, segment_ids)
-    iv = ids.numpy()
-    if ids.ndim != 1:
+    if ids.ndim not in (1, None):
         raise errors.op_error(ValueError, "segment_sum", (d, ids),
                               "segment_ids must be a vector", names)
-    if iv.size and iv.min() < 0:
-        raise errors.op_error(errors.InvalidArgumentError, "segment_sum", (d, ids),
-                              f"segment ids must be >= 0, got {iv.min()}", names)
-    if iv.size > 1 and np.any(iv[1:] < iv[:-1]):
-        k = int(np.argmax(iv[1:] < iv[:-1]))
-        raise errors.op_error(errors.InvalidArgumentError, "segment_sum", (d, ids),
-                              f"segment ids are not sorted: segment_ids[{k + 1}] = {iv[k + 1]} "
-                              f"< segment_ids[{k}] = {iv[k]}", names)
-    n = int(iv[-1]) + 1 if iv.size else 0
-    return _segment_sum_op.apply((d, ids), (n,))
+    return _segment_sum_op.apply((d, ids), (None,))
 
 
 @public("unsorted_segment_sum", _unsorted_segment_sum_op, None)
@@ -667,10 +710,6 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     d, ids, names = _segment_args("unsorted_segment_sum", data, segment_ids)
     n = normalize_int("unsorted_segment_sum", num_segments, "num_segments", (d, ids), names,
                       minimum=0)
-    iv = ids.numpy()
-    if iv.size and iv.max() >= n:
-        raise errors.op_error(errors.InvalidArgumentError, "unsorted_segment_sum", (d, ids),
-                              f"segment id {iv.max()} is out of range [0, {n})", names)
     return _unsorted_segment_sum_op.apply((d, ids), (n,))
 
 

@@ -16,17 +16,22 @@ from numpy.lib.stride_tricks import as_strided
 
 from fasttape import errors
 from fasttape.ops import _registry as _rules
+from fasttape.ops import random_ops as _random
 from fasttape.ops._registry import (
     Tensor,
     broadcast_all,
     call_op,
+    check_range,
     convert_to_tensor,
+    incompatible,
+    known_rank,
     normalize_axis,
     public,
     register,
     same_dtype,
     single_axis,
     strict_index,
+    unknown_dim_error,
 )
 from fasttape.ops.array_ops import _index_add_op, concat, transpose
 
@@ -54,6 +59,13 @@ def _log_softmax(x, axis):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def _softmax_shape(s, axis):
+    """softmax's shape rule: x's shape; an empty `axis` has no maximum to shift by."""
+    if s[axis] == 0:
+        raise ValueError(f"axis {axis} is empty (size 0)")
+    return s
+
+
 _softmax_op = register(
     "softmax",
     "nn",
@@ -61,7 +73,7 @@ _softmax_op = register(
     ("logits",),
     lambda g, out, axis: out * (g - np.sum(g * out, axis=axis, keepdims=True)),
     attr_names=("axis",),
-    shape_fn=lambda s, a: s,
+    shape_fn=_softmax_shape,
     dtype_fn=_rules.nn_dtype,
 )
 _log_softmax_op = register(
@@ -71,7 +83,7 @@ _log_softmax_op = register(
     ("logits",),
     lambda g, out, axis: g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),
     attr_names=("axis",),
-    shape_fn=lambda s, a: s,
+    shape_fn=_softmax_shape,
     dtype_fn=_rules.nn_dtype,
 )
 
@@ -99,6 +111,7 @@ def _one_hot_like(labels, p):
 
 def _sparse_xent(labels, logits):
     c = logits.shape[-1]
+    check_range(labels, c, "labels")
     flat = logits.reshape(-1, c)
     lab = labels.reshape(-1)
     rows = np.arange(flat.shape[0])
@@ -155,24 +168,13 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
             f"labels must be integers, got {y.dtype.name}",
             names,
         )
-    if x.ndim < 1 or y.shape != x.shape[:-1]:
+    if x.ndim < 1 or incompatible(y.shape, x.shape[:-1]):
         raise errors.op_error(
             ValueError,
             "sparse_softmax_cross_entropy_with_logits",
             (y, x),
             "labels must have shape logits.shape[:-1]",
             names,
-        )
-    lv = y.numpy()
-    if lv.size and (lv.min() < 0 or lv.max() >= x.shape[-1]):
-        raise errors.InvalidArgumentError(
-            errors.op_error(
-                ValueError,
-                "sparse_softmax_cross_entropy_with_logits",
-                (y, x),
-                f"labels must lie in [0, {x.shape[-1]}), got [{lv.min()}, {lv.max()}]",
-                names,
-            ).args[0]
         )
     loss, _ = _sparse_xent_op.apply((y, x))
     return loss
@@ -298,6 +300,9 @@ def _data_format(op_name, inputs, names, data_format, formats):
 
 
 def _rank(op_name, inputs, names, t, rank, what):
+    if t.ndim is None:
+        raise errors.op_error(ValueError, op_name, inputs, errors.unknown_rank_detail(what),
+                              names)
     if t.ndim != rank:
         raise errors.op_error(
             ValueError, op_name, inputs, f"{what} must have rank {rank}, got rank {t.ndim}", names
@@ -307,9 +312,19 @@ def _rank(op_name, inputs, names, t, rank, what):
 def _geometry(in_sp, k_sp, strides, dilations, padding):
     """(output spatial shape, ((before, after) pads per spatial axis)), as
     TensorFlow computes them: SAME gives ceil(in / stride) outputs and pads
-    (total) // 2 before, the rest after."""
+    (total) // 2 before, the rest after. A graph's unknown dim (None) gives an
+    unknown output dim, and an unknown pad (None) under SAME padding, which
+    the caller reports (`_known_pads`)."""
     out, pads = [], []
     for i, (n, k, s, d) in enumerate(zip(in_sp, k_sp, strides, dilations, strict=True)):
+        if n is None or k is None:
+            if padding == "SAME":
+                out.append(None if n is None else -(-n // s))
+                pads.append(None)
+            else:
+                out.append(None)
+                pads.append((0, 0) if padding == "VALID" else tuple(padding[i]))
+            continue
         ek = (k - 1) * d + 1
         if padding == "SAME":
             o = -(-n // s)
@@ -323,8 +338,17 @@ def _geometry(in_sp, k_sp, strides, dilations, padding):
     return tuple(out), tuple(pads)
 
 
+def _known_pads(op_name, inputs, names, pads, in_sp, k_sp):
+    """The pads of `_geometry`; SAME padding of an unknown spatial or window dim
+    raises the build-time error: the pads are attributes of the node."""
+    if None in pads:
+        raise unknown_dim_error(op_name, inputs, f"the spatial shape {tuple(in_sp)} or window "
+                                f"{tuple(k_sp)} (needed for SAME padding)", names)
+    return pads
+
+
 def _check_output(op_name, inputs, names, out_sp, in_sp, k_sp):
-    if any(o < 1 for o in out_sp):
+    if any(o is not None and o < 1 for o in out_sp):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -604,7 +628,7 @@ def _conv_call(
     padding = _padding(op_name, ins, _CONV_NAMES, padding, rank, True, first)
     _nonempty_filters(op_name, ins, w)
     channels = x.shape[1] if first else x.shape[-1]
-    if channels != w.shape[-2]:
+    if channels != w.shape[-2] and None not in (channels, w.shape[-2]):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -617,13 +641,14 @@ def _conv_call(
         x = transpose(x, (0,) + tuple(range(2, rank + 2)) + (1,))
     in_sp = x.shape[1:-1]
     out_sp, pads = _geometry(in_sp, w.shape[:rank], strides, dilations, padding)
+    pads = _known_pads(op_name, ins, _CONV_NAMES, pads, in_sp, w.shape[:rank])
     _check_output(
         op_name,
         ins,
         _CONV_NAMES,
         out_sp,
         in_sp,
-        tuple((k - 1) * d + 1 for k, d in zip(w.shape[:rank], dilations)),
+        tuple(None if k is None else (k - 1) * d + 1 for k, d in zip(w.shape[:rank], dilations)),
     )
     out = op.apply((x, w), (strides, dilations, pads))
     if first:
@@ -746,7 +771,7 @@ def conv2d_transpose(
     if first:
         x = transpose(x, (0, 2, 3, 1))
         shape = [shape[0], shape[2], shape[3], shape[1]]
-    if x.shape[-1] != w.shape[3] or shape[-1] != w.shape[2] or shape[0] != x.shape[0]:
+    if incompatible((x.shape[-1], shape[-1], shape[0]), (w.shape[3], w.shape[2], x.shape[0])):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -757,7 +782,8 @@ def conv2d_transpose(
             _CONV_NAMES,
         )
     out_sp, pads = _geometry(shape[1:3], w.shape[:2], strides, dilations, padding)
-    if out_sp != x.shape[1:3]:
+    pads = _known_pads(op_name, ins, _CONV_NAMES, pads, shape[1:3], w.shape[:2])
+    if incompatible(out_sp, x.shape[1:3]):
         raise errors.op_error(
             ValueError,
             op_name,
@@ -823,6 +849,7 @@ def bias_add(value, bias, data_format=None, name=None):
     """
     names = ("value", "bias")
     v, b = _floats("bias_add", (value, bias), names)
+    known_rank("bias_add", (v, b), names)
     first = data_format is not None and str(data_format).startswith("NC")
     if data_format is not None and not (
         first or str(data_format).startswith("N") and str(data_format).endswith("C")
@@ -830,7 +857,7 @@ def bias_add(value, bias, data_format=None, name=None):
         raise errors.op_error(
             ValueError, "bias_add", (v, b), f"unknown data_format {data_format!r}", names
         )
-    if b.ndim != 1 or v.ndim < 2 or v.shape[1 if first else -1] != b.shape[0]:
+    if b.ndim != 1 or v.ndim < 2 or incompatible((v.shape[1 if first else -1],), b.shape):
         raise errors.op_error(
             ValueError,
             "bias_add",
@@ -1042,6 +1069,7 @@ def _pool_call(op_name, op, input, ksize, strides, padding, data_format):  # noq
     if first:
         x = transpose(x, (0, 2, 3, 1))
     out_sp, pads = _geometry(x.shape[1:3], ksize, strides, (1, 1), padding)
+    pads = _known_pads(op_name, ins, names, pads, x.shape[1:3], ksize)
     _check_output(op_name, ins, names, out_sp, x.shape[1:3], ksize)
     out = op.apply((x,), (ksize, strides, pads))
     return transpose(out, (0, 3, 1, 2)) if first else out
@@ -1133,7 +1161,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
     """
     names = ("labels", "logits")
     y, x = _floats("softmax_cross_entropy_with_logits", (labels, logits), names)
-    if x.ndim < 1 or y.shape != x.shape:
+    if x.ndim < 1 or incompatible(y.shape, x.shape):
         raise errors.op_error(
             ValueError,
             "softmax_cross_entropy_with_logits",
@@ -1161,7 +1189,7 @@ def _sigmoid(x):
 _sigmoid_xent_op = register(
     # max(x, 0) - x * z + log1p(exp(-|x|)): never overflows
     "sigmoid_cross_entropy_with_logits",
-    "binary",
+    "nn",
     lambda labels, logits: (
         np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
     ),
@@ -1188,7 +1216,7 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
     """
     names = ("labels", "logits")
     y, x = _floats("sigmoid_cross_entropy_with_logits", (labels, logits), names)
-    if y.shape != x.shape:
+    if incompatible(y.shape, x.shape):
         raise errors.op_error(
             ValueError,
             "sigmoid_cross_entropy_with_logits",
@@ -1224,18 +1252,42 @@ def l2_loss(t, name=None):
 
 
 # --- dropout ----------------------------------------------------------------------
-# The kept-and-scaled mask (0 or 1 / (1 - rate), x's dtype) is an attribute:
-# the gradient goes through the same mask.
+# The kept-and-scaled mask (0 or 1 / (1 - rate), x's dtype) is the op's second
+# output: the gradient goes through the same mask.
+
+
+def _dropout_shape(x_shape, rate, noise_shape, seed):
+    """(x's shape, the mask's shape); noise_shape must broadcast to x's shape."""
+    mask = tuple(x_shape) if noise_shape is None else tuple(noise_shape)
+    if len(mask) > len(x_shape) or any(
+            m not in (1, d) and d is not None for m, d in zip(mask[::-1], x_shape[::-1])):
+        raise ValueError(f"noise_shape {mask} does not broadcast to x's shape {tuple(x_shape)}")
+    return tuple(x_shape), mask
+
+
+def _dropout_forward(x, rate, noise_shape, seed):
+    """(x * mask, mask): the mask is drawn here, in the op, so that every run
+    (eager, or of a graph) draws anew; it is the second output so that the
+    tape saves it for the VJP. See Note [Creation and random ops]."""
+    shape = x.shape if noise_shape is None else noise_shape
+    # drawn flat: NumPy's generators refuse more than 32 axes (the same numbers)
+    keep = np.reshape(_random.rng(seed).random(int(np.prod(shape))), shape) >= rate
+    mask = np.where(keep, x.dtype.type(1 / (1 - rate)), x.dtype.type(0))
+    return x * mask, mask
+
+
 _dropout_op = register(
     "dropout",
-    "unary",
-    np.multiply,
+    "nn",
+    _dropout_forward,
     ("x",),
-    lambda g, mask: g * mask,
-    attr_names=("mask",),
-    shape_fn=lambda s, mask: s,
-    elementwise=True,
-    dtype_fn=_rules.nn_dtype,
+    lambda g, out1: None if g is None else g * out1,  # (the mask does not depend on x)
+    attr_names=("rate", "noise_shape", "seed"),
+    n_out=2,
+    shape_fn=_dropout_shape,
+    dtype_fn=_rules.nn_dtype2,
+    stateful=True,
+    batchable=True,  # g * mask broadcasts over g's leading axes
 )
 
 
@@ -1259,8 +1311,6 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     >>> sorted(set(y.numpy().ravel().tolist()))
     [0.0, 2.0]
     """
-    from fasttape import random as _random
-
     (t,) = _floats("dropout", (x,), ("x",))
     if isinstance(rate, Tensor):
         rate = rate.numpy()
@@ -1274,8 +1324,9 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
         if noise_shape is None
         else tuple(_ints("dropout", (t,), ("x",), noise_shape, "noise_shape"))
     )
-    try:
-        ok = broadcast_all(shape, t.shape) == t.shape
+    try:  # unknown dims of a graph's x pass (Note [Unknown ranks])
+        ok = (noise_shape is None or t.shape.rank is None
+              or not incompatible(broadcast_all(shape, t.shape), t.shape))
     except ValueError:
         ok = False
     if not ok:
@@ -1286,18 +1337,19 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
             f"noise_shape {shape} does not broadcast to x's shape",
             ("x",),
         )
-    # drawn flat: NumPy's generators refuse more than 32 axes (the same numbers)
-    keep = np.reshape(_random._rng(seed).random(int(np.prod(shape))), shape) >= rate
-    mask = np.where(keep, t.dtype.type(1 / (1 - rate)), t.dtype.type(0))
-    mask.flags.writeable = False
-    return _dropout_op.apply((t,), (mask,))
+    return _dropout_op.apply((t,), (rate, None if noise_shape is None else shape, seed))[0]
 
 
 # --- normalisation ------------------------------------------------------------------
 
 
 def _count(shape, axes):
-    return math.prod(shape[a] for a in axes)
+    """The number of entries over `axes`; None when a graph's unknown dim makes
+    it unknown (0 when a known dim is 0)."""
+    dims = [shape[a] for a in axes]
+    if 0 in dims:
+        return 0
+    return None if None in dims else math.prod(dims)
 
 
 def _kept_shape(shape, axes):
@@ -1374,7 +1426,7 @@ def _inv_std(variance, variance_epsilon):
 _BN_NAMES = ("x", "mean", "variance", "offset", "scale")
 _batch_norm_op = register(
     "batch_normalization",
-    "binary",
+    "nn",
     _batch_norm,
     _BN_NAMES,
     {
@@ -1423,7 +1475,8 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
             vals[n].flags.writeable = False
     ins = tuple(vals[n] for n in _BN_NAMES)
     try:
-        broadcast_all(*[v.shape for v in ins])
+        if all(v.ndim is not None for v in ins):  # unknown ranks: Note [Unknown ranks]
+            broadcast_all(*[v.shape for v in ins])
     except ValueError:
         raise errors.op_error(
             ValueError,
@@ -1483,6 +1536,7 @@ def layer_norm(x, axis=-1, epsilon=1e-3, gamma=None, beta=None, name=None):
     given = [(n, v) for n, v in (("x", x), ("gamma", gamma), ("beta", beta)) if v is not None]
     names = tuple(n for n, _ in given)
     vals = dict(zip(names, _floats("layer_norm", [v for _, v in given], names)))
+    known_rank("layer_norm", tuple(vals.values()), names)
     t = vals["x"]
     for n, default in (("gamma", 1), ("beta", 0)):
         if n not in vals:
@@ -1491,7 +1545,7 @@ def layer_norm(x, axis=-1, epsilon=1e-3, gamma=None, beta=None, name=None):
     ins = (t, vals["gamma"], vals["beta"])
     for v in ins[1:]:
         try:
-            ok = broadcast_all(v.shape, t.shape) == t.shape
+            ok = not incompatible(broadcast_all(v.shape, t.shape), t.shape)
         except ValueError:
             ok = False
         if not ok:
@@ -1518,10 +1572,15 @@ def _raw(x):
     return x.numpy() if isinstance(x, Tensor) else x
 
 
+def _embedding_lookup(params, ids):
+    check_range(ids, params.shape[0], "ids")
+    return np.take(params, ids, axis=0)
+
+
 _embedding_op = register(
     "embedding_lookup",
     "nn",
-    lambda params, ids: np.take(params, ids, axis=0),
+    _embedding_lookup,
     ("params", "ids"),
     # repeated ids accumulate (np.add.at), through getitem's gradient op
     {
@@ -1566,17 +1625,6 @@ def embedding_lookup(params, ids, max_norm=None, name=None):
     if p.ndim < 1:
         raise errors.op_error(
             ValueError, "embedding_lookup", (p, i), "params must have rank >= 1", names
-        )
-    iv = i.numpy()
-    if iv.size and (iv.min() < 0 or iv.max() >= p.shape[0]):
-        raise errors.InvalidArgumentError(
-            errors.op_error(
-                ValueError,
-                "embedding_lookup",
-                (p, i),
-                f"ids must lie in [0, {p.shape[0]}), got [{iv.min()}, {iv.max()}]",
-                names,
-            ).args[0]
         )
     out = _embedding_op.apply((p, i))
     if max_norm is None:

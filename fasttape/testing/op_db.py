@@ -787,6 +787,9 @@ _SHAPE_LINALG_MORE = [
            shapes=(((3, 3),), ((2, 2, 2),)), composite=True, notes="2 sum log diag(cholesky)"),
     OpSpec("matrix_transpose", ft.linalg.matrix_transpose, _mT, domains=(real(),),
            shapes=(((2, 3),), ((2, 3, 4),)), composite=True, jacobian=True),
+    OpSpec("adjoint", ft.linalg.adjoint, lambda x: np.conj(_mT(x)), domains=(real(),),
+           shapes=(((2, 3),), ((2, 3, 4),)), composite=True, jacobian=True,
+           notes="conj of matrix_transpose"),
     OpSpec("diag_part", ft.linalg.diag_part, lambda x: np.diagonal(x, axis1=-2, axis2=-1),
            domains=(real(),), shapes=(((3, 3),), ((2, 3),), ((2, 4, 3),)), composite=True,
            jacobian=True),
@@ -1151,8 +1154,107 @@ _NN_MORE = [
     ),
 ]
 
+# --- creation and random ops (no tensor inputs but *_like, fill, linspace and shuffle) ------
+# Random ops take seed=7: an op-level seed draws from a fresh Generator, so the
+# reference draws the same numbers. See Note [Creation and random ops].
+
+_NO_ARGS = ((),)  # one case without tensor arguments
+_SEED = 7
+
+
+def _range_np(start, limit, delta, dtype):
+    weak = np.float32 if any(isinstance(v, float) for v in (start, limit, delta)) else np.int32
+    return np.arange(start, limit, delta, dtype=dtype or weak)
+
+
+def _truncated_normal_np(shape, mean, stddev, dtype):
+    rng = np.random.default_rng(_SEED)
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2
+    return np.asarray(mean + stddev * out, dtype)
+
+
+def _creation(name, fn, ref, attrs, **kw):
+    kw.setdefault("shapes", _NO_ARGS)
+    return OpSpec(name, fn, ref, attrs=attrs, differentiable=False, order=1, **kw)
+
+
+_SHAPE_DTYPE_ATTRS = ({"shape": (2, 3), "dtype": np.float32}, {"shape": (), "dtype": np.int32},
+                      {"shape": [0, 4], "dtype": np.float64}, {"shape": 3, "dtype": np.bool_})
+_RANDOM_ATTRS = ({"shape": (2, 3), "mean": 0.0, "stddev": 1.0, "dtype": np.float32},
+                 {"shape": (4,), "mean": 1.5, "stddev": 0.5, "dtype": np.float64},
+                 {"shape": (), "mean": -1.0, "stddev": 2.0, "dtype": np.float32})
+
+_CREATION_RANDOM = [
+    _creation("zeros", lambda shape, dtype: ft.zeros(shape, dtype),
+              lambda shape, dtype: np.zeros(shape, dtype), _SHAPE_DTYPE_ATTRS),
+    _creation("ones", lambda shape, dtype: ft.ones(shape, dtype),
+              lambda shape, dtype: np.ones(shape, dtype), _SHAPE_DTYPE_ATTRS),
+    _creation("zeros_like", lambda x, dtype: ft.zeros_like(x, dtype),
+              lambda x, dtype: np.zeros_like(x, dtype), ({"dtype": None}, {"dtype": np.int32}),
+              domains=(real(),), shapes=UNARY_SHAPES),
+    _creation("ones_like", lambda x, dtype: ft.ones_like(x, dtype),
+              lambda x, dtype: np.ones_like(x, dtype), ({"dtype": None}, {"dtype": np.int32}),
+              domains=(real(),), shapes=UNARY_SHAPES),
+    _creation("fill", lambda value, dims: ft.fill(dims, value),
+              lambda value, dims: np.full(dims, value, value.dtype),
+              ({"dims": (2, 3)}, {"dims": ()}, {"dims": [4, 0]}),
+              domains=(real(),), shapes=(((),),),
+              cases=((((3,),), {"dims": (2, 3)}),), notes="value broadcasts to dims"),
+    _creation("range", lambda start, limit, delta, dtype: ft.range(start, limit, delta, dtype),
+              _range_np,
+              ({"start": 0, "limit": 5, "delta": 1, "dtype": None},
+               {"start": 1.0, "limit": 2.0, "delta": 0.25, "dtype": None},
+               {"start": 5, "limit": -3, "delta": -2, "dtype": np.int64},
+               {"start": 3, "limit": 1, "delta": 1, "dtype": None},
+               {"start": 0, "limit": 1, "delta": 0.3, "dtype": np.float64})),
+    _creation("eye", lambda num_rows, num_columns, batch_shape, dtype:
+              ft.eye(num_rows, num_columns, batch_shape, dtype),
+              lambda num_rows, num_columns, batch_shape, dtype: np.broadcast_to(
+                  np.eye(num_rows, num_columns, dtype=dtype),
+                  tuple(batch_shape or ()) + (num_rows, num_columns or num_rows)),
+              ({"num_rows": 3, "num_columns": None, "batch_shape": None, "dtype": np.float32},
+               {"num_rows": 2, "num_columns": 4, "batch_shape": [3], "dtype": np.float64},
+               {"num_rows": 0, "num_columns": 2, "batch_shape": [2, 1], "dtype": np.int32})),
+    _creation("linspace", lambda start, stop, num, axis: ft.linspace(start, stop, num, axis),
+              lambda start, stop, num, axis:
+              np.linspace(start, stop, num, axis=axis).astype(start.dtype),
+              ({"num": 5, "axis": 0}, {"num": 1, "axis": -1}, {"num": 0, "axis": 0}),
+              domains=(real(), real()), shapes=(((), ()), ((3,), (3,)), ((2, 1), (3,)))),
+    _creation("normal", lambda shape, mean, stddev, dtype:
+              ft.random.normal(shape, mean, stddev, dtype, seed=_SEED),
+              lambda shape, mean, stddev, dtype: np.asarray(
+                  np.random.default_rng(_SEED).normal(mean, stddev, shape), dtype),
+              _RANDOM_ATTRS, notes="stateful: an op-level seed gives the reference's numbers"),
+    _creation("truncated_normal", lambda shape, mean, stddev, dtype:
+              ft.random.truncated_normal(shape, mean, stddev, dtype, seed=_SEED),
+              _truncated_normal_np, _RANDOM_ATTRS,
+              notes="stateful: an op-level seed gives the reference's numbers"),
+    _creation("uniform", lambda shape, minval, maxval, dtype:
+              ft.random.uniform(shape, minval, maxval, dtype, seed=_SEED),
+              lambda shape, minval, maxval, dtype: np.asarray(
+                  np.random.default_rng(_SEED).integers(minval, maxval, shape)
+                  if np.dtype(dtype).kind in "iu" else np.random.default_rng(_SEED).uniform(
+                      minval, 1.0 if maxval is None else maxval, shape), dtype),
+              ({"shape": (2, 3), "minval": 0, "maxval": None, "dtype": np.float32},
+               {"shape": (5,), "minval": -2.0, "maxval": 3.0, "dtype": np.float64},
+               {"shape": (2, 2), "minval": -5, "maxval": 5, "dtype": np.int32},
+               {"shape": (), "minval": 0, "maxval": 10, "dtype": np.int64}),
+              notes="stateful: an op-level seed gives the reference's numbers"),
+    _creation("shuffle", lambda value: ft.random.shuffle(value, seed=_SEED),
+              lambda value: value[np.random.default_rng(_SEED).permutation(len(value))], ({},),
+              domains=(real(),), shapes=(((5,),), ((3, 2),), ((1,),)),
+              notes="stateful: an op-level seed gives the reference's permutation"),
+    _creation("where", lambda condition: ft.where(condition), np.argwhere, ({},),
+              domains=(booleans(),), shapes=(((5,),), ((2, 3),), ((),)), variant="indices",
+              covers=("_where_indices",), notes="where(condition): coordinates of true elements"),
+]
+
 OP_SPECS = tuple(_UNARY + _BINARY + _TERNARY + _REDUCE + _SHAPE + _LINALG_NN + _NONDIFF
-                 + _SHAPE_LINALG_MORE + _NN_MORE)
+                 + _SHAPE_LINALG_MORE + _NN_MORE + _CREATION_RANDOM)
 
 
 def specs_by_name():

@@ -229,10 +229,10 @@ API = [
     E("layer_norm", "", fasttape_only=("ft.nn.layer_norm",),
       notes="TensorFlow has it as tf.keras.layers.LayerNormalization only"),
     # --- random ---------------------------------------------------------------------------
-    E("random.normal", "tf.random.normal tf.compat.v1.random_normal"),
-    E("random.uniform", "tf.random.uniform tf.compat.v1.random_uniform"),
-    E("random.truncated_normal", "tf.random.truncated_normal tf.compat.v1.truncated_normal"),
-    E("random.shuffle", "tf.random.shuffle tf.compat.v1.random_shuffle"),
+    E("normal", "tf.random.normal tf.compat.v1.random_normal"),
+    E("uniform", "tf.random.uniform tf.compat.v1.random_uniform"),
+    E("truncated_normal", "tf.random.truncated_normal tf.compat.v1.truncated_normal"),
+    E("shuffle", "tf.random.shuffle tf.compat.v1.random_shuffle"),
     E("random.set_seed", "tf.random.set_seed tf.compat.v1.set_random_seed"),
     # --- not ops: the rest of the public API ----------------------------------------------
     E("Tensor", "tf.Tensor"),
@@ -244,6 +244,14 @@ API = [
     E("executing_eagerly", "tf.executing_eagerly"),
     E("enable_eager_execution", "tf.compat.v1.enable_eager_execution"),
     E("as_dtype", "tf.as_dtype"),
+    # --- graph mode ------------------------------------------------------------------------
+    E("Graph", "tf.Graph tf.compat.v1.Graph"),
+    E("Operation", "tf.Operation tf.compat.v1.Operation"),
+    E("placeholder", "tf.compat.v1.placeholder"),
+    E("get_default_graph", "tf.compat.v1.get_default_graph"),
+    E("reset_default_graph", "tf.compat.v1.reset_default_graph"),
+    E("name_scope", "tf.name_scope tf.compat.v1.name_scope"),
+    E("disable_eager_execution", "tf.compat.v1.disable_eager_execution"),
     E("dimension_value", "tf.compat.dimension_value tf.compat.v1.dimension_value"),
 ]
 

@@ -32,12 +32,14 @@ def test_compat_v1_public_names_all_resolve_to_callables_or_modules():
         assert callable(obj) or isinstance(obj, (np.dtype, type(np))), n
 
 
-def test_compat_v1_graph_names_are_not_there_yet():
-    # placeholder, Session and the like come with graph mode (see the module docstring)
-    for name in ("placeholder", "Session", "get_default_graph"):
+def test_compat_v1_graph_running_names_are_not_there_yet():
+    # graph building is here; Session and the like come with running graphs
+    for name in ("placeholder", "get_default_graph", "Graph", "reset_default_graph"):
+        assert getattr(v1, name) is getattr(ft, name)
+    for name in ("Session", "global_variables_initializer"):
         with pytest.raises(AttributeError):
             getattr(v1, name)
-    assert "graph mode" in v1.__doc__
+    assert "Session" in v1.__doc__
 
 
 def test_compat_v1_code_runs():

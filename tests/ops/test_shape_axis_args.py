@@ -16,7 +16,13 @@ W = ft.ones((2, 2, 1, 1))
 IDX = ft.constant([[0], [1]])
 
 # (function, parameter) -> call(bad value)
+def _in_graph(fn):
+    with ft.Graph().as_default():
+        return fn()
+
+
 CALLS = {
+    ("placeholder", "shape"): lambda b: _in_graph(lambda: ft.placeholder(ft.float32, [b, 3])),
     ("argmax", "axis"): lambda b: ft.argmax(X, axis=b),
     ("argmin", "axis"): lambda b: ft.argmin(X, axis=b),
     ("boolean_mask", "axis"): lambda b: ft.boolean_mask(X, [True, False], axis=b),
