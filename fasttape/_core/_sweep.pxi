@@ -117,7 +117,9 @@ from libc.stdlib cimport calloc
 # (`ft.placeholder(ft.float32, (None, 784))`, an input_signature with None).
 #
 # The choice: static shapes where they are known, the VJP *deferred to run
-# time* where they are not; no run-time shape tensors.
+# time* where they are not; no run-time shape tensors. (The symbolic space,
+# _UnknownDim, UnknownDimError, the deferred-VJP node and _sum_to come with
+# ft.gradients; this Note is their contract.)
 # - `ft.function` traces per concrete input signature (SPEC §4: dtype and
 #   shape of each tensor argument), as JAX's jit and TensorFlow's default
 #   tracing do, so inside a trace every shape is known and the symbolic
