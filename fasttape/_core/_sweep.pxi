@@ -1,4 +1,166 @@
-# The reverse sweep (_Sweep) and its shape helpers. Part of core.pyx.
+# The reverse sweep: one algorithm (_Sweep) over value spaces (_VSpace) and
+# its shape helpers. Part of core.pyx.
+
+from libc.stdlib cimport calloc
+
+# Note [One sweep, several value spaces]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# The reverse sweep is written once, in _Sweep: seeding (ones, or given output
+# gradients), the per-entry step (gather the output gradients, call the VJPs
+# with the values their plans name, sum each result back to its input's shape
+# and dtype, accumulate it), the batched fallback and the results handed to
+# the user. What it computes *with* is a value space, a _VSpace (TensorFlow's
+# VSpace in tape.h): the few operations on gradient values that the algorithm
+# needs, as cdef methods (a C call through the vtable, no Python dispatch):
+#
+#   arg(v)               a saved value as the VJP receives it
+#   value(g)             a VJP's result (or a seed) as a value of the space
+#   shape(v), dtype_num(v), has_shape(g, rec), leading_extra(g, rec)
+#                        static facts, compared with the entry's shape records
+#   shape_arg(rec)       what a VJP's `<input>_shape` argument is
+#   ones_seed(target), seed_value(seed, target), zeros(shape, dtype)
+#   add(cur, g, owned)   accumulation (in place when the sweep owns cur)
+#   broadcast_to, sum_axes, cast, stack
+#   result(g)            the Tensor gradient() returns
+#
+# Two spaces exist:
+# - _RawSpace (first order, the hot path): values are ndarrays; VJPs get the
+#   ndarrays inside saved Tensors, their NumPy calls run directly, nothing is
+#   recorded, accumulation adds in place into arrays the sweep allocated.
+# - _TensorSpace (higher order: some tape of this thread is recording):
+#   values are Tensors; VJPs get the saved Tensors themselves, so their NumPy
+#   calls dispatch through the protocol to ops of the table, which the
+#   recording tapes log with the ids outer tapes follow.
+# A third, the symbolic space of `ft.gradients` and of gradients inside
+# `ft.function`, is a subclass with the same methods over symbolic Tensors:
+# ones_seed/zeros/add/... stage nodes, shape() gives the static shape,
+# has_shape/leading_extra compare static shapes (a dim unknown on either side
+# is "not known to match", so the fit takes its general path), shape_arg
+# follows Note [Unknown dims in VJPs]. The algorithm does not change.
+#
+# Entries. _Sweep.node() is the per-entry step and knows nothing of where the
+# entry comes from: it takes the op, the gradient slot of each input and
+# output (-1: none), one shape record per input and output ({dtype number,
+# ndim, dims}, the C tape's format, see csrc/fasttape_tape.h), the saved
+# values by input and output position (those the op's save mask names must
+# be there: Note [Save masks]) and the attributes. _Sweep.tape_entry() fills these from the C tape (a copy of the
+# pool segment, the slots of pruning, the saved list) and releases the saved
+# values afterwards. A graph walker would fill the same from a node: slots
+# from a {tensor: slot} map over the nodes between xs and ys (its own
+# pruning), shape records from the static shapes (an unknown dim written as
+# -1), the saved values being the node's own input and output tensors (a graph
+# keeps them all: it saves nothing), and the node's attributes; it visits the
+# nodes in reverse topological order, as the tape loop visits live entries in
+# reverse order, and calls node() for each. _node_gradients() is that walk for
+# one op application given as values (its inputs and outputs as the saved
+# values), tested against the tape on every differentiable op of the table.
+# Slot values are always values of the sweep's space: every producer (seed,
+# fit, add, stack) makes them so.
+
+
+# Note [One VJP, every mode]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~
+# An op has one set of VJPs, and every sweep calls them: first order, higher
+# order, batched, and (next) symbolic. A VJP names what it needs (register_op,
+# _plan) and receives, in the sweep's value space:
+# - g, g<k>: the gradient of output k: an ndarray (first order), a Tensor
+#   (higher order) or a symbolic Tensor (graph). None for an output of a
+#   multi-output op that received no gradient. It has the output's shape,
+#   except that an op registered with broadcast_grads (elementwise ops by
+#   default) may get a smaller one that broadcasts to it (the shared 0-d ones
+#   seed, reduce_mean's g / n: Note [Broadcast gradients]); with `batchable`
+#   it may carry leading batch axes (Note [Batched sweeps]), otherwise the
+#   sweep calls it once per row.
+# - inputs by name, out, out<k>: the saved values (Note [Save masks]): the
+#   arrays inside the saved Tensors (first order), the Tensors themselves
+#   (higher order: so that outer tapes see their ids) or the node's symbolic
+#   tensors; an input that was not a Tensor stays what Note [Raw inputs]
+#   made of it (a Python scalar or a read-only ndarray) in every mode.
+#   Variadic ops get the list of all inputs.
+# - <input>_shape: a tuple of Python ints, never a Tensor, in every mode
+#   where the shape is known; see Note [Unknown dims in VJPs] for graphs.
+#   (Variadic: the list of shapes.)
+# - <input>_dtype: the input's np.dtype (None for a Python scalar input).
+# - attributes: the Python values the forward received.
+# What a VJP may do with them:
+# - compute with NumPy functions, methods and operators (np.exp(x), g * y,
+#   np.reshape(g, x_shape), x.T, g[key]) or with ops of the table (call_op,
+#   ft.*): on ndarrays they run directly; on Tensors the NumPy protocol and
+#   the ops dispatch to the table, so the same formula is recorded (higher
+#   order) or staged (graph). Only NumPy functions that numpy_protocol maps
+#   to ops qualify.
+# - branch on anything static: ranks (x.ndim, len(x_shape)), known dims,
+#   dtypes, attributes, `g is None`.
+# - return one gradient per input (None: no gradient) of any kind (ndarray,
+#   Python scalar, Tensor): the sweep turns it into a value of its space,
+#   sums it back to the input's shape and casts it to the input's dtype
+#   (_Sweep.fit); it must broadcast to what it stands for (the output's shape
+#   for elementwise ops, the input's for the others).
+# What it must not do: read values (.numpy(), float(), bool(), np.asarray,
+# `if (x > 0).any()`): that breaks recording and has nothing to read in a
+# graph; write into an argument (g may be a read-only broadcast view or the
+# shared seed; saved values belong to the tape); compute with `x.shape` of a
+# saved value (name `x_shape` instead: it costs nothing to save, and the
+# sweep decides what it is when a dim is unknown). A VJP that cannot be
+# recorded (the spectral norm's) raises NotImplementedError naming the op
+# when it receives Tensors.
+
+
+# Note [Unknown dims in VJPs]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# About 25 VJPs compute with `<input>_shape`: Python arithmetic on the dims
+# (slice's paddings n - b - s, tile's interleaved reshape, reduce_mean's
+# count, concat's split sizes) whose results become *static attributes* of
+# the ops they call (pad's paddings, slice's begin/size, _index_add's zeros
+# shape, conv2d_backprop_input's input_shape, reshape's shape). In eager mode,
+# first or higher order, every dim is known. In a graph a dim may be unknown
+# (`ft.placeholder(ft.float32, (None, 784))`, an input_signature with None).
+#
+# The choice: static shapes where they are known, the VJP *deferred to run
+# time* where they are not; no run-time shape tensors. (The symbolic space,
+# _UnknownDim, UnknownDimError, the deferred-VJP node and _sum_to come with
+# ft.gradients; this Note is their contract.)
+# - `ft.function` traces per concrete input signature (SPEC §4: dtype and
+#   shape of each tensor argument), as JAX's jit and TensorFlow's default
+#   tracing do, so inside a trace every shape is known and the symbolic
+#   space's shape_arg gives the same tuple of ints as eager mode: the VJPs
+#   build ordinary nodes, exportable to ONNX and saved functions.
+# - In a graph, shape_arg gives the static shape as a tuple whose unknown
+#   dims are _UnknownDim markers: len(), iteration, `is None`-style checks and
+#   reading known dims work (matmul's VJPs need only the ranks), but using an
+#   unknown dim as a number (arithmetic, __index__, comparison) raises
+#   UnknownDimError. The sweep calls the VJP at build time; if it raises
+#   UnknownDimError, the nodes it added are dropped and the entry becomes
+#   one deferred-VJP node per input gradient: its inputs
+#   are the values the plan names plus the entry's inputs whose shapes it
+#   names (to read their run-time shapes, as TensorFlow's Shape op does), its
+#   shape and dtype rule is the input's static shape and dtype (what fit
+#   returns), and when the graph runs it calls the same node() step over the
+#   concrete values with the raw space (shape records from the run-time
+#   values). Its own VJP runs it under an eager tape (as py_func's), so every
+#   order works. Deferred nodes are Python calls: onnx.export and
+#   saved_function refuse them as they refuse py_func, naming the op and the
+#   unknown dim and suggesting a full shape in the input_signature. Deferral
+#   is the fallback, never a wrong answer; a VJP that matters in exported
+#   graphs (reduce_mean's count over a None batch dim) may handle unknown
+#   dims itself, with a run-time op where it needs one.
+# - The sum-to-shape fit with unknown dims: where the static shapes decide the
+#   summed axes (extra leading axes; a known 1 against a known n) fit stages
+#   the reduce_sum; where they cannot (an unknown dim against anything but an
+#   equal known dim) it stages one `_sum_to(g, x)` op that sums g to x's
+#   run-time shape (TensorFlow's BroadcastGradientArgs + Sum, in one op).
+# - VJPs must read shapes through `<input>_shape`, not `x.shape` (a symbolic
+#   tensor's shape has None for its unknown dims, as TensorFlow's, and None in
+#   arithmetic is a TypeError the sweep cannot tell from a bug). The graph
+#   test over op_db with every dim unknown will enforce it.
+# Why not TensorFlow's run-time shapes (`ft.shape(x)` passed as x_shape): the
+# VJPs as written would need ~25 rewrites into tensor arithmetic, and pad,
+# slice, tile, reshape, _index_add and conv2d_backprop_input would need their
+# shape attributes turned into tensor inputs, making every eager gradient pay
+# for shape ops it never needs. Why not only tracing per shape (JAX): a TF1
+# graph with a None batch dim has no concrete shape to trace with until it
+# runs; deferral is that tracing, done per node at run time.
+
 
 # Note [Batched sweeps]
 # ~~~~~~~~~~~~~~~~~~~~~
@@ -27,40 +189,346 @@
 # hand-written NumPy does with its scalars.
 
 
-cdef inline bint _shape_is(object arr, int64_t *meta, int64_t mpos) noexcept:
-    cdef int nd = <int>meta[mpos + 1], d
+cdef inline bint _shape_is(object arr, int64_t *rec) noexcept:
+    """arr (an ndarray) has the shape of shape record rec."""
+    cdef int nd = <int>rec[1], d
     cdef cnp.npy_intp *dims
     if cnp.PyArray_NDIM(<cnp.ndarray>arr) != nd:
         return False
     dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
     for d in range(nd):
-        if dims[d] != meta[mpos + 2 + d]:
+        if dims[d] != rec[2 + d]:
             return False
     return True
 
 
+cdef inline object _array_of(object v):
+    """The ndarray behind a concrete value (an ndarray or a Tensor)."""
+    if isinstance(v, Tensor):
+        return (<Tensor>v)._value
+    return v
+
+
+cdef class _VSpace:
+    """The operations on gradient values a sweep needs: See Note [One sweep,
+    several value spaces]. This base class holds the static facts of concrete
+    values (ndarrays and Tensors that have one); subclasses do the arithmetic."""
+
+    cdef object arg(self, object v):
+        raise NotImplementedError
+
+    cdef object value(self, object g):
+        raise NotImplementedError
+
+    cdef tuple shape(self, object v):
+        return _array_of(v).shape
+
+    cdef int dtype_num(self, object v) except -2:
+        return cnp.PyArray_TYPE(<cnp.ndarray>_array_of(v))
+
+    cdef bint has_shape(self, object g, int64_t *rec) noexcept:
+        return _shape_is(_array_of(g), rec)
+
+    cdef int leading_extra(self, object g, int64_t *rec) noexcept:
+        return _leading_extra(_array_of(g), rec)
+
+    cdef object shape_arg(self, int64_t *rec):
+        return _meta_shape(rec, 0)
+
+    cdef object ones_seed(self, Tensor target):
+        raise NotImplementedError
+
+    cdef object seed_value(self, object seed, Tensor target):
+        raise NotImplementedError
+
+    cdef object zeros(self, tuple shape, object dtype):
+        raise NotImplementedError
+
+    cdef object add(self, object cur, object g, uint8_t *owned):
+        raise NotImplementedError
+
+    cdef object broadcast_to(self, object g, tuple shape):
+        raise NotImplementedError
+
+    cdef object sum_axes(self, object g, tuple axes, tuple kept):
+        raise NotImplementedError
+
+    cdef object cast(self, object g, object dtype):
+        raise NotImplementedError
+
+    cdef object stack(self, list rows):
+        raise NotImplementedError
+
+    cdef object result(self, object g):
+        raise NotImplementedError
+
+
+@cython.final
+cdef class _RawSpace(_VSpace):
+    """First order: values are ndarrays and nothing is recorded."""
+
+    cdef object arg(self, object v):
+        if isinstance(v, Tensor):
+            return (<Tensor>v)._value
+        return v
+
+    cdef object value(self, object g):
+        if not cnp.PyArray_Check(g):
+            return cnp.PyArray_FROM_O(g)
+        return g
+
+    cdef tuple shape(self, object v):
+        if isinstance(v, Tensor):
+            return (<Tensor>v)._value.shape
+        return v.shape
+
+    cdef bint has_shape(self, object g, int64_t *rec) noexcept:
+        return _shape_is(g, rec)
+
+    cdef int leading_extra(self, object g, int64_t *rec) noexcept:
+        return _leading_extra(g, rec)
+
+    cdef object ones_seed(self, Tensor target):
+        # ones that broadcast to the target's shape: see Note [Broadcast gradients]
+        return _ones_seed(target._value)
+
+    cdef object seed_value(self, object seed, Tensor target):
+        if isinstance(seed, Tensor):
+            return (<Tensor>seed)._value
+        return np.asarray(seed, dtype=target._value.dtype)
+
+    cdef object zeros(self, tuple shape, object dtype):
+        return np.zeros(shape, dtype)
+
+    cdef object add(self, object cur, object g, uint8_t *owned):
+        if owned[0] and _covers(cur, g):
+            _np_add(cur, g, out=cur)
+            return cur
+        owned[0] = 1
+        return _as_array(cur + g)  # 0-d + 0-d gives a NumPy scalar
+
+    cdef object broadcast_to(self, object g, tuple shape):
+        return np.broadcast_to(g, shape)
+
+    cdef object sum_axes(self, object g, tuple axes, tuple kept):
+        return _sum_leading(g, axes, kept)
+
+    cdef object cast(self, object g, object dtype):
+        return g.astype(dtype)
+
+    cdef object stack(self, list rows):
+        return np.stack(rows)
+
+    cdef object result(self, object g):
+        return _wrap(_as_array(g))
+
+
+@cython.final
+cdef class _TensorSpace(_VSpace):
+    """Higher order: values are Tensors, and the ops the sweep and the VJPs run
+    are recorded by this thread's recording tapes."""
+
+    cdef object arg(self, object v):
+        return v
+
+    cdef object value(self, object g):
+        return _tensor_of(g)
+
+    cdef object ones_seed(self, Tensor target):
+        return _wrap(_ones_seed(target._value))
+
+    cdef object seed_value(self, object seed, Tensor target):
+        if isinstance(seed, Tensor):
+            return seed
+        return _wrap(np.array(seed, dtype=target._value.dtype))
+
+    cdef object zeros(self, tuple shape, object dtype):
+        return _wrap(np.zeros(shape, dtype))
+
+    cdef object add(self, object cur, object g, uint8_t *owned):
+        return _binary(_OP_ADD, _tensor_of(cur), _tensor_of(g))
+
+    cdef object broadcast_to(self, object g, tuple shape):
+        return _call_special("broadcast_to", (_tensor_of(g), shape))
+
+    cdef object sum_axes(self, object g, tuple axes, tuple kept):
+        return _call_special("reshape", (_call_special("reduce_sum", (g, axes)), kept))
+
+    cdef object cast(self, object g, object dtype):
+        return _call_special("cast", (g, dtype))
+
+    cdef object stack(self, list rows):
+        return _call_special("stack", (rows,))
+
+    cdef object result(self, object g):
+        return _tensor_of(g)
+
+
+cdef _VSpace _RAW_SPACE = _RawSpace()
+cdef _VSpace _TENSOR_SPACE = _TensorSpace()
+
+
+def _space_for_testing(str which):
+    """A value space's methods as Python callables (tests/core/test_vspace.py)."""
+    return _SpaceProbe(_RAW_SPACE if which == "raw" else _TENSOR_SPACE)
+
+
+cdef class _SpaceProbe:
+    """Calls a _VSpace's cdef methods from Python, for its tests."""
+    cdef _VSpace vs
+
+    def __cinit__(self, _VSpace vs):
+        self.vs = vs
+
+    def arg(self, v):
+        return self.vs.arg(v)
+
+    def value(self, g):
+        return self.vs.value(g)
+
+    def shape(self, v):
+        return self.vs.shape(v)
+
+    def dtype_num(self, v):
+        return self.vs.dtype_num(v)
+
+    def shape_arg(self, tuple shape):
+        cdef int64_t rec[2 + 32]
+        cdef int d
+        rec[0] = -1
+        rec[1] = len(shape)
+        for d in range(len(shape)):
+            rec[2 + d] = shape[d]
+        return self.vs.shape_arg(rec)
+
+    def has_shape(self, g, tuple shape):
+        cdef int64_t rec[2 + 32]
+        cdef int d
+        rec[0] = -1
+        rec[1] = len(shape)
+        for d in range(len(shape)):
+            rec[2 + d] = shape[d]
+        return self.vs.has_shape(g, rec)
+
+    def leading_extra(self, g, tuple shape):
+        cdef int64_t rec[2 + 32]
+        cdef int d
+        rec[0] = -1
+        rec[1] = len(shape)
+        for d in range(len(shape)):
+            rec[2 + d] = shape[d]
+        return self.vs.leading_extra(g, rec)
+
+    def ones_seed(self, Tensor target):
+        return self.vs.ones_seed(target)
+
+    def seed_value(self, seed, Tensor target):
+        return self.vs.seed_value(seed, target)
+
+    def zeros(self, tuple shape, dtype):
+        return self.vs.zeros(shape, np.dtype(dtype))
+
+    def add(self, cur, g, bint owned):
+        """(cur + g, whether the sweep owns the result afterwards)."""
+        cdef uint8_t o = owned
+        r = self.vs.add(cur, g, &o)
+        return r, bool(o)
+
+    def broadcast_to(self, g, tuple shape):
+        return self.vs.broadcast_to(g, shape)
+
+    def sum_axes(self, g, tuple axes, tuple kept):
+        return self.vs.sum_axes(g, axes, kept)
+
+    def cast(self, g, dtype):
+        return self.vs.cast(g, np.dtype(dtype))
+
+    def stack(self, list rows):
+        return self.vs.stack(rows)
+
+    def result(self, g):
+        return self.vs.result(g)
+
+
+def _node_gradients(OpDef op, list inputs, tuple attrs, list outputs, list gs,
+                    bint recorded=False):
+    """The gradients of one op application given as values, by _Sweep.node()
+    with no tape: what a graph walker does for one node (Note [One sweep,
+    several value spaces]). inputs and outputs: the op's inputs (Tensors or raw
+    values) and its output Tensors; gs: one output gradient (or None) per
+    output. Inputs that are float Tensors get slots; the saved values are the
+    inputs and outputs themselves, as a graph keeps them. Returns one gradient
+    (or None) per input. For tests and as the graph walker's model."""
+    cdef int n_in = len(inputs), n_out = len(outputs), i, n = n_in + n_out
+    cdef _VSpace vs = _TENSOR_SPACE if recorded else _RAW_SPACE
+    cdef _Sweep sw = _Sweep(None, n, vs, 0)
+    cdef int64_t *meta = NULL
+    cdef int64_t *mp = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+    cdef int64_t *slot = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+    cdef int64_t pos = 0
+    values = inputs + outputs
+    if len(gs) != n_out:
+        raise ValueError(f"op {op.name}: {len(gs)} output gradients for {n_out} outputs")
+    try:
+        if mp == NULL or slot == NULL:
+            raise MemoryError()
+        for i in range(n):
+            mp[i] = pos
+            pos += 2 + _ndim_of(values[i])
+        meta = <int64_t*>malloc((pos + 1) * sizeof(int64_t))
+        if meta == NULL:
+            raise MemoryError()
+        for i in range(n):
+            x = values[i]
+            if isinstance(x, Tensor) or cnp.PyArray_Check(x):
+                _write_shape(meta + mp[i], _array_of(x))
+            else:  # a Python scalar, as Tape._append records it
+                meta[mp[i]] = -1
+                meta[mp[i] + 1] = 0
+            slot[i] = i if isinstance(x, Tensor) and _is_float_array(_array_of(x)) else -1
+        for i in range(n_out):
+            if slot[n_in + i] >= 0 and gs[i] is not None:
+                sw.accumulate(n_in + i, vs.seed_value(gs[i], <Tensor>outputs[i]))
+        saved_in = [vs.arg(x) for x in inputs]
+        saved_out = [vs.arg(x) for x in outputs]
+        ft_sweep_enter()
+        try:
+            sw.node(op, n_in, n_out, slot, meta, mp, saved_in, saved_out, attrs)
+        finally:
+            ft_sweep_exit()
+        return [sw.result(slot[i], <Tensor>inputs[i], False) if slot[i] >= 0 else None
+                for i in range(n_in)]
+    finally:
+        free(meta)
+        free(mp)
+        free(slot)
+
+
 @cython.final
 cdef class _Sweep:
-    """State of one reverse sweep: dense gradient slots and the VJP calls."""
-    cdef Tape tape
+    """State of one reverse sweep: dense gradient slots, the value space and
+    the VJP calls. See Note [One sweep, several value spaces]."""
+    cdef _VSpace vs
+    cdef Tape tape             # the tape whose entries tape_entry() reads
     cdef list grads
-    cdef bytearray owned  # 1 where the slot's array was allocated by the sweep
-    cdef bint higher      # VJPs get Tensors and are recorded (higher order)
-    cdef bint release     # drop saved values as soon as their entry is done
+    cdef uint8_t *owned        # 1 where the slot's value was allocated by the sweep
+    cdef bint release          # drop saved values as soon as their entry is done
     cdef list argbuf, gbuf, inbuf, outbuf
     cdef readonly tuple batch  # () or (B,): the leading axis of batched cotangents
     cdef int64_t *seg          # this entry's ids and shape records: See Note [Entry copies]
     cdef int64_t seg_cap
 
-    def __cinit__(self, Tape tape, int64_t n_slots, bint higher, Py_ssize_t batch=0):
+    def __cinit__(self, Tape tape, int64_t n_slots, _VSpace vs, Py_ssize_t batch=0):
         self.tape = tape
+        self.vs = vs
         self.batch = (batch,) if batch > 0 else ()
         self.seg = NULL
         self.seg_cap = 0
         self.grads = [None] * n_slots
-        self.owned = bytearray(n_slots)
-        self.higher = higher
-        self.release = not tape.persistent
+        self.owned = <uint8_t*>calloc(n_slots + 1, 1)
+        if self.owned == NULL:
+            raise MemoryError()
+        self.release = tape is not None and not tape.persistent
         self.argbuf = [None] * MAX_ARGS
         self.gbuf = [None] * MAX_ARGS
         self.inbuf = [None] * MAX_ARGS
@@ -68,85 +536,88 @@ cdef class _Sweep:
 
     def __dealloc__(self):
         free(self.seg)
+        free(self.owned)
 
-    cdef seed(self, int64_t s, Tensor target, object seed):
+    # ------------------------------------------------ seeding and results
+    cdef int seed(self, int64_t s, Tensor target, object seed) except -1:
+        """Adds the seed of `target` (ones when `seed` is None) to slot s."""
         if seed is None:
-            # ones that broadcast to the target's shape: see Note [Broadcast gradients]
-            g = _ones_seed(target._value)
-            if self.higher:
-                g = _wrap(g)
-            self.accumulate(s, g)
-            return
-        if isinstance(seed, Tensor):
-            g = (<Tensor>seed)._value if not self.higher else seed
-        else:
-            g = np.asarray(seed, dtype=target._value.dtype)
-        shape = (<Tensor>g)._value.shape if isinstance(g, Tensor) else g.shape
-        want = self.batch + target._value.shape
+            return self.accumulate(s, self.vs.ones_seed(target))
+        g = self.vs.seed_value(seed, target)
+        shape = self.vs.shape(g)
+        tshape = self.vs.shape(target)
+        want = self.batch + tshape
         if _broadcast_pair(shape, want) != want:
             raise ValueError(
                 f"GradientTape.gradient: output_gradients of shape {shape} does not match "
-                f"the target's shape {target._value.shape}")
-        if self.higher and not isinstance(g, Tensor):
-            g = _wrap(np.array(g))
-        self.accumulate(s, g)
+                f"the target's shape {tshape}")
+        return self.accumulate(s, g)
 
-    cdef object full(self, object g, object shape):
+    cdef object result(self, int64_t s, Tensor source, bint zero_unconnected):
+        """What gradient() returns for `source` (its slot s, -1 for none): a
+        Tensor of the source's shape (with the batch axis), or None."""
+        g = self.grads[s] if s >= 0 else None
+        shape = self.batch + self.vs.shape(source)
+        if g is None:
+            if not zero_unconnected:
+                return None
+            g = self.vs.zeros(shape, cnp.PyArray_DescrFromType(self.vs.dtype_num(source)))
+        else:
+            g = self.full(g, shape)
+        return self.vs.result(g)
+
+    cdef object full(self, object g, tuple shape):
         """g expanded to `shape` (a view) if it is a lazy broadcast gradient."""
-        if g.shape == shape:
+        if self.vs.shape(g) == shape:
             return g
-        if self.higher:
-            return _call_special("broadcast_to", (_tensor_of(g), shape))
-        return np.broadcast_to(g, shape)
+        return self.vs.broadcast_to(g, shape)
 
     cdef int accumulate(self, int64_t s, object g) except -1:
         cur = self.grads[s]
         if cur is None:
             self.grads[s] = g
-        elif self.higher:
-            self.grads[s] = _binary(_OP_ADD, _tensor_of(cur), _tensor_of(g))
-        elif self.owned[s] and _covers(cur, g):
-            _np_add(cur, g, out=cur)
         else:
-            self.grads[s] = _as_array(cur + g)  # 0-d + 0-d gives a NumPy scalar
-            self.owned[s] = 1
+            self.grads[s] = self.vs.add(cur, g, self.owned + s)
         return 0
 
-    cdef inline object arg_value(self, object v):
-        """A saved value as a VJP sees it: raw on the fast path, Tensor when recording."""
-        if not self.higher and isinstance(v, Tensor):
-            return (<Tensor>v)._value
-        return v
+    # ------------------------------------------------ the reverse loop
+    cdef int tape_entries(self, int64_t n, uint8_t *live, ft_slots_t *slots) except -1:
+        """The reverse loop over the tape's live entries."""
+        cdef int64_t k
+        ft_sweep_enter()
+        try:
+            for k in range(n - 1, -1, -1):
+                if live[k]:
+                    self.tape_entry(k, slots)
+        finally:
+            ft_sweep_exit()
+        return 0
 
-    cdef int entry(self, int64_t k, ft_slots_t *slots) except -1:
+    cdef int tape_entry(self, int64_t k, ft_slots_t *slots) except -1:
+        """Entry k of the tape as node() takes it; releases its saved values
+        afterwards on a non-persistent tape."""
         cdef ft_entry_t *e = &self.tape.c.entries[k]
         cdef OpDef op = <OpDef>_OPS[e.op]
         cdef int n_in = e.n_in, n_out = e.n_out, i, j
         cdef int64_t *ids
         cdef int64_t *meta
-        cdef int64_t saved = e.saved, pos, s, k2
+        cdef int64_t saved = e.saved, pos, k2
         cdef int64_t seg_len, meta_off = e.meta - e.ids
         cdef int64_t mp_stack[2 * MAX_ARGS]
         cdef int64_t *mp = mp_stack
-        cdef int64_t in_slot_stack[MAX_ARGS]
-        cdef int64_t *in_slot = in_slot_stack
-        cdef bint any_g = False, any_in = False
-        cdef list gs = self.gbuf
+        cdef int64_t slot_stack[2 * MAX_ARGS]
+        cdef int64_t *slot = slot_stack
         cdef list saved_in, saved_out = self.outbuf
         cdef object attrs = None
+        cdef _VSpace vs = self.vs
         if n_in + n_out > 2 * MAX_ARGS:
             mp = <int64_t*>malloc((n_in + n_out) * sizeof(int64_t))
-        if n_in > MAX_ARGS:
-            in_slot = <int64_t*>malloc(n_in * sizeof(int64_t))
-        if mp == NULL or in_slot == NULL:
-            if mp != mp_stack:
+            slot = <int64_t*>malloc((n_in + n_out) * sizeof(int64_t))
+            if mp == NULL or slot == NULL:
                 free(mp)
-            if in_slot != in_slot_stack:
-                free(in_slot)
-            raise MemoryError()
-        saved_in = self.inbuf if n_in <= MAX_ARGS else [None] * n_in
-        if op.variadic:
-            saved_in = [None] * n_in
+                free(slot)
+                raise MemoryError()
+        saved_in = self.inbuf if n_in <= MAX_ARGS and not op.variadic else [None] * n_in
         # Note [Entry copies]: a VJP may record on this very tape (gradient()
         # inside its own context) or on a tape another thread shares, which
         # can reallocate the pool; work on a copy of this entry's ids and shapes.
@@ -162,92 +633,108 @@ cdef class _Sweep:
             if self.seg == NULL:
                 if mp != mp_stack:
                     free(mp)
-                if in_slot != in_slot_stack:
-                    free(in_slot)
+                    free(slot)
                 raise MemoryError()
         memcpy(self.seg, self.tape.c.pool + e.ids, seg_len * sizeof(int64_t))
         ids = self.seg
         meta = self.seg + meta_off
         try:
-            # where each input's and output's shape record starts
+            # where each input's and output's shape record starts, and its slot
             pos = 0
             for i in range(n_in + n_out):
                 mp[i] = pos
                 pos += 2 + meta[pos + 1]
-            # the output gradients
-            for j in range(n_out):
-                s = ft_slots_get(slots, ids[n_in + j])
-                g = self.grads[s] if s >= 0 else None
-                if g is not None:
-                    any_g = True
-                    if self.higher:
-                        g = _tensor_of(g)
-                    if self.batch:
-                        g = self.full(g, self.batch + _meta_shape(meta, mp[n_in + j]))
-                    elif not op.lazy_grads:
-                        if not _shape_is(g if not self.higher else (<Tensor>g)._value,
-                                         meta, mp[n_in + j]):
-                            g = self.full(g, _meta_shape(meta, mp[n_in + j]))
-                gs[j] = g
-            for i in range(n_in):
-                in_slot[i] = ft_slots_get(slots, ids[i])
-                if in_slot[i] >= 0:
-                    any_in = True
-            # the saved values, in Tape._append's order
+                slot[i] = ft_slots_get(slots, ids[i])
+            # the saved values, in Tape._append's order: See Note [Save masks]
             pos = saved
             if op.save_any:
                 for i in range(n_in):
                     if op.save_all_in or (i < MAX_ARGS and op.save_in[i]):
-                        saved_in[i] = self.arg_value(self.tape._saved[pos])
+                        saved_in[i] = vs.arg(self.tape._saved[pos])
                         pos += 1
                 for j in range(n_out):
                     if op.save_out[j]:
-                        saved_out[j] = self.arg_value(self.tape._saved[pos])
+                        saved_out[j] = vs.arg(self.tape._saved[pos])
                         pos += 1
                 if op.save_attrs:
                     attrs = self.tape._saved[pos]
                     pos += 1
-            if any_g and any_in and self.batch and not op.batchable:
-                self.rows(op, gs, saved_in, saved_out, attrs, meta, mp, n_in, n_out, in_slot)
-            elif any_g and any_in:
-                if op.joint:
-                    res = self.call(op.vjp_fns[0], op.vjp_plans[0], op, gs, saved_in,
-                                    saved_out, attrs, meta, mp, n_in)
-                    if not isinstance(res, (tuple, list)) or len(res) != n_in:
-                        raise TypeError(
-                            f"op {op.name}: the joint VJP must return one gradient per input "
-                            f"({n_in}), got {type(res).__name__}")
-                    for i in range(n_in):
-                        if in_slot[i] >= 0 and res[i] is not None:
-                            self.accumulate(in_slot[i], self.fit(res[i], meta, mp[i], mp[n_in], op, i))
-                else:
-                    for i in range(n_in):
-                        if in_slot[i] < 0:
-                            continue
-                        fn = op.vjp_fns[i]
-                        if fn is None:
-                            continue
-                        if fn is _IDENTITY:
-                            gi = gs[0]
-                        else:
-                            gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
-                                           attrs, meta, mp, n_in)
-                        if gi is not None:
-                            self.accumulate(in_slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i))
+            self.node(op, n_in, n_out, slot, meta, mp, saved_in, saved_out, attrs)
         finally:
             for j in range(min(n_out, MAX_ARGS)):
-                gs[j] = None
                 saved_out[j] = None
             if saved_in is self.inbuf:
                 for i in range(n_in):
                     saved_in[i] = None
             if mp != mp_stack:
                 free(mp)
-            if in_slot != in_slot_stack:
-                free(in_slot)
+                free(slot)
         if self.release and saved >= 0:
             for k2 in range(saved, pos):
                 self.tape._saved[k2] = None
+        return 0
+
+    # ------------------------------------------------ one entry
+    cdef int node(self, OpDef op, int n_in, int n_out, int64_t *slot, int64_t *meta,
+                  int64_t *mp, list saved_in, list saved_out, object attrs) except -1:
+        """The VJP step of one entry, whatever records it: See Note [One sweep,
+        several value spaces]. slot[i] is the gradient slot of input i and
+        slot[n_in + j] that of output j (-1: none); meta + mp[i] is the shape
+        record of input i (then of the outputs); saved_in / saved_out hold
+        the saved values the op's VJPs name (as vs.arg gives them)."""
+        cdef int i, j
+        cdef int64_t s
+        cdef bint any_g = False, any_in = False
+        cdef list gs = self.gbuf
+        for i in range(n_in):
+            if slot[i] >= 0:
+                any_in = True
+                break
+        if not any_in:
+            return 0
+        try:
+            # the output gradients
+            for j in range(n_out):
+                s = slot[n_in + j]
+                g = self.grads[s] if s >= 0 else None
+                if g is not None:
+                    any_g = True
+                    if self.batch:
+                        g = self.full(g, self.batch + _meta_shape(meta, mp[n_in + j]))
+                    elif not op.lazy_grads and not self.vs.has_shape(g, meta + mp[n_in + j]):
+                        g = self.full(g, _meta_shape(meta, mp[n_in + j]))
+                gs[j] = g
+            if not any_g:
+                return 0
+            if self.batch and not op.batchable:
+                return self.rows(op, gs, saved_in, saved_out, attrs, meta, mp, n_in, n_out, slot)
+            if op.joint:
+                res = self.call(op.vjp_fns[0], op.vjp_plans[0], op, gs, saved_in,
+                                saved_out, attrs, meta, mp, n_in)
+                if not isinstance(res, (tuple, list)) or len(res) != n_in:
+                    raise TypeError(
+                        f"op {op.name}: the joint VJP must return one gradient per input "
+                        f"({n_in}), got {type(res).__name__}")
+                for i in range(n_in):
+                    if slot[i] >= 0 and res[i] is not None:
+                        self.accumulate(slot[i], self.fit(res[i], meta, mp[i], mp[n_in], op, i))
+            else:
+                for i in range(n_in):
+                    if slot[i] < 0:
+                        continue
+                    fn = op.vjp_fns[i]
+                    if fn is None:
+                        continue
+                    if fn is _IDENTITY:
+                        gi = gs[0]
+                    else:
+                        gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
+                                       attrs, meta, mp, n_in)
+                    if gi is not None:
+                        self.accumulate(slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i))
+        finally:
+            for j in range(min(n_out, MAX_ARGS)):
+                gs[j] = None
         return 0
 
     cdef object call(self, object fn, bytes plan, OpDef op, list gs, list saved_in,
@@ -268,10 +755,11 @@ cdef class _Sweep:
             elif kind == K_OUT:
                 v = saved_out[idx]
             elif kind == K_SHAPE:
+                # See Note [Unknown dims in VJPs]
                 if op.variadic:
-                    v = [_meta_shape(meta, mp[i]) for i in range(n_in)]
+                    v = [self.vs.shape_arg(meta + mp[i]) for i in range(n_in)]
                 else:
-                    v = _meta_shape(meta, mp[idx])
+                    v = self.vs.shape_arg(meta + mp[idx])
             elif kind == K_DTYPE:
                 v = cnp.PyArray_DescrFromType(<int>meta[mp[idx]]) if meta[mp[idx]] >= 0 else None
             else:
@@ -284,7 +772,7 @@ cdef class _Sweep:
                 buf[a] = None
 
     cdef int rows(self, OpDef op, list gs, list saved_in, list saved_out, object attrs,
-                  int64_t *meta, int64_t *mp, int n_in, int n_out, int64_t *in_slot) except -1:
+                  int64_t *meta, int64_t *mp, int n_in, int n_out, int64_t *slot) except -1:
         """A batched sweep through an op whose VJPs are not batchable: one VJP
         call per cotangent row, results stacked. See Note [Batched sweeps]."""
         cdef Py_ssize_t b, nb = self.batch[0]
@@ -305,7 +793,7 @@ cdef class _Sweep:
                     res = []
                     for i in range(n_in):
                         fn = op.vjp_fns[i]
-                        if in_slot[i] < 0 or fn is None:
+                        if slot[i] < 0 or fn is None:
                             res.append(None)
                         elif fn is _IDENTITY:
                             res.append(row_gs[0])
@@ -313,7 +801,7 @@ cdef class _Sweep:
                             res.append(self.call(fn, op.vjp_plans[i], op, row_gs, saved_in,
                                                  saved_out, attrs, meta, mp, n_in))
                 for i in range(n_in):
-                    if in_slot[i] >= 0 and res[i] is not None:
+                    if slot[i] >= 0 and res[i] is not None:
                         per_input[i].append(
                             self.full(self.fit(res[i], meta, mp[i], mp[n_in], op, i),
                                       _meta_shape(meta, mp[i])))
@@ -323,19 +811,15 @@ cdef class _Sweep:
             self.batch = batch
         for i in range(n_in):
             rows = per_input[i]
-            if in_slot[i] < 0 or all(r is None for r in rows):
+            if slot[i] < 0 or all(r is None for r in rows):
                 continue
             shape = _meta_shape(meta, mp[i])
-            if self.higher:
-                stacked = _call_special("stack", ([
-                    r if r is not None else _wrap(np.zeros(shape, cnp.PyArray_DescrFromType(
-                        <int>meta[mp[i]]))) for r in rows],))
-            else:
-                stacked = np.stack([r if r is not None else np.zeros(
-                    shape, cnp.PyArray_DescrFromType(<int>meta[mp[i]])) for r in rows])
-            self.accumulate(in_slot[i], stacked)
+            dt = cnp.PyArray_DescrFromType(<int>meta[mp[i]])
+            self.accumulate(slot[i], self.vs.stack(
+                [r if r is not None else self.vs.zeros(shape, dt) for r in rows]))
         return 0
 
+    # ------------------------------------------------ sum-to-shape
     cdef object fit(self, object g, int64_t *meta, int64_t mpos, int64_t mpos_out, OpDef op,
                     int i):
         """Sums a VJP's result back to its input's shape and casts it to the
@@ -345,39 +829,28 @@ cdef class _Sweep:
         the result of an elementwise op's VJP stands for an array of the
         output's shape, any other VJP's result for one of the input's shape
         (or larger, with leading batch axes, as matmul's)."""
-        cdef int type_num = <int>meta[mpos]
-        if self.higher:
-            g = _tensor_of(g)
-            arr = (<Tensor>g)._value
-        else:
-            if not cnp.PyArray_Check(g):
-                g = cnp.PyArray_FROM_O(g)
-            arr = g
+        cdef int type_num = <int>meta[mpos], lead
+        cdef _VSpace vs = self.vs
+        g = vs.value(g)
         if self.batch:
             # See Note [Batch axis in fit]
             ref = _meta_shape(meta, mpos_out if op.elementwise else mpos)
-            g = self._reduce_to(g, arr.shape, _meta_shape(meta, mpos), ref, op, i,
-                                1 if cnp.PyArray_NDIM(<cnp.ndarray>arr) > len(ref) else 0)
-            arr = (<Tensor>g)._value if self.higher else g
-        elif not (_shape_is(arr, meta, mpos)
-                  and (not op.elementwise or _shape_is(arr, meta, mpos_out))):
-            lead = _leading_extra(arr, meta, mpos)
-            if lead > 0 and not self.higher and (not op.elementwise
-                                                 or _shape_is(arr, meta, mpos_out)):
+            shape = vs.shape(g)
+            g = self._reduce_to(g, shape, _meta_shape(meta, mpos), ref, op, i,
+                                1 if len(shape) > len(ref) else 0)
+        elif not (vs.has_shape(g, meta + mpos)
+                  and (not op.elementwise or vs.has_shape(g, meta + mpos_out))):
+            lead = vs.leading_extra(g, meta + mpos)
+            if lead > 0 and (not op.elementwise or vs.has_shape(g, meta + mpos_out)):
                 # the common broadcast (a bias): g has the input's shape after
                 # `lead` extra leading axes, so the sum is over those alone
-                g = _sum_leading(g, tuple(range(lead)), _meta_shape(meta, mpos))
+                g = vs.sum_axes(g, tuple(range(lead)), _meta_shape(meta, mpos))
             else:
-                g = self._reduce_to(g, arr.shape, _meta_shape(meta, mpos),
+                g = self._reduce_to(g, vs.shape(g), _meta_shape(meta, mpos),
                                     _meta_shape(meta, mpos_out if op.elementwise else mpos),
                                     op, i)
-            arr = (<Tensor>g)._value if self.higher else g
-        if type_num >= 0 and cnp.PyArray_TYPE(<cnp.ndarray>arr) != type_num:
-            dt = cnp.PyArray_DescrFromType(type_num)
-            if self.higher:
-                g = _call_special("cast", (g, dt))
-            else:
-                g = g.astype(dt)
+        if type_num >= 0 and vs.dtype_num(g) != type_num:
+            g = vs.cast(g, cnp.PyArray_DescrFromType(type_num))
         return g
 
     cdef object _reduce_to(self, object g, tuple g_shape, tuple in_shape, tuple ref_shape,
@@ -404,9 +877,7 @@ cdef class _Sweep:
         if row != full:
             # a lazy gradient over a broadcast axis: each element counts n times
             g = self.full(g, bshape + full)
-        if self.higher:
-            return _call_special("reshape", (_call_special("reduce_sum", (g, axes)), kept))
-        return _sum_leading(g, axes, kept)
+        return self.vs.sum_axes(g, axes, kept)
 
 
 # Note [Batch axis in fit]
@@ -425,14 +896,14 @@ cdef class _Sweep:
 cdef object _np_add_reduce = np.add.reduce
 
 
-cdef inline int _leading_extra(object arr, int64_t *meta, int64_t mpos) noexcept:
-    """k > 0 when arr's shape is k extra axes followed by the recorded shape, else 0."""
-    cdef int nd = <int>meta[mpos + 1], gnd = cnp.PyArray_NDIM(<cnp.ndarray>arr), d
+cdef inline int _leading_extra(object arr, int64_t *rec) noexcept:
+    """k > 0 when arr's shape is k extra axes followed by the shape of record rec, else 0."""
+    cdef int nd = <int>rec[1], gnd = cnp.PyArray_NDIM(<cnp.ndarray>arr), d
     cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(<cnp.ndarray>arr)
     if gnd <= nd:
         return 0
     for d in range(nd):
-        if dims[gnd - nd + d] != meta[mpos + 2 + d]:
+        if dims[gnd - nd + d] != rec[2 + d]:
             return 0
     return gnd - nd
 

@@ -2,6 +2,35 @@
 
 # ---------------------------------------------------------------- Tape
 
+# Note [Save masks]
+# ~~~~~~~~~~~~~~~~~
+# A tape keeps, per entry, exactly the values some VJP of the op names, and
+# nothing else. register_op derives the op's save mask from the VJPs'
+# parameter names (_plan): save_in[i] when a VJP names input i (variadic ops:
+# all inputs, save_all_in), save_out[j] when one names out / out<j>,
+# save_attrs when one names an attribute; save_any is their union. g, the
+# "identity" marker, `<input>_shape` and `<input>_dtype` save nothing: shapes
+# and dtypes are in the entry's shape records in the C pool. So naming
+# `x_shape` rather than `x` (reduce_sum, reshape, add) keeps no tensor alive,
+# and a chain of such ops holds no array at all.
+#
+# Layout: Tape._append appends the saved values to Tape._saved from the
+# entry's `saved` index on, in this order: the named inputs in input order,
+# the named outputs in output order, then the attrs tuple (whole, once).
+# _Sweep.tape_entry reads them back in the same order with the same mask, so
+# the two loops must stay alike. What is saved (_saveable): a Tensor itself
+# (its id links outer tapes: Note [One VJP, every mode]), a snapshot of a
+# variable (later assignments do not change the gradient), a copy of a
+# writable ndarray, and raw inputs as Note [Raw inputs] says. A
+# non-persistent tape drops an entry's saved values as soon as its VJPs ran,
+# so memory falls during the sweep; a persistent one keeps them until it is
+# reset or dropped (Tape._saved_values shows what is held, for tests).
+#
+# A graph saves nothing, since a node's inputs and outputs are in the graph;
+# there the mask says which forward tensors the gradient nodes read, which is
+# what a graph runner must keep alive until the backward part runs.
+
+
 # Note [Raw inputs]
 # ~~~~~~~~~~~~~~~~~
 # Ops take non-Tensor inputs: Python scalars, lists, tuples, NumPy scalars,
@@ -228,7 +257,7 @@ cdef class Tape:
             ins = (<PyListObject*>conv).ob_item  # conv lives until the end of this call
         for j in range(n_out):
             n_meta += 2 + _ndim_of(<object>outs[j])
-        if op.save_any:
+        if op.save_any:  # See Note [Save masks]
             saved = len(self._saved)
             for i in range(n_in):
                 if op.save_all_in or (i < MAX_ARGS and op.save_in[i]):
@@ -297,6 +326,7 @@ cdef class Tape:
         cdef int d
         cdef Tensor t
         cdef int64_t n_tgt, n_src
+        cdef _Sweep sweep
         if self._used:
             raise RuntimeError(
                 "GradientTape.gradient can only be called once on a non-persistent tape; "
@@ -348,7 +378,7 @@ cdef class Tape:
                     n_slots = ft_tape_prune(&self.c, tgt, n_tgt, src, n_src, live, &slots)
             if n_slots < 0:
                 raise MemoryError("GradientTape.gradient: out of memory while pruning")
-            sweep = _Sweep(self, n_slots, higher, batch)
+            sweep = _Sweep(self, n_slots, _TENSOR_SPACE if higher else _RAW_SPACE, batch)
             for i in range(len(targets)):
                 s = ft_slots_get(&slots, tgt[i])
                 if s < 0:
@@ -357,26 +387,9 @@ cdef class Tape:
                 sweep.seed(s, <Tensor>targets[i], seed)
             if not self.persistent:
                 self._used = True
-            ft_sweep_enter()
-            try:
-                for k in range(n - 1, -1, -1):
-                    if live[k]:
-                        sweep.entry(k, &slots)
-            finally:
-                ft_sweep_exit()
-            result = []
-            for i in range(len(sources)):
-                s = ft_slots_get(&slots, src[i])
-                g = sweep.grads[s] if s >= 0 else None
-                t = <Tensor>sources[i]
-                if g is None:
-                    if zero_unconnected:
-                        g = _wrap(np.zeros(sweep.batch + t._value.shape, t._value.dtype))
-                else:
-                    g = sweep.full(g, sweep.batch + t._value.shape)
-                    if not isinstance(g, Tensor):
-                        g = _wrap(g)
-                result.append(g)
+            sweep.tape_entries(n, live, &slots)
+            result = [sweep.result(ft_slots_get(&slots, src[i]), <Tensor>sources[i],
+                                   zero_unconnected) for i in range(len(sources))]
             return result
         finally:
             free(tgt)
