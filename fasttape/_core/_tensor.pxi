@@ -337,6 +337,10 @@ cdef class Variable(Tensor):
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, shape=None):
         if initial_value is None:
             raise ValueError("ft.Variable: initial_value must be given")
+        if ft_staging():  # See Note [Variables while tracing] in fasttape/function.py
+            hook = _SPECIAL.get("variable_while_staging")
+            if hook is not None:
+                hook(name)
         if callable(initial_value):
             initial_value = initial_value()
         cdef Tensor t = convert_to_tensor(initial_value, dtype)

@@ -253,6 +253,9 @@ API = [
     E("name_scope", "tf.name_scope tf.compat.v1.name_scope"),
     E("disable_eager_execution", "tf.compat.v1.disable_eager_execution"),
     E("dimension_value", "tf.compat.dimension_value tf.compat.v1.dimension_value"),
+    # --- traced functions -------------------------------------------------------------------
+    E("function", "tf.function"),
+    E("TensorSpec", "tf.TensorSpec"),
 ]
 
 

@@ -29,7 +29,9 @@ NOT_OPS = {"as_dtype", "custom_gradient", "enable_eager_execution", "set_seed",
            "executing_eagerly", "convert_to_tensor",
            # graph building: tests/graph/ covers them
            "disable_eager_execution", "get_default_graph", "reset_default_graph", "name_scope",
-           "placeholder"}
+           "placeholder",
+           # traced functions: tests/function/ covers it
+           "function"}
 
 
 def test_every_public_function_is_an_op_or_a_composite():
