@@ -721,3 +721,5 @@ def constant(value, name=None):
 
 
 _core.set_special("stage", _stage)
+# convert_to_tensor(variable) while staging: a read node, not a snapshot
+_core.set_special("read_variable", lambda v: _capture(get_default_graph(), v, None))

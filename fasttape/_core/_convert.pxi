@@ -194,11 +194,14 @@ cpdef object convert_to_tensor(object value, object dtype=None, object name=None
     if isinstance(value, Tensor):
         t = value
         if t._flags & _F_VARIABLE:
-            t = _variable_snapshot(<Variable>t, True)
-        if dtype is not None and t._value.dtype != dtype:
+            if ft_staging():  # a read node: Note [Graph tensors and eager tensors] (graph.py)
+                t = _call_special("read_variable", (value,))
+            else:
+                t = _variable_snapshot(<Variable>t, True)
+        if dtype is not None and t.dtype != dtype:
             raise TypeError(
                 f"convert_to_tensor: requested dtype {dtype.name} for a tensor of dtype "
-                f"{t._value.dtype.name}; use ft.cast to change the dtype")
+                f"{t.dtype.name}; use ft.cast to change the dtype")
         return t
     if cnp.PyArray_Check(value):
         arr = value if cnp.PyArray_CheckExact(value) else _plain_array(value)
