@@ -209,6 +209,8 @@ class ConcreteFunction:
         self._name = name
         flat = _flatten_outputs(structured_outputs)
         self._single = len(flat) == 1 and len(outputs) == 1 and flat[0] is outputs[0]
+        plan.single = self._single
+        plan.pack = self._pack
 
     @property
     def plan(self):
@@ -225,8 +227,8 @@ class ConcreteFunction:
     def __call__(self, *args, **kwargs):
         if not kwargs:
             out = self._plan.call(args)
-            if out is not None:
-                return self._pack(out)
+            if out is not _core.PLAN_MISS:
+                return out
         return self._call_bound(*self._bind(args, kwargs))
 
     def _call_bound(self, tensors, key):
@@ -309,7 +311,7 @@ class Function:
                                 "ft.TensorSpec (nested lists, tuples and dicts allowed)")
         self._input_signature = input_signature
         self._cache = {}          # signature key -> ConcreteFunction
-        self._last = None         # the last ConcreteFunction called with flat tensors
+        self._last_plan = None    # the plan of the last trace called with flat tensors
         self._lock = threading.RLock()
         self._py_values = {}      # argument path -> Python values that caused traces
         self._warned = False
@@ -365,11 +367,11 @@ class Function:
 
     # --- calls --------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        cf = self._last
-        if cf is not None and not kwargs:
-            out = cf._plan.call(args)
-            if out is not None:
-                return cf._pack(out)
+        plan = self._last_plan
+        if plan is not None and not kwargs:
+            out = plan.call(args)
+            if out is not _MISS:
+                return out
         if _core.staging():
             # called while building a graph (another trace, graph mode): the
             # Python function builds into that graph
@@ -383,7 +385,7 @@ class Function:
             if cf is None:
                 cf = self._trace(args, kwargs, tensors, key)
         if not kwargs and cf._arg_paths is not None and len(args) == len(tensors):
-            self._last = cf  # the fast path (Note [Trace signatures])
+            self._last_plan = cf._plan  # the fast path (Note [Trace signatures])
         return cf._call_leaves(tensors)
 
     def _bind(self, args, kwargs, convert=False):
@@ -619,6 +621,7 @@ def _placeholder_name(path):
 
 
 _TRACING = threading.local()
+_MISS = _core.PLAN_MISS
 
 
 def _tracing():

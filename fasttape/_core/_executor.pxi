@@ -55,6 +55,9 @@ cdef enum:
 
 cdef tuple _OUT_KW = ("out",)
 
+#: what Plan.call returns when the arguments do not fit its fast path
+PLAN_MISS = object()
+
 cdef extern from "Python.h":
     PyObject *PyList_GET_ITEM(object lst, Py_ssize_t i)
     PyObject *PyTuple_GET_ITEM(object tup, Py_ssize_t i)
@@ -116,6 +119,8 @@ cdef class Plan:
     cdef int *_feed_dim_off
     cdef Py_ssize_t *_feed_dims       # -1: unknown dim
     cdef bint _reads_trainable
+    cdef public bint single           # `call` returns its one result itself
+    cdef public object pack           # else `call` returns pack(list of results)
 
     def __dealloc__(self):
         free(self._in_off)
@@ -190,27 +195,32 @@ cdef class Plan:
 
     def call(self, tuple args):
         """Runs the plan on eager Tensors (exactly its arguments, in order),
-        returning a list of eager Tensors; None when an argument is not an
-        eager Tensor of its argument's dtype and static shape (the caller then
-        takes its general path)."""
+        returning its one result (`single`), else pack(list of results), else
+        the list; PLAN_MISS when an argument is not an eager Tensor of its
+        argument's dtype and static shape, or the thread builds a graph (the
+        caller then takes its general path)."""
         cdef Py_ssize_t i, n = len(args)
         cdef list values
         if n != self.n_feeds or ft_staging():
-            return None
+            return PLAN_MISS
         values = [None] * n
         for i in range(n):
             x = args[i]
             if type(x) is not Tensor:
-                return None
+                return PLAN_MISS
             v = (<Tensor>x)._value
             if not self._matches(i, v):
-                return None
+                return PLAN_MISS
             values[i] = v
         if ft_tls_depth():
             self._check_tapes(args)
         out = self._run(values)
         for i in range(self.n_results):
             out[i] = _wrap(out[i])
+        if self.single:
+            return out[0]
+        if self.pack is not None:
+            return self.pack(out)
         return out
 
     def check_tapes(self, args):
