@@ -47,8 +47,13 @@
 #   arguments, or when the plan reads a trainable variable under a recording
 #   tape, raises NotImplementedError: gradients through traced functions are
 #   not implemented, and a silent None gradient would be wrong.
-# Measured (one core, min of repeats): see "ft.function and its executor" in
-# docs/design.md.
+# Measured (timeit, min of 9 repeats, a shared 2-core machine; ratios to
+# NumPy in the same run): calling a traced `a + b` on (1,) float32 tensors
+# 2.1-2.5x NumPy's `a + b` (Plan.call alone 1.7x; eager 1.1-1.2x);
+# chain_small's forward (300 ufuncs on 16 float64s) 0.55-0.62x hand-written
+# NumPy with in-place updates (eager 1.0-1.2x): the loop costs less than
+# NumPy's own operator dispatch, and 299 of the 301 steps write into a dead
+# buffer. Table and profile: "ft.function and its executor" in docs/design.md.
 
 cdef enum:
     _PLAN_MAX_ARGS = 32      # inputs + attributes of a step called without a tuple
