@@ -310,6 +310,7 @@ class Function:
                 raise TypeError("ft.function: input_signature must be a list or tuple of "
                                 "ft.TensorSpec (nested lists, tuples and dicts allowed)")
         self._input_signature = input_signature
+        self._simple = _simple_parameters(self._signature)
         self._cache = {}          # signature key -> ConcreteFunction
         self._last_plan = None    # the plan of the last trace called with flat tensors
         self._lock = threading.RLock()
@@ -326,6 +327,10 @@ class Function:
     @property
     def input_signature(self):
         return self._input_signature
+
+    def experimental_get_tracing_count(self):
+        """How many times the Python function was traced (TensorFlow's name)."""
+        return self.tracing_count
 
     def __repr__(self):
         return f"<ft.function {self._name}>"
@@ -398,6 +403,16 @@ class Function:
         return tensors, key
 
     def _bound_arguments(self, args, kwargs):
+        simple = self._simple
+        if simple is not None and not kwargs and len(args) <= len(simple):
+            # plain positional parameters: bound without inspect (the general path's cost)
+            bound = list(zip([p[0] for p in simple], args))
+            for name, default in simple[len(args):]:
+                if default is inspect.Parameter.empty:
+                    raise TypeError(f"ft.function {self._name}: missing a required "
+                                    f"argument: {name!r}")
+                bound.append((name, default))
+            return bound
         if self._signature is None:
             return [(f"args[{i}]", a) for i, a in enumerate(args)] + sorted(kwargs.items())
         try:
@@ -484,10 +499,10 @@ class Function:
         with self._lock:
             cf = self._cache.get(key)
             if cf is None:
-                cf = self._trace(args, kwargs, tensors, key)
+                cf = self._trace(args, kwargs, tensors, key, stacklevel=4)
         return cf
 
-    def _trace(self, args, kwargs, tensors, key):
+    def _trace(self, args, kwargs, tensors, key, stacklevel=5):
         g = _graph.Graph()
         g._ft_function = self._name
         with g.as_default():
@@ -528,7 +543,7 @@ class Function:
                               functools.partial(_bind_for_concrete, self), plan, self._name)
         self._cache[key] = cf
         self.tracing_count += 1
-        self._note_retrace(args, kwargs)
+        self._note_retrace(args, kwargs, stacklevel)
         return cf
 
     def _spec_at(self, path, x):
@@ -576,7 +591,7 @@ class Function:
             return next(it)
         return tuple(rebuild(s) for s in self._input_signature), {}
 
-    def _note_retrace(self, args, kwargs):
+    def _note_retrace(self, args, kwargs, stacklevel):
         """Counts the Python values that caused traces, per argument, and
         warns once when one argument caused _RETRACE_WARN of them."""
         if self._input_signature is not None or self._warned:
@@ -600,8 +615,18 @@ class Function:
                     f"function again ({len(seen)} traces so far, {self.tracing_count} in all). "
                     f"Pass {path!r} as a tensor (ft.constant(...)) to trace once; Python "
                     "values are baked into the trace as constants.", RetracingWarning,
-                    stacklevel=4)
+                    stacklevel=stacklevel)
                 return
+
+
+def _simple_parameters(signature):
+    """[(name, default)] when every parameter is positional-or-keyword, else None."""
+    if signature is None:
+        return None
+    params = list(signature.parameters.values())
+    if any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    return [(p.name, p.default) for p in params]
 
 
 class RetracingWarning(UserWarning):

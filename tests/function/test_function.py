@@ -26,7 +26,7 @@ def test_python_side_effects_happen_only_while_tracing():
     for _ in range(3):
         np.testing.assert_array_equal(f(a, b).numpy(), [4.0, 9.0])
     assert trace == [False], "traced once, and not eagerly"
-    assert f.tracing_count == 1
+    assert f.tracing_count == f.experimental_get_tracing_count() == 1
     assert ft.executing_eagerly()
 
 
@@ -290,6 +290,7 @@ def test_retracing_on_a_python_float_warns_once_naming_the_argument():
             step(x, 0.1 * (i + 1))
     got = [str(m.message) for m in w if issubclass(m.category, RetracingWarning)]
     assert len(got) == 1, got
+    assert [m.filename for m in w if issubclass(m.category, RetracingWarning)] == [__file__]
     assert "'lr'" in got[0] and "as a tensor" in got[0] and "step" in got[0]
     assert step.tracing_count == 12
     # a tensor learning rate traces once
