@@ -522,11 +522,7 @@ class Function:
                 b_args, b_kwargs = self._rebuild_signature(args, placeholders)
             else:
                 b_args, b_kwargs = self._rebuild_call(args, kwargs, placeholders)
-            _TRACING.depth = getattr(_TRACING, "depth", 0) + 1
-            try:
-                out = self._python_function(*b_args, **b_kwargs)
-            finally:
-                _TRACING.depth -= 1
+            out = self._python_function(*b_args, **b_kwargs)
         outputs = []
         for x in _flatten_outputs(out):
             if _core.is_symbolic(x):
@@ -645,12 +641,7 @@ def _placeholder_name(path):
     return name
 
 
-_TRACING = threading.local()
 _MISS = _core.PLAN_MISS
-
-
-def _tracing():
-    return getattr(_TRACING, "depth", 0) > 0
 
 
 def _variable_while_staging(name):

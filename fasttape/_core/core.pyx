@@ -6,9 +6,9 @@ Everything above this module (fasttape/ops, backprop, the training stack) talks
 to it through `register_op`, `OpDef.apply`, `set_operator` and the classes below.
 The module is one extension (so there is one C tape stack per thread) written
 as include files along its seams: _allocator, _tensor, _convert, _registry,
-_mode (the thread's mode and symbolic tensors), _dispatch, _executor (ft.function's
-compiled schedule), _record, _tape,
-_sweep and _math (.pxi).
+_mode (the thread's mode and symbolic tensors), _dispatch, _executor (the
+compiled schedule of ft.function's traces), _record, _tape, _sweep and _math
+(.pxi).
 """
 
 cimport cython
