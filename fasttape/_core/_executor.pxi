@@ -27,6 +27,16 @@
 # - **Dead nodes**: a node is kept when an output or a stateful node (random
 #   draws, variable reads, assignments) needs it; stateful nodes are always
 #   kept, so every call draws fresh random numbers in program order.
+# - **Python numbers**: a 0-d constant operand of a binary op (the ops
+#   eager mode calls with Python numbers as they are: Note [Weak Python
+#   data]) is passed as a Python number of the constant's value, so that
+#   NumPy takes eager mode's paths with the same results. The constant
+#   has lost the Python type it was written with, so the common spelling is
+#   assumed: a complex with no imaginary part is a float, and an integral
+#   exponent of pow (|e| <= 16) an int - `x ** 2` is then np.square in both
+#   modes (NumPy's fast path takes ints only), not the general power loop,
+#   3x slower. (`x ** 2.0` squares in a trace and takes the power loop in
+#   eager mode: results may differ in the last bit there.)
 # - **Static lifetimes**: a slot is cleared after its last reader (so
 #   memory is released as eager code releases it), except the result slots.
 # - **Buffer reuse**: a step whose op is a NumPy ufunc (OpDef.inplace_ufunc)
@@ -355,6 +365,16 @@ cdef object _attr_key(object a):
     return (type(a), a)
 
 
+def _takes_python_numbers(OpDef op):
+    """Binary ops that eager mode calls with Python numbers as they are
+    (Note [Weak Python data]): a 0-d constant operand is passed to them as a
+    Python number too, so NumPy takes the same paths (`x ** 2` is np.square
+    in both modes, not a general power)."""
+    fwd = op.forward
+    return op.family == "binary" or (isinstance(fwd, np.ufunc) and fwd.nin == 2
+                                     and op.family == "nondiff")
+
+
 def _known_shape(t):
     s = t.shape
     if s.rank is None or any(d is None for d in s):
@@ -469,13 +489,34 @@ def build_plan(list ops, list feeds, list results):
         return i
 
     feed_slots = [slot_of(t) for t in feeds]
-    for t in needed:
-        if t in const_of:
-            slot_of(t)
-    stats["consts"] = sum(1 for t in slot if t in const_of)
-    step_ins = [[slot_of(t) for t in step[2]] for step in live]
+    scalar_slot = {}
+
+    def scalar_of(t, bint power):
+        v = const_of[t].item()
+        if isinstance(v, complex) and v.imag == 0:
+            v = v.real  # as written in the source, most likely: `z ** 0.5`
+        if power and isinstance(v, float) and v.is_integer() and abs(v) <= 16:
+            v = int(v)  # `x ** 2` as eager mode calls it: NumPy squares for an int 2 only
+        key = (t, type(v))
+        i = scalar_slot.get(key)
+        if i is None:
+            i = scalar_slot[key] = len(template)
+            template.append(v)
+        return i
+
+    def in_slots(step):
+        ins = step[2]
+        op = step[0].op_def
+        if (len(ins) == 2 and op is not None and _takes_python_numbers(op)
+                and (ins[0] in const_of) != (ins[1] in const_of)):
+            return [scalar_of(t, op.name == "pow") if t in const_of and const_of[t].ndim == 0
+                    and const_of[t].dtype.kind in "biufc" else slot_of(t) for t in ins]
+        return [slot_of(t) for t in ins]
+
+    step_ins = [in_slots(step) for step in live]
     step_outs = [[slot_of(t) for t in step[4]] for step in live]
     result_slots = [slot_of(canon(t)) for t in results]
+    stats["consts"] = sum(1 for t in slot if t in const_of) + len(scalar_slot)
 
     # static lifetimes: a step's output slot is cleared after its last reader
     made = {}

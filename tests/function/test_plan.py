@@ -212,3 +212,37 @@ def test_intermediates_are_released_after_their_last_use():
         tracemalloc.stop()
     assert float(out.numpy()) == 1000 * 200 * 0.5 ** 40
     assert peak < 4 * buffer, f"peak {peak / buffer:.1f} buffers"
+
+
+_OPERATORS = {
+    "add": lambda x, c: x + c, "radd": lambda x, c: c + x, "sub": lambda x, c: x - c,
+    "rsub": lambda x, c: c - x, "mul": lambda x, c: x * c, "div": lambda x, c: x / c,
+    "rdiv": lambda x, c: c / x, "floordiv": lambda x, c: x // c, "mod": lambda x, c: x % c,
+    "pow": lambda x, c: x ** c, "rpow": lambda x, c: c ** x, "lt": lambda x, c: x < c,
+    "eq": lambda x, c: x == c, "max": lambda x, c: ft.maximum(x, c),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.complex64])
+@pytest.mark.parametrize("c", [2, 0.5, 3, -1, 1.01, 0.1])
+@pytest.mark.parametrize("name", sorted(_OPERATORS))
+def test_python_numbers_give_eager_results(name, c, dtype):
+    """A Python number in a traced function is a 0-d Const; the plan passes
+    it to the op as a Python number again, so results equal eager mode's
+    bit for bit (and `x ** 2` is NumPy's square in both modes)."""
+    fn = _OPERATORS[name]
+    if np.dtype(dtype).kind in "iu" and (isinstance(c, float) or name in ("div", "rdiv")):
+        return
+    if np.dtype(dtype).kind == "c" and name in ("floordiv", "mod", "lt", "max"):
+        return
+    if c < 0 and (name == "rpow" or (name == "pow" and np.dtype(dtype).kind in "iu")):
+        return  # NaNs or an error, in both modes
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(0.5, 2.0, (64,)).astype(dtype)
+    if np.dtype(dtype).kind in "iu":
+        x0 = rng.integers(1, 5, (64,)).astype(dtype)
+    x = ft.constant(x0)
+    f = ft.function(lambda x: fn(x, c))
+    out, ref = f(x).numpy(), fn(x, c).numpy()
+    assert out.dtype == ref.dtype
+    np.testing.assert_array_equal(out, ref)
