@@ -28,9 +28,10 @@ With `input_signature`, the only trace is the signature's: each call
 converts its arguments to the specs' dtypes and checks their shapes (None
 dims match anything), raising TypeError/ValueError naming the argument.
 
-A call of only eager Tensors as positional arguments (the common case) skips
-all of this when it fits the last trace: the plan compares the arguments'
-dtypes and shapes in C (Plan.call). Anything else takes the general path.
+A call of only eager Tensors as positional arguments, or plain lists and
+tuples of them (the common case) skips all of this when it fits the last
+trace: the plan compares the arguments' structure, dtypes and shapes in C
+(Plan.call). Anything else takes the general path.
 
 Note [Variables while tracing]
 ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -389,7 +390,7 @@ class Function:
             cf = self._cache.get(key)
             if cf is None:
                 cf = self._trace(args, kwargs, tensors, key)
-        if not kwargs and cf._arg_paths is not None and len(args) == len(tensors):
+        if not kwargs and cf._arg_paths is not None:
             self._last_plan = cf._plan  # the fast path (Note [Trace signatures])
         return cf._call_leaves(tensors)
 
@@ -531,11 +532,12 @@ class Function:
                                      "tensor of another graph")
                 outputs.append(x)
         plan = _core.build_plan(g.get_operations(), placeholders, outputs)
-        flat = (self._input_signature is None and not kwargs
-                and len(tensors) == len(args)
-                and all(isinstance(a, _core.Tensor) and type(a) is _core.Tensor for a in args))
+        layout = _flat_layout(args, kwargs, len(tensors)) \
+            if self._input_signature is None else None
+        if layout is not None:
+            plan.set_layout(layout)
         cf = ConcreteFunction(g, placeholders, out, outputs, key,
-                              [p for p, _ in tensors] if flat else None,
+                              [p for p, _ in tensors] if layout is not None else None,
                               functools.partial(_bind_for_concrete, self), plan, self._name)
         self._cache[key] = cf
         self.tracing_count += 1
@@ -613,6 +615,26 @@ class Function:
                     "values are baked into the trace as constants.", RetracingWarning,
                     stacklevel=stacklevel)
                 return
+
+
+def _flat_layout(args, kwargs, n_tensors):
+    """Plan.set_layout's argument when the call's arguments are positional
+    eager Tensors and plain lists or tuples of them, which are all its
+    tensor leaves (no tensor defaults); else None."""
+    if kwargs:
+        return None
+    layout = []
+    count = 0
+    for a in args:
+        if type(a) is _core.Tensor:
+            layout.append(None)
+            count += 1
+        elif type(a) in (list, tuple) and all(type(x) is _core.Tensor for x in a):
+            layout.append((type(a), len(a)))
+            count += len(a)
+        else:
+            return None
+    return layout if count == n_tensors else None
 
 
 def _simple_parameters(signature):

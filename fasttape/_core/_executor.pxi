@@ -134,6 +134,9 @@ cdef class Plan:
     cdef int *_feed_dim_off
     cdef Py_ssize_t *_feed_dims       # -1: unknown dim
     cdef bint _reads_trainable
+    cdef int *_arg_kind               # per argument of `call`: 0 a Tensor, 1 a list, 2 a tuple
+    cdef int *_arg_len                # ... of this many Tensors
+    cdef Py_ssize_t _n_args
     cdef public bint single           # `call` returns its one result itself
     cdef public object pack           # else `call` returns pack(list of results)
 
@@ -150,6 +153,23 @@ cdef class Plan:
         free(self._feed_ndim)
         free(self._feed_dim_off)
         free(self._feed_dims)
+        free(self._arg_kind)
+        free(self._arg_len)
+
+    def set_layout(self, list layout):
+        """The arguments `call` takes: per argument, None (a Tensor) or
+        (list or tuple, n): a list or tuple of n Tensors; n_feeds in all."""
+        kinds = [0 if a is None else 1 if a[0] is list else 2 for a in layout]
+        lens = [1 if a is None else int(a[1]) for a in layout]
+        if sum(lens) != self.n_feeds:
+            raise ValueError(f"set_layout: {sum(lens)} tensors, the plan takes {self.n_feeds}")
+        free(self._arg_kind)
+        free(self._arg_len)
+        self._arg_kind = NULL
+        self._arg_len = NULL
+        self._arg_kind = _int_array(kinds)
+        self._arg_len = _int_array(lens)
+        self._n_args = len(layout)
 
     def __repr__(self):
         return (f"<ft Plan: {self.n_steps} steps, {self.n_slots} slots, {self.n_feeds} "
@@ -214,21 +234,39 @@ cdef class Plan:
         the list; PLAN_MISS when an argument is not an eager Tensor of its
         argument's dtype and static shape, or the thread builds a graph (the
         caller then takes its general path)."""
-        cdef Py_ssize_t i, n = len(args)
+        cdef Py_ssize_t i, j, k, n = len(args)
         cdef list values
-        if n != self.n_feeds or ft_staging():
+        if n != self._n_args or ft_staging():
             return PLAN_MISS
-        values = [None] * n
+        values = [None] * self.n_feeds
+        k = 0
         for i in range(n):
             x = args[i]
-            if type(x) is not Tensor:
+            if self._arg_kind[i] == 0:
+                if type(x) is not Tensor:
+                    return PLAN_MISS
+                v = (<Tensor>x)._value
+                if not self._matches(k, v):
+                    return PLAN_MISS
+                values[k] = v
+                k += 1
+                continue
+            if (type(x) is not (list if self._arg_kind[i] == 1 else tuple)
+                    or len(x) != self._arg_len[i]):
                 return PLAN_MISS
-            v = (<Tensor>x)._value
-            if not self._matches(i, v):
-                return PLAN_MISS
-            values[i] = v
+            for j in range(self._arg_len[i]):
+                y = x[j]
+                if type(y) is not Tensor:
+                    return PLAN_MISS
+                v = (<Tensor>y)._value
+                if not self._matches(k, v):
+                    return PLAN_MISS
+                values[k] = v
+                k += 1
         if ft_tls_depth():
-            self._check_tapes(args)
+            self._check_tapes(args if self.n_feeds == n else
+                              tuple([y for x in args for y in
+                                     (x if isinstance(x, (list, tuple)) else (x,))]))
         out = self._run(values)
         for i in range(self.n_results):
             out[i] = _wrap(out[i])
@@ -577,6 +615,7 @@ def build_plan(list ops, list feeds, list results):
     plan._feeds = _int_array(feed_slots)
     plan._results = _int_array(result_slots)
     plan._set_feeds(feeds)
+    plan.set_layout([None] * len(feeds))
     plan._reads_trainable = any(
         step[0].type == "ReadVariableOp" and step[0].attrs[0].trainable for step in live)
     stats["steps"] = len(live)

@@ -402,3 +402,25 @@ def test_decorator_forms():
     assert ft.function(f).python_function is f.python_function
     with pytest.raises(TypeError, match="expects a callable"):
         ft.function(3)
+
+
+def test_lists_of_tensors_take_the_fast_path_with_their_structure_checked():
+    @ft.function
+    def f(a, bs):
+        return a * 10.0 + ft.add_n(list(bs)) if len(bs) else a
+
+    a, b, c = ft.constant([1.0]), ft.constant([2.0]), ft.constant([3.0])
+    np.testing.assert_array_equal(f(a, [b, c]).numpy(), [15.0])
+    plan = f.get_concrete_function(a, [b, c]).plan
+    assert f._last_plan is plan
+    calls = plan.calls
+    np.testing.assert_array_equal(f(b, [c, a]).numpy(), [24.0])
+    assert plan.calls == calls + 1 and f.tracing_count == 1
+    # the same number of tensors in another structure is another trace
+    np.testing.assert_array_equal(f(a, (b, c)).numpy(), [15.0])
+    np.testing.assert_array_equal(f(a, [b]).numpy(), [12.0])
+    np.testing.assert_array_equal(f(a, [b, c, a]).numpy(), [16.0])
+    np.testing.assert_array_equal(f(a, []).numpy(), [1.0])
+    assert f.tracing_count == 5
+    np.testing.assert_array_equal(f(c, [b, c]).numpy(), [35.0])
+    assert f.tracing_count == 5
