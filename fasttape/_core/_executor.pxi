@@ -27,10 +27,12 @@
 # - **Dead nodes**: a node is kept when an output or a stateful node (random
 #   draws, variable reads, assignments) needs it; stateful nodes are always
 #   kept, so every call draws fresh random numbers in program order.
-# - **Python numbers**: a 0-d constant operand of a binary op (the ops
-#   eager mode calls with Python numbers as they are: Note [Weak Python
-#   data]) is passed as a Python number of the constant's value, so that
-#   NumPy takes eager mode's paths with the same results. The constant
+# - **Python numbers**: a 0-d constant operand of pow (which eager mode
+#   calls with Python numbers as they are: Note [Weak Python data]) is
+#   passed as a Python number of the constant's value, so that NumPy takes
+#   eager mode's fast paths with the same results. Other ops keep 0-d
+#   arrays: NumPy 2 takes 0.76 us for np.multiply(a, 1.01) and 0.29 us with
+#   a 0-d array (16 float64s), with equal results. The constant
 #   has lost the Python type it was written with, so the common spelling is
 #   assumed: a complex with no imaginary part is a float, and an integral
 #   exponent of pow (|e| <= 16) an int - `x ** 2` is then np.square in both
@@ -404,13 +406,11 @@ cdef object _attr_key(object a):
 
 
 def _takes_python_numbers(OpDef op):
-    """Binary ops that eager mode calls with Python numbers as they are
-    (Note [Weak Python data]): a 0-d constant operand is passed to them as a
-    Python number too, so NumPy takes the same paths (`x ** 2` is np.square
-    in both modes, not a general power)."""
-    fwd = op.forward
-    return op.family == "binary" or (isinstance(fwd, np.ufunc) and fwd.nin == 2
-                                     and op.family == "nondiff")
+    """pow, which eager mode calls with Python numbers as they are (Note
+    [Weak Python data]) and where NumPy has fast paths for them: a 0-d
+    constant exponent or base is passed as a Python number too, so NumPy
+    takes the same paths (`x ** 2` is np.square in both modes)."""
+    return op.name == "pow"
 
 
 def _known_shape(t):
