@@ -424,3 +424,42 @@ def test_lists_of_tensors_take_the_fast_path_with_their_structure_checked():
     assert f.tracing_count == 5
     np.testing.assert_array_equal(f(c, [b, c]).numpy(), [35.0])
     assert f.tracing_count == 5
+
+
+def test_calls_from_threads():
+    """A plan's slots are per call: threads calling one traced function get
+    their own results (and the trace happens once, under the lock)."""
+    import threading
+
+    count = []
+
+    @ft.function
+    def f(x):
+        count.append(1)
+        y = x
+        for _ in range(5):
+            y = ft.sin(y) * 1.01 + 0.1
+        return y
+
+    def ref(v):
+        for _ in range(5):
+            v = np.sin(v) * 1.01 + 0.1
+        return v
+
+    errors = []
+
+    def worker(seed):
+        x0 = np.random.default_rng(seed).uniform(-1, 1, 300)
+        x = ft.constant(x0)
+        want = ref(x0)
+        for _ in range(200):
+            if not np.array_equal(f(x).numpy(), want):
+                errors.append(seed)
+                return
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(count) == 1
