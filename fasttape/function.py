@@ -294,7 +294,8 @@ class Function:
     """A Python function traced per input signature (ft.function): see the
     module's docstring and Note [Trace signatures]."""
 
-    def __init__(self, fn, input_signature=None, name=None, signature=None):
+    def __init__(self, fn, input_signature=None, name=None, signature=None,
+                 reduce_retracing=False):
         if not callable(fn):
             raise TypeError(f"ft.function: expects a callable, got {type(fn).__name__}")
         self._python_function = fn
@@ -311,6 +312,8 @@ class Function:
                 raise TypeError("ft.function: input_signature must be a list or tuple of "
                                 "ft.TensorSpec (nested lists, tuples and dicts allowed)")
         self._input_signature = input_signature
+        self._reduce_retracing = bool(reduce_retracing) and input_signature is None
+        self._by_shape_class = {}  # reduce_retracing: key with ranks for shapes -> traces
         self._simple = _simple_parameters(self._signature)
         self._cache = {}          # signature key -> ConcreteFunction
         self._last_plan = None    # the plan of the last trace called with flat tensors
@@ -369,7 +372,8 @@ class Function:
         if self._signature is not None:
             params = list(self._signature.parameters.values())[1:]
             sig = self._signature.replace(parameters=params)
-        return Function(bound, self._input_signature, name=self._name, signature=sig)
+        return Function(bound, self._input_signature, name=self._name, signature=sig,
+                        reduce_retracing=self._reduce_retracing)
 
     # --- calls --------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -389,7 +393,10 @@ class Function:
         with self._lock:
             cf = self._cache.get(key)
             if cf is None:
-                cf = self._trace(args, kwargs, tensors, key)
+                if self._reduce_retracing:
+                    cf = self._relaxed_trace(args, kwargs, tensors, key)
+                else:
+                    cf = self._trace(args, kwargs, tensors, key)
         if not kwargs and cf._arg_paths is not None:
             self._last_plan = cf._plan  # the fast path (Note [Trace signatures])
         return cf._call_leaves(tensors)
@@ -503,7 +510,7 @@ class Function:
                 cf = self._trace(args, kwargs, tensors, key, stacklevel=4)
         return cf
 
-    def _trace(self, args, kwargs, tensors, key, stacklevel=5):
+    def _trace(self, args, kwargs, tensors, key, stacklevel=5, call_args=None):
         g = _graph.Graph()
         g._ft_function = self._name
         with g.as_default():
@@ -532,7 +539,7 @@ class Function:
                                      "tensor of another graph")
                 outputs.append(x)
         plan = _core.build_plan(g.get_operations(), placeholders, outputs)
-        layout = _flat_layout(args, kwargs, len(tensors)) \
+        layout = _flat_layout(args if call_args is None else call_args, kwargs, len(tensors)) \
             if self._input_signature is None else None
         if layout is not None:
             plan.set_layout(layout)
@@ -542,6 +549,34 @@ class Function:
         self._cache[key] = cf
         self.tracing_count += 1
         self._note_retrace(args, kwargs, stacklevel)
+        return cf
+
+    def _relaxed_trace(self, args, kwargs, tensors, key):
+        """reduce_retracing: a trace whose placeholders fit these tensors,
+        else a new one with None for the dims that differ from the last
+        trace of the same dtypes, ranks and Python values (TensorFlow's
+        rule), else an exact one."""
+        shape_class = _mask_shapes(key)
+        traces = self._by_shape_class.setdefault(shape_class, [])
+        values = [_value_of(x) for _, x in tensors]
+        for cf in reversed(traces):
+            if all(cf._plan.matches(i, v) for i, v in enumerate(values)):
+                self._cache[key] = cf
+                return cf
+        if not traces:
+            cf = self._trace(args, kwargs, tensors, key, stacklevel=6)
+        else:
+            base = traces[-1].inputs
+            specs = iter([TensorSpec([d if d == b else None for d, b in
+                                      zip(v.shape, p.shape)], v.dtype)
+                          for v, p in zip(values, base)])
+            spec_args = tuple(_rebuild(a, specs) for a in args)
+            spec_kwargs = {k: _rebuild(kwargs[k], specs) for k in sorted(kwargs)}
+            spec_tensors, spec_key = self._bind(spec_args, spec_kwargs)
+            cf = self._cache.get(spec_key) or self._trace(
+                spec_args, spec_kwargs, spec_tensors, spec_key, stacklevel=6, call_args=args)
+            self._cache[key] = cf
+        traces.append(cf)
         return cf
 
     def _spec_at(self, path, x):
@@ -617,6 +652,15 @@ class Function:
                 return
 
 
+def _mask_shapes(key):
+    """A signature key with each tensor's shape replaced by its rank."""
+    if isinstance(key, tuple):
+        if len(key) == 3 and isinstance(key[0], str) and key[0] == "T":
+            return ("T", key[1], None if key[2] is None else len(key[2]))
+        return tuple(_mask_shapes(k) for k in key)
+    return key
+
+
 def _flat_layout(args, kwargs, n_tensors):
     """Plan.set_layout's argument when the call's arguments are positional
     eager Tensors and plain lists or tuples of them, which are all its
@@ -690,6 +734,16 @@ def function(func=None, input_signature=None, autograph=None, jit_compile=None,
     trace's compiled plan (Note [Trace signatures], Note [Executor]); a
     decorator with or without arguments.
 
+    `input_signature`: a list of ft.TensorSpec (nested structures allowed):
+    the one trace, None dims matching any size. `reduce_retracing` (or
+    TensorFlow 2.x's `experimental_relax_shapes`): a call whose shapes differ
+    from an earlier trace's (same dtypes, ranks and Python values) traces
+    once more with None for the dims that differ, and later calls that fit
+    use that trace. `autograph` is accepted and does nothing: Python `if` and
+    `while` on a traced tensor raise TypeError pointing to ft.cond and
+    ft.while_loop. `jit_compile` is accepted: every trace is compiled into
+    a plan anyway.
+
     >>> import fasttape as ft
     >>> @ft.function
     ... def f(x, y):
@@ -704,4 +758,5 @@ def function(func=None, input_signature=None, autograph=None, jit_compile=None,
                                  experimental_relax_shapes=experimental_relax_shapes, name=name)
     if isinstance(func, Function):
         func = func.python_function
-    return Function(func, input_signature, name=name)
+    relax = reduce_retracing if reduce_retracing is not None else experimental_relax_shapes
+    return Function(func, input_signature, name=name, reduce_retracing=bool(relax))

@@ -463,3 +463,25 @@ def test_calls_from_threads():
     for t in threads:
         t.join()
     assert not errors and len(count) == 1
+
+
+@pytest.mark.parametrize("arg", ["reduce_retracing", "experimental_relax_shapes"])
+def test_reduce_retracing_relaxes_the_dims_that_change(arg):
+    shapes = []
+
+    @ft.function(**{arg: True})
+    def f(x, n):
+        shapes.append(tuple(x.shape))
+        return ft.reduce_sum(x, axis=-1) * n
+
+    for rows in (1, 2, 3, 7):
+        x = np.arange(4.0 * rows).reshape(rows, 4)
+        np.testing.assert_array_equal(f(ft.constant(x), 2).numpy(), x.sum(axis=-1) * 2)
+    assert shapes == [(1, 4), (None, 4)]
+    f(ft.constant(np.ones((2, 5))), 2)          # another dim changes: relaxed again
+    f(ft.constant(np.ones((3, 6))), 2)
+    assert shapes == [(1, 4), (None, 4), (None, None)]
+    f(ft.constant(np.ones((2, 5))), 3)          # another Python value: its own traces
+    assert shapes[-1] == (2, 5)
+    f(ft.constant(np.ones(5)), 2)               # another rank: exact
+    assert shapes[-1] == (5,)
