@@ -290,9 +290,11 @@ def _pack_outputs(s, it):
     return next(it)
 
 
-class Function:
+class Function(_core.TracedCallable):
     """A Python function traced per input signature (ft.function): see the
-    module's docstring and Note [Trace signatures]."""
+    module's docstring and Note [Trace signatures]. Calls that fit the last
+    trace run from the compiled base class (TracedCallable.__call__);
+    others reach `_call_slow`."""
 
     def __init__(self, fn, input_signature=None, name=None, signature=None,
                  reduce_retracing=False):
@@ -316,7 +318,6 @@ class Function:
         self._by_shape_class = {}  # reduce_retracing: key with ranks for shapes -> traces
         self._simple = _simple_parameters(self._signature)
         self._cache = {}          # signature key -> ConcreteFunction
-        self._last_plan = None    # the plan of the last trace called with flat tensors
         self._lock = threading.RLock()
         self._py_values = {}      # argument path -> Python values that caused traces
         self._warned = False
@@ -376,12 +377,7 @@ class Function:
                         reduce_retracing=self._reduce_retracing)
 
     # --- calls --------------------------------------------------------------
-    def __call__(self, *args, **kwargs):
-        plan = self._last_plan
-        if plan is not None and not kwargs:
-            out = plan.call(args)
-            if out is not _MISS:
-                return out
+    def _call_slow(self, args, kwargs):
         if _core.staging():
             # called while building a graph (another trace, graph mode): the
             # Python function builds into that graph
@@ -398,7 +394,7 @@ class Function:
                 else:
                     cf = self._trace(args, kwargs, tensors, key)
         if not kwargs and cf._arg_paths is not None:
-            self._last_plan = cf._plan  # the fast path (Note [Trace signatures])
+            self.fast_plan = cf._plan  # the fast path (Note [Trace signatures])
         return cf._call_leaves(tensors)
 
     def _bind(self, args, kwargs, convert=False):
@@ -707,7 +703,6 @@ def _placeholder_name(path):
     return name
 
 
-_MISS = _core.PLAN_MISS
 
 
 def _variable_while_staging(name):

@@ -422,7 +422,7 @@ def test_lists_of_tensors_take_the_fast_path_with_their_structure_checked():
     a, b, c = ft.constant([1.0]), ft.constant([2.0]), ft.constant([3.0])
     np.testing.assert_array_equal(f(a, [b, c]).numpy(), [15.0])
     plan = f.get_concrete_function(a, [b, c]).plan
-    assert f._last_plan is plan
+    assert f.fast_plan is plan
     calls = plan.calls
     np.testing.assert_array_equal(f(b, [c, a]).numpy(), [24.0])
     assert plan.calls == calls + 1 and f.tracing_count == 1
