@@ -233,6 +233,10 @@ class ConcreteFunction:
         return self._call_bound(*self._bind(args, kwargs))
 
     def _call_bound(self, tensors, key):
+        if _mask_shapes(key, False) != _mask_shapes(self._arg_key, False):
+            raise TypeError(
+                f"ConcreteFunction {self._name}: the arguments' structure or Python values "
+                "differ from its trace's; call the ft.function itself to trace them")
         if len(tensors) != len(self.inputs):
             raise TypeError(
                 f"ConcreteFunction {self._name}: takes {len(self.inputs)} tensor argument"
@@ -648,12 +652,15 @@ class Function(_core.TracedCallable):
                 return
 
 
-def _mask_shapes(key):
-    """A signature key with each tensor's shape replaced by its rank."""
+def _mask_shapes(key, keep_dtypes=True):
+    """A signature key with each tensor's shape replaced by its rank (and
+    its dtype dropped unless `keep_dtypes`)."""
     if isinstance(key, tuple):
         if len(key) == 3 and isinstance(key[0], str) and key[0] == "T":
+            if not keep_dtypes:
+                return ("T",)
             return ("T", key[1], None if key[2] is None else len(key[2]))
-        return tuple(_mask_shapes(k) for k in key)
+        return tuple(_mask_shapes(k, keep_dtypes) for k in key)
     return key
 
 

@@ -187,6 +187,16 @@ def test_get_concrete_function():
     with pytest.raises(TypeError, match="missing a required argument: .y."):
         cf2(x)
 
+    @ft.function
+    def g(x, n):
+        return x * n
+
+    cf3 = g.get_concrete_function(x, 2)
+    np.testing.assert_array_equal(cf3(x, 2).numpy(), [2.0])
+    np.testing.assert_array_equal(cf3(x).numpy(), [2.0])   # the tensors alone, flat
+    with pytest.raises(TypeError, match="Python values differ from its trace's"):
+        cf3(x, 3)
+
 
 def test_method_decoration_traces_per_instance():
     traces = []
