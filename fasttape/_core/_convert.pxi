@@ -205,7 +205,7 @@ cpdef object convert_to_tensor(object value, object dtype=None, object name=None
         if dtype is not None and t._value.dtype != dtype:
             raise TypeError(
                 f"convert_to_tensor: requested dtype {dtype.name} for a tensor of dtype "
-                f"{t._value.dtype.name}; use ft.cast to change the dtype")
+                f"{t.dtype.name}; use ft.cast to change the dtype")
         return t
     if cnp.PyArray_Check(value):
         arr = value if cnp.PyArray_CheckExact(value) else _plain_array(value)

@@ -351,6 +351,10 @@ cdef class Variable(Tensor):
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, shape=None):
         if initial_value is None:
             raise ValueError("ft.Variable: initial_value must be given")
+        if ft_staging():  # See Note [Variables while tracing] in fasttape/function.py
+            hook = _SPECIAL.get("variable_while_staging")
+            if hook is not None:
+                hook(name)  # raises inside a trace
         if ft_staging():  # a graph variable: See Note [Graph variables]
             info = _call_special("graph_variable", (self, initial_value, trainable, name,
                                                     dtype, shape))

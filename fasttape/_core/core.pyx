@@ -6,8 +6,9 @@ Everything above this module (fasttape/ops, backprop, the training stack) talks
 to it through `register_op`, `OpDef.apply`, `set_operator` and the classes below.
 The module is one extension (so there is one C tape stack per thread) written
 as include files along its seams: _allocator, _tensor, _convert, _registry,
-_mode (the thread's mode and symbolic tensors), _dispatch, _record, _tape,
-_sweep and _math (.pxi).
+_mode (the thread's mode and symbolic tensors), _dispatch, _executor (the
+compiled schedule of ft.function's traces), _record, _tape, _sweep and _math
+(.pxi).
 """
 
 cimport cython
@@ -85,6 +86,7 @@ include "_convert.pxi"
 include "_registry.pxi"
 include "_mode.pxi"
 include "_dispatch.pxi"
+include "_executor.pxi"
 include "_record.pxi"
 include "_tape.pxi"
 include "_sweep.pxi"
