@@ -152,7 +152,7 @@ class Layer(Module):
         unknown = sorted(set(kwargs) - allowed)
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {unknown}")
-        base = camel_to_snake(type(self).__name__)
+        base = type(self).__dict__.get("_base_name") or camel_to_snake(type(self).__name__)
         super().__init__(name=unique_layer_name(base) if name is None else name)
         self._trainable = bool(trainable)
         self._dtype = _as_dtype("float32" if dtype is None else dtype)

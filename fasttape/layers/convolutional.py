@@ -47,7 +47,6 @@ def _conv_length(length, k, padding, stride, dilation):
 
 class _Conv(Layer):
     rank = 2
-    _default_name = "Conv"
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -261,6 +260,7 @@ class MaxPool2D(_Pool2D):
     """
 
     _op = staticmethod(_nn.max_pool2d)
+    _base_name = "max_pooling2d"  # Keras's class is MaxPooling2D
 
 
 class AveragePool2D(_Pool2D):
@@ -273,6 +273,7 @@ class AveragePool2D(_Pool2D):
     """
 
     _op = staticmethod(_nn.avg_pool2d)
+    _base_name = "average_pooling2d"
 
 
 class GlobalAveragePooling2D(Layer):
@@ -283,6 +284,8 @@ class GlobalAveragePooling2D(Layer):
     >>> ft.layers.GlobalAveragePooling2D()(ft.ones((2, 4, 4, 3))).shape
     (2, 3)
     """
+
+    _base_name = "global_average_pooling2d"
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)

@@ -52,6 +52,9 @@ def test_names_unique_per_class_and_clear_session():
     assert [layers.Dense(1).name for _ in range(3)] == ["dense", "dense_1", "dense_2"]
     assert layers.Dense(1, name="head").name == "head"
     assert layers.Conv2DTranspose(1, 1).name == "conv2d_transpose"
+    assert layers.MaxPool2D().name == "max_pooling2d"
+    assert layers.AveragePool2D().name == "average_pooling2d"
+    assert layers.SimpleRNN(1).name == "simple_rnn"
     ft.keras.backend.clear_session()
     assert layers.Dense(1).name == "dense"
 

@@ -62,6 +62,7 @@ def test_conv1d(strides, padding, dilation):
     compare(layer, fn, rand(2, 9, 3), lambda ws: [ws[0].transpose(2, 1, 0), ws[1]])
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("strides,padding,dilation", [((1, 1), "valid", 1), ((2, 2), "valid", 1),
                                                       ((1, 1), "same", 1), ((1, 1), "valid", 2),
                                                       ((2, 1), "valid", 1)])
