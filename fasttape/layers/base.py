@@ -32,12 +32,27 @@ from fasttape.tensor_shape import TensorShape
 # variables are found through lists, tuples and dicts of attributes as in
 # Note [Module walking] (cycles safe, each once).
 
+# Note [Call losses]
+# ~~~~~~~~~~~~~~~~~~
+# Losses given to `add_loss` inside `call` belong to one outermost call (Keras
+# clears them when a new one starts). Clearing every sublayer's list at each
+# outermost call walked the whole layer tree per step; instead each outermost
+# call makes a token, passed down the call stack: a layer stores the token of
+# its last call (`_token`) and the token its `_call_losses` belong to
+# (`_loss_token`, the list is reset on the first add_loss of a new call).
+# `layer.losses` keeps the call losses whose token is the layer's own last
+# call's. Losses added outside any call stay (`_persistent_losses`).
+
 # Note [Layer names]
 # ~~~~~~~~~~~~~~~~~~
 # A Layer without a name gets its class name in snake_case made unique in the
 # process ('dense', 'dense_1', ...), Keras's rule; `ft.keras.backend.clear_session()`
 # resets the counts. A given name is used as is. (A plain `ft.Module` is not made
 # unique, as in TensorFlow.) Weights are named 'layer_name/weight_name:0'.
+
+_LAYER_BOOKKEEPING = frozenset({
+    "_name", "_scope_name", "_own_weights", "_regularized", "_call_losses",
+    "_persistent_losses", "_loss_token", "_token", "_initial_weights", "input_spec"})
 
 _NAME_COUNTS = {}
 _NAME_LOCK = threading.Lock()
@@ -163,6 +178,9 @@ class Layer(Module):
         self._own_weights = []  # add_weight order
         self._regularized = []  # (name, regularizer, variable)
         self._call_losses = []
+        self._persistent_losses = []
+        self._loss_token = None  # the outermost call _call_losses belong to
+        self._token = None  # the outermost call of this layer's last call
         self._initial_weights = kwargs.get("weights")
         if "input_shape" in kwargs or "input_dim" in kwargs or "batch_input_shape" in kwargs:
             if "batch_input_shape" in kwargs:
@@ -200,8 +218,7 @@ class Layer(Module):
 
     def _attributes(self):
         # assignment order (Keras's); see Note [Layer tracking]
-        skip = {"_name", "_scope_name", "_own_weights", "_regularized", "_call_losses",
-                "_initial_weights", "input_spec"}
+        skip = _LAYER_BOOKKEEPING
         return [(k, v) for k, v in vars(self).items() if k not in skip]
 
     def _own_variables(self):
@@ -359,19 +376,31 @@ class Layer(Module):
     # --- losses ----------------------------------------------------------------------------
 
     def add_loss(self, loss):
-        """Adds a loss: a scalar tensor (inside `call`, kept until the next
-        outermost call) or a zero-argument callable (evaluated at each read of
-        `losses`)."""
+        """Adds a loss: a scalar tensor or a zero-argument callable (evaluated
+        at each read of `losses`). Added inside `call`, it belongs to that
+        call and is dropped at the next outermost call; added outside any
+        call, it stays. See Note [Call losses]."""
+        stack = _context_stack()
+        if not stack:
+            self._persistent_losses.append(loss)
+            return
+        token = stack[-1][1]
+        if self._loss_token is not token:
+            self._call_losses = []
+            self._loss_token = token
         self._call_losses.append(loss)
 
     @property
     def losses(self):
         """The regularization penalties of this layer and its sublayers,
         computed now (so a tape records them), and the losses given to
-        `add_loss` during the last call."""
+        `add_loss` outside calls or during this layer's last call."""
         out = []
         for layer in self._flatten_layers(include_self=True):
-            for loss in layer._call_losses:
+            pending = list(layer._persistent_losses)
+            if layer._loss_token is not None and layer._loss_token is self._token:
+                pending += layer._call_losses
+            for loss in pending:
                 out.append(loss() if callable(loss) and not isinstance(loss, _core.Tensor)
                            else loss)
             for _, reg, var in layer._regularized:
@@ -411,6 +440,9 @@ class Layer(Module):
         specs = self.input_spec
         if specs is None:
             return
+        if isinstance(specs, InputSpec) and isinstance(inputs, _core.Tensor):
+            _check_input(self, specs, 0, _shape_of(inputs))
+            return
         flat = _nest.flatten(inputs)
         specs = _nest.flatten(specs) if isinstance(specs, (list, tuple)) else [specs]
         if len(specs) != len(flat) and len(specs) != 1:
@@ -439,34 +471,37 @@ class Layer(Module):
 
     def __call__(self, inputs, *args, **kwargs):
         """Builds the layer on the first call, checks the input against
-        `input_spec`, runs `call` in the layer's name scope. `training`
-        (keyword) is passed to `call` when it takes it; when None it is the
-        enclosing layer call's value, else False."""
-        inputs = self._convert(inputs)
+        `input_spec`, runs `call` (in the layer's name scope when building a
+        graph). `training` (keyword) is passed to `call` when it takes it;
+        when None it is the enclosing layer call's value, else False."""
+        if (not isinstance(inputs, _core.Tensor)
+                or (inputs.dtype != self._dtype and self._autocast)):
+            inputs = self._convert(inputs)
         stack = _context_stack()
-        outermost = not stack
         training = kwargs.pop("training", None)
         if training is None:
-            training = stack[-1] if stack else False
-        if isinstance(training, _core.Tensor):
+            training = stack[-1][0] if stack else False
+        elif isinstance(training, _core.Tensor):
             training = bool(training.numpy())
-        training = bool(training)
-        if outermost:
-            for layer in self._flatten_layers(include_self=True):
-                layer._call_losses = []
         else:
-            self._call_losses = []
-        self._maybe_build(inputs)
-        self._check_input_spec(inputs)
+            training = bool(training)
+        # Note [Call losses]: a token per outermost call
+        token = stack[-1][1] if stack else object()
+        self._token = token
+        if not self.built:
+            self._maybe_build(inputs)
+        if self.input_spec is not None:
+            self._check_input_spec(inputs)
         if self._call_takes_training:
             kwargs["training"] = training
-        stack.append(training)
+        stack.append((training, token))
         try:
-            with self.name_scope:
-                outputs = self.call(inputs, *args, **kwargs)
+            if _core.staging():
+                with self.name_scope:
+                    return self.call(inputs, *args, **kwargs)
+            return self.call(inputs, *args, **kwargs)
         finally:
             stack.pop()
-        return outputs
 
     def get_config(self):
         """The constructor arguments of the base layer (subclasses add theirs)."""

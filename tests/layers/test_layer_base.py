@@ -305,3 +305,28 @@ def test_custom_layer_with_weights_in_init():
     lin = Linear(4, 2)
     assert lin(ft.ones((2, 2))).shape == (2, 4)
     assert names(lin.trainable_weights) == ["linear/w:0", "linear/b:0"]
+
+
+def test_call_losses_belong_to_the_last_call():
+    class Inner(layers.Layer):
+        def call(self, x):
+            self.add_loss(ft.reduce_sum(x))
+            return x
+
+    class Outer(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+            self.add_loss(lambda: ft.constant(100.0))  # outside a call: stays
+
+        def call(self, x):
+            return self.inner(x * 2.0)
+
+    o = Outer()
+    o(ft.ones((2,)))
+    assert sorted(float(v) for v in o.losses) == [4.0, 100.0]
+    o.inner(ft.ones((3,)))  # the inner layer alone: its loss is its own call's
+    assert [float(v) for v in o.inner.losses] == [3.0]
+    assert [float(v) for v in o.losses] == [100.0]  # not from o's last call
+    o(ft.ones((1,)))
+    assert sorted(float(v) for v in o.losses) == [2.0, 100.0]
