@@ -331,8 +331,10 @@ class Layer(Module):
         init = _initializers.get(initializer)
         value = init(shape, dtype=dtype)
         if _core.is_symbolic(value):
-            raise TypeError(f"layer {self.name}: the initializer of {name!r} gave a symbolic "
-                            "tensor; build layers outside graphs")
+            raise TypeError(
+                f'layer "{self.name}": cannot create weight {name!r} inside a graph (its '
+                "initializer gave a symbolic tensor); build layers outside graphs: call the "
+                "layer once eagerly, or call build(input_shape), first")
         value = _cast(value, dtype) if value.dtype != np.dtype(dtype) else value
         if tuple(value.shape) != shape:
             raise ValueError(f"layer {self.name}: the initializer of weight {name!r} returned "
