@@ -510,6 +510,11 @@ class Layer(Module):
         return {"name": self.name, "trainable": self.trainable, "dtype": np.dtype(
             self._dtype).name}
 
+    @classmethod
+    def from_config(cls, config):
+        """A new layer from `get_config()`'s dict (Keras's)."""
+        return cls(**config)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 

@@ -316,6 +316,16 @@ class RNN(Layer):
             return [out] + list(states)
         return out
 
+    def compute_output_shape(self, input_shape):
+        b, t = tuple(input_shape)[:2]
+        units = self.cell.units
+        out = (b, t, units) if self.return_sequences else (b, units)
+        if not self.return_state:
+            return out
+        sizes = self.cell.state_size
+        sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+        return [out] + [(b, s) for s in sizes]
+
     def get_config(self):
         return {**super().get_config(), "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards}
@@ -346,6 +356,11 @@ class _Wrapped(RNN):
         if name.startswith("_") or name == "cell":
             raise AttributeError(name)
         return getattr(self.__dict__["cell"], name)
+
+    def get_config(self):
+        cell = {k: v for k, v in self.cell.get_config().items()
+                if k not in ("name", "trainable", "dtype")}
+        return {**super().get_config(), **cell}
 
     def call(self, inputs, initial_state=None, training=None, mask=None):
         out = super().call(inputs, initial_state=initial_state, training=training, mask=mask)

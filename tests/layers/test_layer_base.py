@@ -330,3 +330,56 @@ def test_call_losses_belong_to_the_last_call():
     assert [float(v) for v in o.losses] == [100.0]  # not from o's last call
     o(ft.ones((1,)))
     assert sorted(float(v) for v in o.losses) == [2.0, 100.0]
+
+
+def test_plain_module_and_input_shape_arguments():
+    class Holder(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.m = ft.Module(name="plain")
+            self.m.v = ft.Variable(1.0, name="plain_v")
+            self.m.frozen = ft.Variable(1.0, name="plain_frozen", trainable=False)
+
+    h = Holder()
+    assert names(h.trainable_weights) == ["plain_v:0"]
+    assert names(h.non_trainable_weights) == ["plain_frozen:0"]
+    h.trainable = False
+    # a plain Module's variables in its own (sorted attribute) order
+    assert names(h.non_trainable_weights) == ["plain_frozen:0", "plain_v:0"]
+    # Keras's input_shape / input_dim arguments, kept for Sequential
+    assert layers.Dense(2, input_shape=(3,))._batch_input_shape == (None, 3)
+    assert layers.Dense(2, input_dim=4)._batch_input_shape == (None, 4)
+    assert layers.Dense(2, batch_input_shape=(8, 4))._batch_input_shape == (8, 4)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Dense(3, activation="relu", use_bias=False),
+    lambda: layers.Conv2D(2, 3, strides=2, padding="same"),
+    lambda: layers.Dropout(0.2, seed=1),
+    lambda: layers.LSTM(3, return_sequences=True),
+    lambda: layers.BatchNormalization(momentum=0.9),
+])
+def test_from_config_round_trip(make):
+    a = make()
+    b = type(a).from_config({**a.get_config(), "name": a.name + "_copy"})
+    ca, cb = a.get_config(), b.get_config()
+    ca.pop("name"), cb.pop("name")
+    assert ca == cb
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: layers.SimpleRNN(3), (2, 5, 4)),
+    (lambda: layers.LSTM(3, return_sequences=True, return_state=True), (2, 5, 4)),
+    (lambda: layers.GRU(3, return_state=True), (2, 5, 4)),
+    (lambda: layers.Embedding(5, 3), (2, 4)),
+    (lambda: layers.GlobalAveragePooling2D(), (2, 3, 3, 4)),
+    (lambda: layers.Conv1D(2, 3, padding="causal", dilation_rate=2), (2, 7, 3)),
+    (lambda: layers.MaxPool2D(3, 2, padding="same"), (1, 7, 6, 2)),
+])
+def test_compute_output_shape_matches_the_call(make, shape):
+    layer = make()
+    x = np.ones(shape, np.int32 if isinstance(layer, layers.Embedding) else np.float32)
+    out = layer(x)
+    got = [tuple(t.shape) for t in out] if isinstance(out, list) else tuple(out.shape)
+    want = layer.compute_output_shape(shape)
+    assert (list(want) if isinstance(want, list) else tuple(want)) == got
