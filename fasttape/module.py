@@ -96,6 +96,14 @@ class Module:
         self._name = name
         self._scope_name = name + "/"
 
+    def __getattr__(self, name):
+        # only reached when normal lookup fails
+        if "_name" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}: its __init__ must call "
+                "super().__init__() before using the module")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @property
     def name(self):
         """The module's name (given at construction, or from the class name)."""
@@ -117,6 +125,8 @@ class Module:
     def _flatten(self, predicate, recursive=True):
         """The objects for which `predicate` holds, reachable from this
         module's attributes (each once); see Note [Module walking]."""
+        if "_name" not in self.__dict__:
+            self.__getattr__("_name")  # raises: super().__init__() was not called
         seen = {id(self)}
         seen_containers = set()
         queue = [self]

@@ -353,9 +353,10 @@ class _Wrapped(RNN):
 
     def __getattr__(self, name):
         # Keras exposes the cell's arguments on the layer (layer.units, ...)
-        if name.startswith("_") or name == "cell":
-            raise AttributeError(name)
-        return getattr(self.__dict__["cell"], name)
+        cell = self.__dict__.get("cell")
+        if name.startswith("_") or cell is None:
+            return super().__getattr__(name)
+        return getattr(cell, name)
 
     def get_config(self):
         cell = {k: v for k, v in self.cell.get_config().items()

@@ -189,3 +189,36 @@ def test_variables_in_a_subclass_with_unsortable_dict_keys():
             self.d = {1: ft.Variable(1.0, name="one"), "x": ft.Variable(2.0, name="x")}
 
     assert [v.name for v in Root().variables] == ["one:0", "x:0"]
+
+
+def test_forgotten_super_init_is_named():
+    class Bad(ft.Module):
+        def __init__(self):
+            self.v = ft.Variable(1.0)
+
+    class BadLayer(ft.layers.Layer):
+        def __init__(self):
+            self.d = ft.layers.Dense(1)
+
+    with pytest.raises(AttributeError, match=r"must call super\(\).__init__\(\)"):
+        _ = Bad().variables
+    with pytest.raises(AttributeError, match=r"must call super\(\).__init__\(\)"):
+        BadLayer()(ft.ones((1, 1)))
+    with pytest.raises(AttributeError, match="'Module' object has no attribute 'nope'"):
+        _ = ft.Module().nope
+    assert ft.layers.LSTM(3).units == 3  # the cell's arguments on the layer
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = ft.layers.LSTM(3).nope
+
+
+def test_keras_lazy_modules():
+    import importlib.util
+
+    for name in ("optimizers", "losses", "metrics"):
+        if importlib.util.find_spec(f"fasttape.{name}") is None:
+            with pytest.raises(AttributeError, match=f"ft.keras.{name}: fasttape has no"):
+                getattr(ft.keras, name)
+        else:
+            assert getattr(ft.keras, name) is importlib.import_module(f"fasttape.{name}")
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = ft.keras.nothing
