@@ -10,7 +10,7 @@ from fasttape import nest as _nest
 from fasttape import regularizers as _regularizers
 from fasttape._core import core as _core
 from fasttape.dtypes import as_dtype as _as_dtype
-from fasttape.module import Module, _leaves, camel_to_snake
+from fasttape.module import Module, _sorted_items, camel_to_snake
 from fasttape.ops.array_ops import cast as _cast
 from fasttape.ops.math_ops import reduce_sum as _reduce_sum
 from fasttape.tensor_shape import TensorShape
@@ -53,6 +53,10 @@ from fasttape.tensor_shape import TensorShape
 _LAYER_BOOKKEEPING = frozenset({
     "_name", "_scope_name", "_own_weights", "_regularized", "_call_losses",
     "_persistent_losses", "_loss_token", "_token", "_initial_weights", "input_spec"})
+
+# attribute values that hold nothing to track (skipped at once by _scan)
+_ATOMIC = frozenset({int, float, str, bool, type(None), bytes, complex, type(len),
+                     type(lambda: None)})
 
 _NAME_COUNTS = {}
 _NAME_LOCK = threading.Lock()
@@ -221,61 +225,89 @@ class Layer(Module):
         skip = _LAYER_BOOKKEEPING
         return [(k, v) for k, v in vars(self).items() if k not in skip]
 
+    def _scan(self):
+        """(variables, sublayers, plain modules) held by this layer directly
+        (add_weight's first, then attributes in assignment order, through
+        lists, tuples and dicts), each once: one pass over the attributes."""
+        variables = list(self._own_weights)
+        seen = {id(v) for v in variables}
+        seen.add(id(self))
+        sublayers, modules = [], []
+
+        def visit(v):
+            t = type(v)
+            if t in _ATOMIC:
+                return
+            if isinstance(v, _core.Variable):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    variables.append(v)
+            elif isinstance(v, Module):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    (sublayers if isinstance(v, Layer) else modules).append(v)
+            elif isinstance(v, (list, tuple)):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    for x in v:
+                        visit(x)
+            elif isinstance(v, dict):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    for _, x in _sorted_items(v):
+                        visit(x)
+
+        skip = _LAYER_BOOKKEEPING
+        for k, v in vars(self).items():
+            if k not in skip:
+                visit(v)
+        return variables, sublayers, modules
+
     def _own_variables(self):
         """This layer's variables: add_weight's, then those assigned as
         attributes (directly or in containers), each once."""
-        out = list(self._own_weights)
-        seen = {id(v) for v in out}
-        containers = set()
-        for _, value in self._attributes():
-            leaves = []
-            _leaves(value, containers, leaves)
-            for leaf in leaves:
-                if isinstance(leaf, _core.Variable) and id(leaf) not in seen:
-                    seen.add(id(leaf))
-                    out.append(leaf)
-        return out
+        return self._scan()[0]
 
     def _flatten_layers(self, include_self=False):
-        """Every sublayer (recursively, breadth first, each once)."""
-        layers = self._flatten(lambda m: isinstance(m, Layer))
-        return ([self] if include_self else []) + layers
+        """Every sublayer, recursively (depth first, the weights' order), each once."""
+        out, visited = [], {id(self)}
+
+        def walk(layer):
+            for sub in layer._scan()[1]:
+                if id(sub) not in visited:
+                    visited.add(id(sub))
+                    out.append(sub)
+                    walk(sub)
+
+        walk(self)
+        return ([self] if include_self else []) + out
 
     def _direct_sublayers(self):
-        return self._flatten(lambda m: isinstance(m, Layer), recursive=False)
+        return self._scan()[1]
 
     def _collect(self, trainable):
         out, seen = [], set()
 
-        def add(vs):
+        def add(vs, frozen):
             for v in vs:
-                if id(v) not in seen:
+                keep = (not frozen and v.trainable) if trainable else (frozen or not v.trainable)
+                if keep and id(v) not in seen:
                     seen.add(id(v))
                     out.append(v)
 
         def walk(layer, frozen):
             frozen = frozen or not layer._trainable
-            own = layer._own_variables()
-            if trainable:
-                if not frozen:
-                    add(v for v in own if v.trainable)
-            else:
-                add(v for v in own if frozen or not v.trainable)
-            for sub in layer._direct_sublayers():
+            own, sublayers, modules = layer._scan()
+            add(own, frozen)
+            for sub in sublayers:
                 if id(sub) not in visited:
                     visited.add(id(sub))
                     walk(sub, frozen)
             # plain Modules holding variables below this layer
-            for m in layer._flatten(lambda m: isinstance(m, Module) and not isinstance(m, Layer),
-                                    recursive=False):
+            for m in modules:
                 if id(m) not in visited:
                     visited.add(id(m))
-                    vs = m.variables
-                    if trainable:
-                        if not frozen:
-                            add(v for v in vs if v.trainable)
-                    else:
-                        add(v for v in vs if frozen or not v.trainable)
+                    add(m.variables, frozen)
 
         visited = {id(self)}
         walk(self, False)
