@@ -383,3 +383,24 @@ def test_compute_output_shape_matches_the_call(make, shape):
     got = [tuple(t.shape) for t in out] if isinstance(out, list) else tuple(out.shape)
     want = layer.compute_output_shape(shape)
     assert (list(want) if isinstance(want, list) else tuple(want)) == got
+
+
+def test_several_inputs_build_with_a_list_of_shapes():
+    seen = []
+
+    class Bilinear(layers.Layer):
+        def build(self, input_shape):
+            seen.append([s.as_list() for s in input_shape])
+            a, b = input_shape
+            self.w = self.add_weight("w", (a[-1], b[-1]), initializer="ones")
+
+        def call(self, inputs):
+            a, b = inputs
+            return ft.reduce_sum(ft.matmul(a, self.w) * b, axis=-1)
+
+    layer = Bilinear()
+    out = layer([np.ones((2, 3)), np.full((2, 4), 2.0)])  # NumPy inputs: converted, cast
+    assert seen == [[[2, 3], [2, 4]]]
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out.numpy(), [24.0, 24.0])
+    assert float(layers.Layer()(ft.constant(3.0))) == 3.0  # the base call: identity
