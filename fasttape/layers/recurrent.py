@@ -19,10 +19,13 @@ from fasttape.ops import nn_ops as _nn
 # units) bias [input bias; recurrent bias] and applying r after the recurrent
 # matmul. PyTorch's LSTM has the same gate order (weight_ih = kernel.T); its GRU
 # orders [r, z, n] (tests/layers/test_recurrent.py maps them).
-# The input projection x W (+ input bias) is one tensordot over the whole
-# sequence before the loop, so a step is one (batch, units) x (units, k units)
-# matmul and elementwise ops. The loop is a Python loop over the time steps
-# (unstack/stack): every step is on the tape, gradients of any order.
+# A step is x_t W (+ the input bias) plus h U, then elementwise ops; the loop
+# is a Python loop over the time steps (unstack/stack): every step is on the
+# tape, gradients of any order. The input is unstacked, not its projection
+# x W over the whole sequence: unstack's gradient zero-pads each piece to the
+# full size (O(time^2)), and the inputs (features wide, often constants) are
+# cheaper to unstack than the projections (k units wide, always recorded):
+# an LSTM(64) step on (32, 20, 16) with its backward went from 6.8 to 4.8 ms.
 # `dropout` and `recurrent_dropout` draw one mask per call (per sequence), as
 # Keras, applied to the inputs and to the state fed to the recurrent matmul.
 
@@ -300,13 +303,12 @@ class RNN(Layer):
         states = self._initial_states(inputs, initial_state)
         cell._set_masks(inputs[:, 0], states[0], training)
         try:
-            xw = cell.project(inputs)
-            steps = _array.unstack(xw, axis=1)
+            steps = _array.unstack(inputs, axis=1)
             if self.go_backwards:
                 steps = steps[::-1]
             outputs = []
             for x in steps:
-                y, states = cell.step(x, states)
+                y, states = cell.step(cell.project(x), states)
                 if self.return_sequences:
                     outputs.append(y)
         finally:
