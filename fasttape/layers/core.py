@@ -224,7 +224,10 @@ class Embedding(Layer):
         self.embeddings_initializer = _initializers.get(embeddings_initializer)
         self.embeddings_regularizer = _regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = embeddings_constraint
-        self.mask_zero = bool(mask_zero)
+        if mask_zero:
+            raise ValueError("Embedding: mask_zero=True is not supported (fasttape's layers have "
+                             "no masks yet); pad with an id whose row you ignore instead")
+        self.mask_zero = False
         self.input_length = input_length
 
     def build(self, input_shape):

@@ -275,6 +275,10 @@ def test_bad_constructor_arguments():
         layers.Dense(2, kernel_initializer="glorot")
     with pytest.raises(ValueError, match="rate must be in"):
         layers.Dropout(1.5)
+    with pytest.raises(ValueError, match="mask_zero=True is not supported"):
+        layers.Embedding(5, 2, mask_zero=True)
+    with pytest.raises(NotImplementedError, match="constraints are not supported"):
+        layers.Dense(2, kernel_constraint=lambda w: w)(np.ones((1, 2), np.float32))
     with pytest.raises(ValueError, match="stateful=True is not supported"):
         layers.LSTM(2, stateful=True)
 
