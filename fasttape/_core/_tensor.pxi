@@ -491,7 +491,8 @@ cdef class Variable(Tensor):
         if self._sole_owner():
             np.add(self._value, d, out=self._value)
         else:
-            self._value = self._value + d
+            # np.add(out=) keeps a 0-d array (a 0-d `+` gives a NumPy scalar)
+            self._value = np.add(self._value, d, out=np.empty_like(self._value))
         return self
 
     def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
@@ -502,7 +503,7 @@ cdef class Variable(Tensor):
         if self._sole_owner():
             np.subtract(self._value, d, out=self._value)
         else:
-            self._value = self._value - d
+            self._value = np.subtract(self._value, d, out=np.empty_like(self._value))
         return self
 
 

@@ -244,6 +244,7 @@ API = [
     E("executing_eagerly", "tf.executing_eagerly"),
     E("enable_eager_execution", "tf.compat.v1.enable_eager_execution"),
     E("as_dtype", "tf.as_dtype"),
+    E("Module", "tf.Module"),
     # --- graph mode ------------------------------------------------------------------------
     E("Graph", "tf.Graph tf.compat.v1.Graph"),
     E("Operation", "tf.Operation tf.compat.v1.Operation"),

@@ -989,3 +989,16 @@ def test_random_op_level_seed():
 def test_random_integer_uniform_needs_maxval():
     with pytest.raises(ValueError):
         ft.random.uniform((2,), dtype=ft.int32)
+
+
+def test_scalar_variable_assign_while_a_view_is_held():
+    # a held .numpy() view makes assign_add/sub swap arrays; the new value of a
+    # 0-d variable must stay a 0-d array (a NumPy scalar broke .numpy())
+    import fasttape as ft
+
+    v = ft.Variable(5.0)
+    held = v.numpy()
+    v.assign_sub(ft.constant(1.0))
+    v.assign_add(ft.constant(0.5))
+    assert float(held) == 5.0 and float(v.numpy()) == 4.5
+    assert v.numpy().shape == () and not v.numpy().flags.writeable
