@@ -213,7 +213,12 @@ def constant(value, dtype=None, shape=None, name=None):
     return t
 
 
-# TensorFlow 1's names (imports the names above, so it comes last)
+# TensorFlow 1's names (imports the names above, so it comes after them); then
+# training: optimizers, losses and metrics (Keras's names, also under ft.keras)
 from fasttape import compat as compat  # noqa: E402
+from fasttape import keras as keras  # noqa: E402
+from fasttape import losses as losses  # noqa: E402
+from fasttape import metrics as metrics  # noqa: E402
+from fasttape import optimizers as optimizers  # noqa: E402
 
 graph._mark_import_done()
