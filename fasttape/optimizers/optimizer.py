@@ -319,10 +319,12 @@ class Optimizer:
         grads, variables, missing = [], [], []
         for i, pair in enumerate(grads_and_vars):
             try:
+                if isinstance(pair, Tensor):
+                    raise TypeError
                 g, v = pair
             except (TypeError, ValueError):
                 raise TypeError(f"{cls}.apply_gradients: expects (gradient, variable) pairs, "
-                                f"got {pair!r} at position {i}") from None
+                                f"got {type(pair).__name__} {pair!r} at position {i}") from None
             self._check_variable(v, "apply_gradients")
             if g is None:
                 missing.append(v)
