@@ -268,6 +268,11 @@ def sparse_categorical_accuracy(y_true, y_pred):
 class MeanMetricWrapper(Mean):
     """The weighted mean of fn(y_true, y_pred, **kwargs) over all samples seen."""
 
+    #: fn averages over the last axis (binary_accuracy, mean_squared_error): 1-D
+    #: inputs are then one value per sample (a column), so that per-sample
+    #: weights apply, instead of being averaged into one value first
+    _LAST_AXIS_IS_FEATURES = False
+
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         super().__init__(name or getattr(fn, "__name__", "mean"), dtype)
         self._fn = fn
@@ -276,6 +281,8 @@ class MeanMetricWrapper(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = _value(y_true, self.dtype), _value(y_pred, self.dtype)
         y_pred, y_true = _squeeze_or_expand(y_pred, y_true)
+        if self._LAST_AXIS_IS_FEATURES and len(y_pred.shape) == 1:
+            y_true, y_pred = expand_dims(y_true, -1), expand_dims(y_pred, -1)
         super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
 
     def get_config(self):
@@ -291,6 +298,8 @@ class Accuracy(MeanMetricWrapper):
 
 class BinaryAccuracy(MeanMetricWrapper):
     """How often (y_pred > threshold) equals y_true."""
+
+    _LAST_AXIS_IS_FEATURES = True
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         super().__init__(binary_accuracy, name, dtype, threshold=threshold)
@@ -311,7 +320,10 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
 
 class MeanSquaredError(MeanMetricWrapper):
-    """The mean of mean_squared_error(y_true, y_pred) over the samples."""
+    """The mean of mean_squared_error(y_true, y_pred) over the samples (1-D
+    inputs: one value per sample)."""
+
+    _LAST_AXIS_IS_FEATURES = True
 
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(_losses.mean_squared_error, name, dtype)
