@@ -332,9 +332,15 @@ class MeanSquaredError(MeanMetricWrapper):
 # --- confusion-matrix metrics ----------------------------------------------------------------
 
 
+#: Keras's NEG_INF: with top_k, predictions outside the top k become this and
+#: the default threshold is this (so exactly the top k are positive)
+NEG_INF = -1e10
+
+
 def _thresholds(cls, thresholds, default):
-    t = [default] if thresholds is None else (
-        [thresholds] if np.ndim(thresholds) == 0 else list(np.asarray(thresholds).ravel()))
+    if thresholds is None:
+        return [default]
+    t = [thresholds] if np.ndim(thresholds) == 0 else list(np.asarray(thresholds).ravel())
     for x in t:
         if not 0 <= x <= 1:
             raise ValueError(f"{cls}: thresholds must be in [0, 1], got {x!r}")
@@ -346,9 +352,13 @@ class _Confusion(Metric):
     (a prediction is positive when y_pred > threshold; y_true != 0 is a
     positive label), as Keras's update_confusion_matrix_variables."""
 
-    def _setup(self, thresholds, class_id, kinds):
+    def _setup(self, thresholds, class_id, kinds, top_k=None):
         self._thresh = np.asarray(thresholds, dtype=self.dtype)
         self.class_id = class_id
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"{type(self).__name__}: top_k must be a positive integer, got "
+                             f"{top_k!r}")
+        self.top_k = top_k
         self._kinds = kinds
         n = len(thresholds)
         for k in kinds:
@@ -375,6 +385,8 @@ class _Confusion(Metric):
                 tuple(y_true.shape) != tuple(y_pred.shape):
             raise ValueError(f"{cls}.update_state: y_true of shape {tuple(y_true.shape)} and "
                              f"y_pred of shape {tuple(y_pred.shape)} differ")
+        if self.top_k is not None:
+            y_pred = _filter_top_k(y_pred, self.top_k)
         if self.class_id is not None:
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         pred = reshape(y_pred, [1, -1])
@@ -410,15 +422,30 @@ class _Confusion(Metric):
         return r[0] if len(self._thresh) == 1 and self._scalar else r
 
 
+def _filter_top_k(x, k):
+    """x with the entries outside the k largest of each row (last axis; ties go
+    to the lower index, as top_k) set to NEG_INF."""
+    n = x.shape[-1]
+    xi, xj = expand_dims(x, -1), expand_dims(x, -2)   # [..., i, j]
+    earlier = _core.convert_to_tensor(np.tri(n, n, -1, dtype=bool))  # j < i
+    rank = reduce_sum(cast(greater(xj, xi), np.int32), -1) + reduce_sum(
+        cast(logical_and(equal(xj, xi), earlier), np.int32), -1)
+    return where(rank < k, x, x * 0 + NEG_INF)
+
+
 class Precision(_Confusion):
     """tp / (tp + fp) at `thresholds` (default 0.5; a list gives one value per
-    threshold); `class_id` restricts to one column of y_true/y_pred."""
+    threshold); `top_k`: only the k largest predictions of each row count as
+    positive (the default threshold is then NEG_INF); `class_id` restricts to
+    one column of y_true/y_pred."""
 
-    def __init__(self, thresholds=None, class_id=None, name="precision", dtype=None):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision",
+                 dtype=None):
         super().__init__(name, dtype)
-        self.thresholds = _thresholds("Precision", thresholds, 0.5)
+        self.thresholds = _thresholds("Precision", thresholds,
+                                      0.5 if top_k is None else NEG_INF)
         self._scalar = thresholds is None or np.ndim(thresholds) == 0
-        self._setup(self.thresholds, class_id, ("true_positives", "false_positives"))
+        self._setup(self.thresholds, class_id, ("true_positives", "false_positives"), top_k)
 
     def result(self):
         tp = detached(self.true_positives)
@@ -427,13 +454,14 @@ class Precision(_Confusion):
 
 class Recall(_Confusion):
     """tp / (tp + fn) at `thresholds` (default 0.5; a list gives one value per
-    threshold); `class_id` restricts to one column of y_true/y_pred."""
+    threshold); `top_k` and `class_id` as Precision's."""
 
-    def __init__(self, thresholds=None, class_id=None, name="recall", dtype=None):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall",
+                 dtype=None):
         super().__init__(name, dtype)
-        self.thresholds = _thresholds("Recall", thresholds, 0.5)
+        self.thresholds = _thresholds("Recall", thresholds, 0.5 if top_k is None else NEG_INF)
         self._scalar = thresholds is None or np.ndim(thresholds) == 0
-        self._setup(self.thresholds, class_id, ("true_positives", "false_negatives"))
+        self._setup(self.thresholds, class_id, ("true_positives", "false_negatives"), top_k)
 
     def result(self):
         tp = detached(self.true_positives)

@@ -106,6 +106,20 @@ def test_precision_at_several_thresholds_and_class_id():
     np.testing.assert_allclose(got, sk.recall_score(y.ravel(), p.ravel() > 0.5), rtol=1e-6)
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_precision_and_recall_at_top_k(k):
+    rng = np.random.default_rng(13)
+    y = rng.integers(0, 2, (N, 4))
+    p = np.round(rng.uniform(size=(N, 4)), 1)  # ties: the lower index wins, as top_k
+    order = np.argsort(-p, axis=-1, kind="stable")[:, :k]
+    top = np.zeros_like(y)
+    np.put_along_axis(top, order, 1, axis=-1)
+    got = _feed(ft.metrics.Precision(top_k=k), y, p)
+    np.testing.assert_allclose(got, sk.precision_score(y.ravel(), top.ravel()), rtol=1e-6)
+    got = _feed(ft.metrics.Recall(top_k=k, class_id=2), y, p)
+    np.testing.assert_allclose(got, sk.recall_score(y[:, 2], top[:, 2]), rtol=1e-6)
+
+
 def test_auc_roc_with_thresholds_between_the_scores_is_exact(weights):
     """With a threshold between each pair of distinct scores, Keras's
     trapezoids are exactly the ROC curve's area."""
@@ -264,6 +278,8 @@ def test_errors():
         ft.metrics.Recall().update_state([1, 0, 1], [0.5, 0.2])
     with pytest.raises(ValueError, match="num_thresholds must be an integer > 1"):
         ft.metrics.AUC(num_thresholds=1)
+    with pytest.raises(ValueError, match="top_k must be a positive integer"):
+        ft.metrics.Recall(top_k=0)
     with pytest.raises(ValueError, match="thresholds must be in"):
         ft.metrics.Precision(thresholds=[1.5])
     with pytest.raises(ValueError, match=r"sample_weight of shape \(3,\) does not match"):
