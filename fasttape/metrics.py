@@ -101,14 +101,23 @@ class Metric:
                             f"{self.dtype}")
         self._variables = []
 
-    def add_weight(self, name, shape=(), initializer="zeros", dtype=None):
-        """A non-trainable state variable (zeros), tracked in `variables`."""
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None,
+                   aggregation=None, synchronization=None):
+        """A non-trainable state variable (zeros), tracked in `variables`
+        (`aggregation` and `synchronization` are accepted for Keras code and
+        mean nothing here: there is one device)."""
+        name = name or f"variable_{len(self._variables)}"
         if initializer not in ("zeros", None):
             raise ValueError(f"{type(self).__name__}.add_weight: only zeros initialize "
                              f"metric state, got {initializer!r}")
         v = state_variable(np.zeros(shape, dtype or self.dtype), f"{self.name}/{name}")
         self._variables.append(v)
         return v
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation=None,
+                     name=None):
+        """Keras 3's name for `add_weight`."""
+        return self.add_weight(name, shape, initializer, dtype, aggregation)
 
     @property
     def variables(self):

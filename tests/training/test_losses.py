@@ -194,6 +194,16 @@ def test_errors_name_the_loss_and_shapes():
         ft.losses.sparse_categorical_crossentropy([0, 5, 1, 1], PROBS)
 
 
+def test_a_keras_style_subclass():
+    class Quartic(ft.losses.Loss):
+        def call(self, y_true, y_pred):
+            return ft.reduce_mean((y_pred - y_true) ** 4, axis=-1)
+
+    got = Quartic(reduction="sum")(Y, P, sample_weight=np.arange(4.0))
+    np.testing.assert_allclose(got.numpy(), (((P - Y) ** 4).mean(-1) * np.arange(4.0)).sum())
+    assert Quartic().name == "Quartic"
+
+
 def test_get_by_name():
     assert isinstance(ft.losses.get("sparse_categorical_crossentropy"),
                       ft.losses.SparseCategoricalCrossentropy)

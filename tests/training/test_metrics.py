@@ -284,3 +284,25 @@ def test_errors():
         ft.metrics.Precision(thresholds=[1.5])
     with pytest.raises(ValueError, match=r"sample_weight of shape \(3,\) does not match"):
         ft.metrics.Mean().update_state([1.0, 2.0], sample_weight=[1.0, 1.0, 1.0])
+
+
+def test_a_keras_style_subclass():
+    class TruePositives(ft.metrics.Metric):
+        def __init__(self, name="tp", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.tp = self.add_weight(name="tp", initializer="zeros", aggregation="sum")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            hits = ft.cast(ft.logical_and(ft.cast(y_true, ft.bool), y_pred > 0.5), self.dtype)
+            if sample_weight is not None:
+                hits = hits * ft.cast(sample_weight, self.dtype)
+            self.tp.assign_add(ft.reduce_sum(hits))
+
+        def result(self):
+            return self.tp + 0.0
+
+    m = TruePositives()
+    m.update_state([1, 1, 0], ft.constant([0.9, 0.2, 0.8]), sample_weight=[2.0, 1.0, 1.0])
+    assert float(m.result()) == 2.0 and m.variables == [m.tp] and m.name == "tp"
+    m.reset_state()
+    assert float(m.result()) == 0.0
