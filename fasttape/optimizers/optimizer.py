@@ -152,11 +152,57 @@ class Optimizer:
         return slots[slot_name]
 
     def build(self, var_list):
-        """Makes the slot variables of every variable of `var_list` now."""
+        """Makes the slot variables of every variable of `var_list` now (and, the
+        first time, Keras's `_index_dict` {var.ref(): position} that
+        Keras-style subclasses index their slot lists with)."""
+        var_list = list(var_list)
+        if not getattr(self, "_built", False):
+            self._index_dict = {v.ref(): i for i, v in enumerate(var_list)}
         for v in var_list:
             self._check_variable(v, "build")
             if v.ref() not in self._slots:
                 self._make_slots(v)
+
+    # --- Keras-style subclasses -----------------------------------------------------
+    #
+    # A subclass written for Keras 2.11+ works unchanged: its __init__ sets
+    # `self._learning_rate = self._build_learning_rate(lr)`, its `build(var_list)`
+    # calls super().build, then (once, guarded by `self._built`) makes its slots
+    # with `add_variable_from_reference`, and its `update_step(gradient,
+    # variable)` updates one variable, finding its slots by
+    # `self._index_dict[self._var_key(variable)]`. apply_gradients then calls
+    # `build` with the variables of each call and `update_step` per variable.
+
+    def update_step(self, gradient, variable):
+        """Keras's extension point: update `variable` with `gradient` (override)."""
+        raise NotImplementedError(f"{type(self).__name__} must define update_step")
+
+    def _keras_style(self):
+        return type(self).update_step is not Optimizer.update_step
+
+    def add_variable_from_reference(self, model_variable, variable_name, shape=None,
+                                    initial_value=None):
+        """A slot variable `variable_name` for `model_variable` (zeros of its shape
+        and dtype unless `shape` or `initial_value` is given), listed in
+        `variables` and found by `get_slot(model_variable, variable_name)`."""
+        if initial_value is None:
+            initial_value = np.zeros(model_variable.shape if shape is None else shape,
+                                     model_variable.dtype)
+        elif isinstance(initial_value, Tensor):
+            initial_value = np.array(initial_value)
+        v = state_variable(initial_value, f"{variable_base_name(model_variable)}/"
+                                          f"{variable_name}")
+        self._slots.setdefault(model_variable.ref(), {})[variable_name] = v
+        self._slot_variables.append(v)
+        return v
+
+    def _var_key(self, variable):
+        return variable.ref()
+
+    def _build_learning_rate(self, learning_rate):
+        """Keras's helper: sets the learning rate; returns the learning-rate variable."""
+        self._set_learning_rate(learning_rate)
+        return self._lr_var
 
     def _make_slots(self, var):
         base = variable_base_name(var)
@@ -344,6 +390,10 @@ class Optimizer:
                 "(this warning is given once per variable)", UserWarning, stacklevel=2)
         grads = self._clip([self._check_gradient(g, v) for g, v in zip(grads, variables)])
         lr = self._current_learning_rate()
+        if self._keras_style():
+            self._apply_keras_style(grads, variables, lr)
+            self._iterations.assign_add(1)
+            return self._iterations
         coefficients = {}
         for g, v in zip(grads, variables):
             slots = self._slots.get(v.ref())
@@ -359,6 +409,17 @@ class Optimizer:
             self._update_step(g, v, slots, c)
         self._iterations.assign_add(1)
         return self._iterations
+
+    def _apply_keras_style(self, grads, variables, lr):
+        self.build(variables)
+        for g, v in zip(grads, variables):
+            if v.ref() not in self._index_dict:
+                raise KeyError(
+                    f"{type(self).__name__}.apply_gradients: the optimizer was built without "
+                    f"variable {v.name!r}; call build() with all the variables first")
+            if self.weight_decay and self._decays(v):
+                v.assign_sub(detached(v) * (cast(lr, v.dtype) * self.weight_decay))
+            self.update_step(g, v)
 
     def _update_step(self, gradient, variable, slots, c):
         raise NotImplementedError(f"{type(self).__name__} must define _update_step")

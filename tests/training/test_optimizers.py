@@ -463,3 +463,40 @@ def test_piecewise_constant_decay():
         ft.optimizers.schedules.PiecewiseConstantDecay([2, 1], [1.0, 0.5, 0.1])
     cfg = ft.optimizers.schedules.serialize(s)
     assert ft.optimizers.schedules.deserialize(cfg).get_config() == s.get_config()
+
+
+class _KerasStyleSGD(ft.optimizers.Optimizer):
+    """Written as for tf.keras.optimizers.Optimizer (TF 2.11+), only the import renamed."""
+
+    def __init__(self, learning_rate=0.05, momentum=0.9, name="KerasStyleSGD", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._learning_rate = self._build_learning_rate(learning_rate)
+        self.momentum = momentum
+
+    def build(self, var_list):
+        super().build(var_list)
+        if hasattr(self, "_built") and self._built:
+            return
+        self._built = True
+        self.momentums = [self.add_variable_from_reference(v, "m") for v in var_list]
+
+    def update_step(self, gradient, variable):
+        lr = ft.cast(self.learning_rate, variable.dtype)
+        m = self.momentums[self._index_dict[self._var_key(variable)]]
+        m.assign(-gradient * lr + m * self.momentum)
+        variable.assign_add(m)
+
+
+def test_keras_style_subclass_runs_unchanged():
+    got = _run_ft(lambda: _KerasStyleSGD(0.05, momentum=0.9))
+    want = _run_ft(lambda: ft.optimizers.SGD(0.05, momentum=0.9))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    opt = _KerasStyleSGD()
+    a, b = ft.Variable([1.0], name="a"), ft.Variable([2.0], name="b")
+    opt.apply_gradients([(ft.constant([1.0]), a), (ft.constant([1.0]), b)])
+    assert [v.name for v in opt.variables()] == ["iteration:0", "a/m:0", "b/m:0"]
+    assert opt.get_slot(b, "m") is opt.momentums[1]
+    with pytest.raises(KeyError, match="built without variable 'c:0'"):
+        opt.apply_gradients([(ft.constant([1.0]), ft.Variable([0.0], name="c"))])
+    with pytest.raises(NotImplementedError, match="must define update_step"):
+        ft.optimizers.Optimizer().update_step(None, None)
