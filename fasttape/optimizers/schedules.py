@@ -14,7 +14,7 @@ from fasttape import dtypes
 from fasttape._core import core as _core
 from fasttape._state import detached
 from fasttape.ops.array_ops import cast, gather
-from fasttape.ops.math_ops import cos, floor, greater, minimum, pow, reduce_sum, where
+from fasttape.ops.math_ops import ceil, cos, equal, floor, greater, minimum, pow, reduce_sum, where
 
 
 class LearningRateSchedule:
@@ -157,12 +157,81 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
+class InverseTimeDecay(LearningRateSchedule):
+    """initial_learning_rate / (1 + decay_rate * step / decay_steps); with
+    `staircase`, step / decay_steps is floored.
+
+    >>> import fasttape as ft
+    >>> s = ft.optimizers.schedules.InverseTimeDecay(1.0, decay_steps=10, decay_rate=0.5)
+    >>> float(s(20))
+    0.5
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name=None):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = _positive("InverseTimeDecay", "decay_steps", decay_steps)
+        self.decay_rate = decay_rate
+        self.staircase = bool(staircase)
+        self.name = name
+
+    def __call__(self, step):
+        p = _step(step) / float(self.decay_steps)
+        if self.staircase:
+            p = floor(p)
+        return float(self.initial_learning_rate) / (p * float(self.decay_rate) + 1.0)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """(initial - end) * (1 - step / decay_steps) ** power + end, with step
+    capped at decay_steps; with `cycle`, decay_steps grows to the next multiple
+    of itself past the step instead (the decay restarts).
+
+    >>> import fasttape as ft
+    >>> s = ft.optimizers.schedules.PolynomialDecay(1.0, 10, end_learning_rate=0.0)
+    >>> [round(float(s(k)), 4) for k in (0, 5, 10, 20)]
+    [1.0, 0.5, 0.0, 0.0]
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
+                 cycle=False, name=None):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = _positive("PolynomialDecay", "decay_steps", decay_steps)
+        self.end_learning_rate = end_learning_rate
+        self.power = power
+        self.cycle = bool(cycle)
+        self.name = name
+
+    def __call__(self, step):
+        s = _step(step)
+        steps = float(self.decay_steps)
+        if self.cycle:
+            multiplier = where(equal(s, 0.0), s * 0 + 1.0, ceil(s / steps))
+            p = s / (multiplier * steps)
+        else:
+            p = minimum(s, steps) / steps
+        end = float(self.end_learning_rate)
+        return pow(1.0 - p, _core.convert_to_tensor(float(self.power), dtypes.float32)) * \
+            (float(self.initial_learning_rate) - end) + end
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
+                "power": self.power, "cycle": self.cycle, "name": self.name}
+
+
 def serialize(schedule):
     return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
 
 
 def deserialize(config):
-    classes = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+    classes = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay,
+                                       InverseTimeDecay, PolynomialDecay)}
     name = config.get("class_name")
     if name not in classes:
         raise ValueError(f"schedules.deserialize: unknown schedule {name!r}; known: "

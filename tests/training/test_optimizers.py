@@ -453,6 +453,28 @@ def test_cosine_decay():
                                [0.0, 0.2, 1.0, 0.5, 0.0, 0.0], atol=1e-6)
 
 
+@pytest.mark.parametrize("staircase", [False, True])
+def test_inverse_time_decay(staircase):
+    s = ft.optimizers.schedules.InverseTimeDecay(0.5, 4, 0.3, staircase=staircase)
+    for step in range(0, 30, 3):
+        p = math.floor(step / 4) if staircase else step / 4
+        np.testing.assert_allclose(float(s(step)), 0.5 / (1 + 0.3 * p), rtol=1e-6)
+
+
+@pytest.mark.parametrize("cycle", [False, True])
+def test_polynomial_decay(cycle):
+    s = ft.optimizers.schedules.PolynomialDecay(0.5, 10, end_learning_rate=0.01, power=2.0,
+                                                cycle=cycle)
+    for step in range(0, 35):
+        if cycle:
+            steps = 10 * (1 if step == 0 else math.ceil(step / 10))
+            p = step / steps
+        else:
+            p = min(step, 10) / 10
+        np.testing.assert_allclose(float(s(step)), (0.5 - 0.01) * (1 - p) ** 2 + 0.01,
+                                   rtol=1e-5, atol=1e-7)
+
+
 def test_piecewise_constant_decay():
     s = ft.optimizers.schedules.PiecewiseConstantDecay([100, 110], [1.0, 0.5, 0.1])
     got = [float(s(k)) for k in (0, 100, 101, 110, 111, 10 ** 6)]
