@@ -13,6 +13,7 @@ import pytest
 import fasttape as ft
 from fasttape import nest
 from fasttape._core import core as _core
+from fasttape.testing._observe import observe_forwards
 from fasttape.testing.op_db import OP_SPECS
 
 RAW = _core._space_for_testing("raw")
@@ -202,28 +203,6 @@ def test_raw_and_recorded_batched_sweeps_agree(spec, shapes, attrs):
 # --- the per-entry step without a tape (a graph walker's model) ---------------------
 
 
-@contextlib.contextmanager
-def _observe_forwards(calls):
-    """Wraps every op's forward to append (op, input values, attrs)."""
-    saved = []
-    for op in _core.registered_ops():
-        if op.family == "custom":
-            continue
-        fwd, n_attrs = op.forward, len(op.attr_names)
-
-        def wrapped(*args, _op=op, _fwd=fwd, _n=n_attrs):
-            calls.append((_op, args[:len(args) - _n], args[len(args) - _n:]))
-            return _fwd(*args)
-
-        saved.append((op, fwd))
-        op.forward = wrapped
-    try:
-        yield
-    finally:
-        for op, fwd in saved:
-            op.forward = fwd
-
-
 def _op_calls():
     """(op, input values, attrs, the spec's order) of the differentiable op
     calls that op_db samples make, forward and backward (a few samples per
@@ -238,7 +217,7 @@ def _op_calls():
             # the forward and its backward passes (VJP-only ops): the first
             # sample to second order, when the op has one
             second = k == 0 and spec.order >= 2
-            with _observe_forwards(calls), ft.GradientTape() as outer:
+            with observe_forwards(calls), ft.GradientTape() as outer:
                 xs = [ft.constant(a) for a in args]
                 fs = [x for x in xs if x.dtype.kind == "f"]
                 outer.watch(fs)
@@ -252,9 +231,9 @@ def _op_calls():
                     grads = [g for g in tape.gradient(ys, fs, output_gradients=seeds)
                              if g is not None] if ys else []
             if second and grads:
-                with _observe_forwards(calls):
+                with observe_forwards(calls):
                     outer.gradient(grads, fs + seeds)
-            for op, ins, op_attrs in calls:
+            for op, ins, op_attrs, _ in calls:
                 if not op.differentiable or seen.get(op.name, 0) >= PER_SPEC:
                     continue
                 if not any(isinstance(x, np.ndarray) and x.dtype.kind == "f" for x in ins):

@@ -14,7 +14,7 @@ import pytest
 
 import fasttape as ft
 from fasttape import nest
-from fasttape._core.core import registered_ops
+from fasttape.testing._observe import observe_forwards, table_ops
 from fasttape.testing.op_db import OP_SPECS
 
 #: ops whose entry has no shape or dtype rule yet: the completeness test lists
@@ -25,32 +25,7 @@ _NO_RULES_YET = set()
 _VALUE_DEPENDENT_SHAPES = {"boolean_mask", "_where_indices", "segment_sum"}
 
 
-def _table():
-    # custom-gradient entries are made per user function (family "custom")
-    return [op for op in registered_ops() if op.family != "custom"]
-
-
-@contextlib.contextmanager
-def _observe_forwards(calls):
-    """Wraps every op's forward to append (op, input arrays, attrs, outputs)."""
-    saved = []
-    for op in _table():
-        fwd = op.forward
-        n_attrs = len(op.attr_names)
-
-        def wrapped(*args, _op=op, _fwd=fwd, _n=n_attrs):
-            out = _fwd(*args)
-            split = len(args) - _n
-            calls.append((_op, args[:split], args[split:], out))
-            return out
-
-        saved.append((op, fwd))
-        op.forward = wrapped
-    try:
-        yield
-    finally:
-        for op, fwd in saved:
-            op.forward = fwd
+_table = table_ops
 
 
 def _outputs(op, out):
@@ -82,7 +57,7 @@ def _spec_calls(spec, shapes, attrs, float_dtype=np.float64):
     if float_dtype is np.float32:  # the narrow variant: int32 for int64 too
         args = [a.astype(np.int32) if a.dtype == np.int64 else a for a in args]
     calls = []
-    with _observe_forwards(calls):
+    with observe_forwards(calls):
         xs = [ft.constant(a) for a in args]
         sources = [x for x in xs if x.dtype.kind == "f"]
         second = spec.differentiable and spec.order >= 2

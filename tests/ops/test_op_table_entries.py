@@ -12,7 +12,6 @@ its ops do. See Note [Creation and random ops] in fasttape/ops/_registry.py.
 - Ops without tensor inputs run through `OpDef.apply(())` under tapes.
 """
 
-import contextlib
 import functools
 import re
 from pathlib import Path
@@ -22,8 +21,8 @@ import pytest
 
 import fasttape as ft
 from fasttape import nest
-from fasttape._core.core import registered_ops
 from fasttape.ops._registry import COMPOSITES, OPS
+from fasttape.testing._observe import observe_forwards, table_ops
 from fasttape.testing.op_db import OP_SPECS
 
 ROOT = Path(ft.__file__).resolve().parent
@@ -33,30 +32,7 @@ ROOT = Path(ft.__file__).resolve().parent
 _NOT_OPS = {"constant"}
 
 
-def _table():
-    return [op for op in registered_ops() if op.family != "custom"]
-
-
-@contextlib.contextmanager
-def _observe(calls):
-    """Every op's forward appends (op, inputs, attrs, output arrays) to `calls`."""
-    saved = []
-    for op in _table():
-        fwd, n_attrs = op.forward, len(op.attr_names)
-
-        def wrapped(*args, _op=op, _fwd=fwd, _n=n_attrs):
-            out = _fwd(*args)
-            split = len(args) - _n
-            calls.append((_op, args[:split], args[split:], out))
-            return out
-
-        saved.append((op, fwd))
-        op.forward = wrapped
-    try:
-        yield
-    finally:
-        for op, fwd in saved:
-            op.forward = fwd
+_table = table_ops
 
 
 def _run(spec, shapes, attrs):
@@ -64,7 +40,7 @@ def _run(spec, shapes, attrs):
     args = spec.make_args(shapes, attrs, seed=0)
     xs = [ft.constant(a) for a in args]
     calls = []
-    with _observe(calls):
+    with observe_forwards(calls):
         out = spec.fn(*xs, **attrs)
     return xs, out, calls
 
