@@ -155,7 +155,8 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
             with one VJP per input; or one callable returning a gradient per
             input (the joint form). Each fn names the values it needs: g / g<k>,
             out / out<k>, inputs, <input>_shape, <input>_dtype, attributes. The
-            tape saves exactly the values some VJP names (the save mask).
+            tape saves exactly the values some VJP names (the save mask: See Note [Save masks]);
+            what a VJP receives in each mode: See Note [One VJP, every mode].
         attr_names: names of the positional attributes after the inputs.
         n_out: number of outputs.
         variadic: the op takes any number of inputs (one name in input_names;
