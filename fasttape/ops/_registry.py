@@ -922,7 +922,11 @@ def same_dtype(op_name, values, names=None):
             ref = convert_to_tensor(values[0]).dtype
             if ref.kind in "iub" and any(isinstance(v, float) for v in values):
                 ref = np.dtype(np.float32)
-        out = [convert_like(v, ref) for v in values]
+        if ref is not None and ref.kind in "US":
+            out = _same_string_width([v if isinstance(v, Tensor) else convert_to_tensor(v)
+                                      for v in values])
+        else:
+            out = [convert_like(v, ref) for v in values]
     except (TypeError, ValueError) as e:  # a Python number that does not fit `ref`
         shown = tuple(v for v in values if isinstance(v, (Tensor, np.ndarray, np.generic)))
         raise errors.op_error(type(e), op_name, shown, str(e)) from None
@@ -937,6 +941,19 @@ def same_dtype(op_name, values, names=None):
             f"with ft.cast(x, {dtypes[0].name!r}) (NumPy arrays and scalars keep their dtype; "
             "Python numbers take the tensors')", names)
     return out
+
+
+def _same_string_width(tensors):
+    """Strings of one kind (str or bytes) in the widest of their NumPy widths:
+    TensorFlow has one string dtype whatever the lengths, and a narrower
+    width would truncate ('abc' taken "like" '' is 'a'). Graph tensors keep
+    their widths."""
+    kinds = {t.dtype.kind for t in tensors}
+    if len(kinds) != 1 or any(_core.is_symbolic(t) for t in tensors):
+        return tensors
+    width = np.result_type(*[t.dtype for t in tensors])
+    return [t if t.dtype == width else
+            _core.wrap_array(np.asarray(_core.tensor_value(t), dtype=width)) for t in tensors]
 
 
 def single_axis(op_name, x, axis, inputs=None, names=None):
