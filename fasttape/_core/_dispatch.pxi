@@ -20,7 +20,7 @@ cdef inline object _operand_value(OpDef op, object x, object other, bint first):
         return cnp.PyArray_FROM_O(x)
     try:
         if isinstance(other, Tensor) and not cnp.PyArray_Check(x):
-            return (<Tensor>convert_like(x, (<Tensor>other)._value.dtype))._value
+            return (<Tensor>convert_like(x, other.dtype))._value  # symbolic too
         return (<Tensor>convert_to_tensor(x))._value
     except (TypeError, ValueError) as e:  # data that cannot take the operand's dtype
         _raise_op_error(op, TypeError if isinstance(e, TypeError) else ValueError,

@@ -275,50 +275,32 @@ cdef object _abstract_array(object x):
 
 cdef object _stage_operand(OpDef op, object x, object other, bint first):
     """A binary operand for a graph node: tensors as they are, other data
-    converted as eager mode converts it (Python numbers take the other
+    converted as eager mode converts it (Python data takes a tensor
     operand's dtype: Note [Weak Python data])."""
     if isinstance(x, Tensor):
         return x
-    cdef type tx = type(x)
     try:
-        if isinstance(x, np.generic) or not (tx is float or tx is int or tx is bool
-                                             or tx is complex):
-            if isinstance(x, np.generic) or cnp.PyArray_Check(x) or not isinstance(other, Tensor):
-                return convert_to_tensor(x)
-        if isinstance(other, Tensor):
-            return convert_like(x, other.dtype)
-        return convert_to_tensor(x)
+        if isinstance(x, np.generic) or cnp.PyArray_Check(x) or not isinstance(other, Tensor):
+            return convert_to_tensor(x)
+        return convert_like(x, other.dtype)
     except (TypeError, ValueError) as e:
         raise _errors.boundary_error(op.name, e, (x, other) if first else (other, x),
                                      op.input_names)
 
 
 cdef object _stage_binary(OpDef op, object x, object y):
-    """A binary op in graph mode: the eager fast path's dtype checks, then a node."""
-    ft_build_enter()  # converting Python operands is no eager use: Note [Eager use]
+    """A binary op in graph mode: the eager fast path's dtype checks (on
+    eager mode's raw operands, a symbolic tensor standing in as a 0-size
+    array of its dtype), then a node."""
+    ft_build_enter()  # the tensors converted here are no eager use: Note [Eager use]
     try:
-        return _stage_binary_checked(op, x, y)
+        _check_pair(op, x, y,
+                    _abstract_array(x) if isinstance(x, Tensor) else _operand_value(op, x, y, True),
+                    _abstract_array(y) if isinstance(y, Tensor) else _operand_value(op, y, x, False))
+        inputs = (_stage_operand(op, x, y, True), _stage_operand(op, y, x, False))
     finally:
         ft_build_exit()
-
-
-cdef object _stage_binary_checked(OpDef op, object x, object y):
-    _check_pair(op, x, y, _abstract_array(x) if isinstance(x, Tensor) else
-                _checked_operand(op, x, y, True),
-                _abstract_array(y) if isinstance(y, Tensor) else
-                _checked_operand(op, y, x, False))
-    return _stage(op, (_stage_operand(op, x, y, True), _stage_operand(op, y, x, False)), ())
-
-
-cdef object _checked_operand(OpDef op, object x, object other, bint first):
-    """What eager mode's _operand_value gives for non-tensor data, with a
-    symbolic `other` standing in by a 0-size array of its dtype."""
-    tx = type(x)
-    if tx is float or tx is int or tx is bool or tx is complex:
-        return x
-    if isinstance(x, np.generic):
-        return cnp.PyArray_FROM_O(x)
-    return _abstract_array(_stage_operand(op, x, other, first))
+    return _stage(op, inputs, ())
 
 
 cdef object _stage_unary(OpDef op, object x):
