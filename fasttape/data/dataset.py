@@ -760,8 +760,8 @@ def _stack(rows):
             if a.shape != shape:
                 where = _paths(structure)[c] if structure is not None else "the tensor"
                 raise ValueError(
-                    f"Dataset.batch: cannot batch elements of different shapes in component {where}: "
-                    f"the first element has shape {shape}, element {i} of the batch has "
+                    f"Dataset.batch: cannot batch elements of different shapes in component "
+                    f"{where}: the first element has shape {shape}, element {i} of the batch has "
                     f"{a.shape} (map them to one shape first)")
         out.append(np.stack(column))
     return out[0] if structure is None else nest.pack_sequence_as(structure, out)
