@@ -354,18 +354,18 @@ def gradients(ys, xs, grad_ys=None, name="gradients", gate_gradients=False,
                          unconnected is UnconnectedGradients.ZERO)
 
 
-def _gradients_of(graph, ys, seeds, xs, groups, allowed, stop, name, zero):
-    targets = [y for y in ys]
-    raw = _walk(graph, targets, seeds, groups, allowed, stop, name=name)
+def _gradients_of(graph, ys, seeds, xs, groups, allowed, stop, name, zero, batch=0,
+                  batch_shape=()):
+    """The walk, then each source's gradient as returned (`_finish`); with
+    `batch` > 0 the seeds carry a leading axis of that size (Jacobians), and
+    so do the results."""
+    raw = _walk(graph, list(ys), seeds, groups, allowed, stop, batch, name)
     out = []
     with graph.as_default(), _graph.name_scope(name):
         for x, group, g in zip(xs, groups, raw):
             like = _like(x, group)
-            if isinstance(x, _core.Variable):
-                shape, dtype = tuple(x.shape), x.dtype
-            else:
-                shape, dtype = tuple(x.shape), x.dtype
-            if g is None and like is None:
+            shape, dtype = tuple(batch_shape) + tuple(x.shape), x.dtype
+            if g is None and (like is None or batch):
                 out.append(_graph.constant(_core.wrap_array(np.zeros(shape, dtype))) if zero
                            else None)
                 continue
