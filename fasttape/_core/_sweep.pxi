@@ -383,9 +383,6 @@ class UnknownDimError(ValueError):
     ft_passthrough = True  # not an argument error: Note [Errors at the public boundary]
 
 
-cdef int64_t _unknown_dim_uses = 0  # counts markers used as numbers (Note [Unknown dims in VJPs])
-
-
 cdef object _unknown_dim_used(object d):
     global _unknown_dim_uses
     _unknown_dim_uses += 1
@@ -651,7 +648,10 @@ def _graph_sweep(list nodes, dict slot_of, Py_ssize_t n_slots, list seeds, list 
     See Note [One sweep, several value spaces]."""
     cdef _Sweep sw = _Sweep(None, n_slots, _SYMBOLIC_SPACE, batch)
     for s, target, seed in seeds:
-        sw.seed(s, target, seed)
+        if seed is None:
+            sw.seed(s, target, None)
+        else:  # checked against the target's static shape by the caller
+            sw.accumulate(s, _SYMBOLIC_SPACE.seed_value(seed, target))
     for node in nodes:
         _graph_entry(sw, node, slot_of, defer)
     return [sw.grads[s] if s >= 0 else None for s in source_slots]
@@ -709,7 +709,8 @@ cdef int _graph_entry(_Sweep sw, object node, dict slot_of, object defer) except
         try:
             sw.node(op, n_in, n_out, slot, meta, mp, list(ins), list(outs), node.attrs)
         except Exception as e:
-            if not isinstance(e, UnknownDimError) and _unknown_dim_uses == uses:
+            if (not isinstance(e, (UnknownDimError, NotImplementedError))
+                    and _unknown_dim_uses == uses):
                 raise
             # See Note [Unknown dims in VJPs]: drop what the entry built, defer it
             for i in range(n_in):
