@@ -120,7 +120,8 @@ def _deferred_forward(*args):
 
 
 def _deferred_shape(shapes, op, op_attrs, gmask, n_in, want, where):
-    return tuple(shapes[sum(gmask) + want])
+    s = shapes[sum(gmask) + want]
+    return None if s is None else tuple(s)
 
 
 def _deferred_dtype(dtypes, op, op_attrs, gmask, n_in, want, where):

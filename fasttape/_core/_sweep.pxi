@@ -453,10 +453,8 @@ cdef class _SymbolicSpace(_VSpace):
     cdef tuple shape(self, object v):
         if _is_symbolic_value(v):
             s = (<SymbolicTensor>v)._static_shape
-            if s.rank is None:
-                raise ValueError(
-                    f"gradients: the tensor {(<SymbolicTensor>v).name} has an unknown rank; "
-                    "give it a static shape (set_shape) to differentiate through it")
+            if s.rank is None:  # the entry is deferred to run time
+                _unknown_dim_used(_UnknownDim(None))
             return tuple(s)
         return _array_of(v).shape
 
@@ -527,6 +525,9 @@ cdef class _SymbolicSpace(_VSpace):
         return tuple([rec[2 + d] if rec[2 + d] >= 0 else _UnknownDim(d) for d in range(nd)])
 
     cdef object ones_seed(self, Tensor target):
+        if (_is_symbolic_value(target)
+                and (<SymbolicTensor>target)._static_shape.rank is None):
+            return _sym_op("ones_like")(target)
         shape = self.shape(target)
         dtype = np.dtype(cnp.PyArray_DescrFromType(self.dtype_num(target)))
         if None in shape:
@@ -667,7 +668,7 @@ cdef int _graph_entry(_Sweep sw, object node, dict slot_of, object defer) except
     cdef int64_t *mp = NULL
     cdef int64_t *meta = NULL
     cdef int64_t pos = 0, uses
-    cdef bint any_in = False
+    cdef bint any_in = False, unranked = False
     for i in range(n_in):
         if ins[i] in slot_of:
             any_in = True
@@ -685,11 +686,7 @@ cdef int _graph_entry(_Sweep sw, object node, dict slot_of, object defer) except
             slot[i] = slot_of.get(t, -1)
             mp[i] = pos
             if (<SymbolicTensor>t)._static_shape.rank is None:
-                if slot[i] >= 0:
-                    raise ValueError(
-                        f"gradients: {(<SymbolicTensor>t).name} (an input or output of node "
-                        f"'{node.name}', op {op.name}) has an unknown rank; give it a static "
-                        "shape (set_shape) to differentiate through it")
+                unranked = unranked or slot[i] >= 0
                 pos += 2
             else:
                 pos += 2 + len((<SymbolicTensor>t)._static_shape)
@@ -707,6 +704,8 @@ cdef int _graph_entry(_Sweep sw, object node, dict slot_of, object defer) except
         mark = len(node._graph._ops)
         uses = _unknown_dim_uses
         try:
+            if unranked:  # no shape records to give: deferred at once
+                raise UnknownDimError(f"a tensor of node '{node.name}' has an unknown rank")
             sw.node(op, n_in, n_out, slot, meta, mp, list(ins), list(outs), node.attrs)
         except Exception as e:
             if (not isinstance(e, (UnknownDimError, NotImplementedError))
