@@ -400,7 +400,7 @@ class _GraphRecord:
                 tracked.update(node._outputs)
         target_set = set(targets)
         groups = []
-        for k, s in enumerate(flat_sources):
+        for s in flat_sources:
             if isinstance(s, Variable):
                 info = getattr(s, "_graph_var", None)
                 if info is not None and info.graph is not self.graph:
