@@ -141,17 +141,17 @@ def test_persistent_stop_recording_reset_and_one_shot_tapes():
 
     @ft.function
     def reset(x):
-        with ft.GradientTape() as tape:
+        with ft.GradientTape(persistent=True) as tape:
             tape.watch(x)
             y = x * x
             tape.reset()
             tape.watch(x)
             z = x * 5.0
-        return tape.gradient(z, x), tape.watched_variables()
+        return tape.gradient(z, x), tape.gradient(y, x), tape.watched_variables()
 
-    gz, watched = reset(ft.constant([1.0]))
+    gz, gy, watched = reset(ft.constant([1.0]))
     np.testing.assert_allclose(gz.numpy(), [5.0])
-    assert watched == ()
+    assert gy is None and watched == ()  # y was recorded before the reset
 
 
 def test_nested_tapes_give_second_order_and_output_gradients():
