@@ -31,12 +31,16 @@ from libc.stdlib cimport calloc
 #   values are Tensors; VJPs get the saved Tensors themselves, so their NumPy
 #   calls dispatch through the protocol to ops of the table, which the
 #   recording tapes log with the ids outer tapes follow.
-# A third, the symbolic space of `ft.gradients` and of gradients inside
-# `ft.function`, is a subclass with the same methods over symbolic Tensors:
-# ones_seed/zeros/add/... stage nodes, shape() gives the static shape,
-# has_shape/leading_extra compare static shapes (a dim unknown on either side
-# is "not known to match", so the fit takes its general path), shape_arg
-# follows Note [Unknown dims in VJPs]. The algorithm does not change.
+# - _SymbolicSpace (ft.gradients, tapes inside ft.function and graphs:
+#   fasttape/gradients_impl.py): values are symbolic Tensors (eager ones
+#   become Const nodes when an op takes them); ones_seed/zeros/add/... stage
+#   nodes, shape() gives the static shape, has_shape/leading_extra compare
+#   static shapes (a dim unknown on either side is "not known to match", so
+#   the fit takes its general path, reduce_unknown), shape_arg follows Note
+#   [Unknown dims in VJPs]. One more method, slot_full, asks whether a slot's
+#   value is lazy (a known 1 against a larger dim): there an unknown dim
+#   against an unknown dim is full, since fit gives every slot value with an
+#   unknown dim its tensor's run-time shape. The algorithm does not change.
 #
 # Entries. _Sweep.node() is the per-entry step and knows nothing of where the
 # entry comes from: it takes the op, the gradient slot of each input and
@@ -45,13 +49,15 @@ from libc.stdlib cimport calloc
 # values by input and output position (those the op's save mask names must
 # be there: Note [Save masks]) and the attributes. _Sweep.tape_entry() fills these from the C tape (a copy of the
 # pool segment, the slots of pruning, the saved list) and releases the saved
-# values afterwards. A graph walker would fill the same from a node: slots
+# values afterwards. The graph walker (_graph_sweep/_graph_entry, driven by
+# fasttape/gradients_impl.py's _walk) fills the same from a node: slots
 # from a {tensor: slot} map over the nodes between xs and ys (its own
 # pruning), shape records from the static shapes (an unknown dim written as
 # -1), the saved values being the node's own input and output tensors (a graph
 # keeps them all: it saves nothing), and the node's attributes; it visits the
 # nodes in reverse topological order, as the tape loop visits live entries in
-# reverse order, and calls node() for each. _node_gradients() is that walk for
+# reverse order, and calls node() for each (deferring it when its VJPs need
+# what the graph does not know: Note [Unknown dims in VJPs]). _node_gradients() is that walk for
 # one op application given as values (its inputs and outputs as the saved
 # values), tested against the tape on every differentiable op of the table.
 # Slot values are always values of the sweep's space: every producer (seed,
@@ -61,7 +67,7 @@ from libc.stdlib cimport calloc
 # Note [One VJP, every mode]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~
 # An op has one set of VJPs, and every sweep calls them: first order, higher
-# order, batched, and (next) symbolic. A VJP names what it needs (register_op,
+# order, batched, and symbolic. A VJP names what it needs (register_op,
 # _plan) and receives, in the sweep's value space:
 # - g, g<k>: the gradient of output k: an ndarray (first order), a Tensor
 #   (higher order) or a symbolic Tensor (graph). None for an output of a
@@ -117,9 +123,9 @@ from libc.stdlib cimport calloc
 # (`ft.placeholder(ft.float32, (None, 784))`, an input_signature with None).
 #
 # The choice: static shapes where they are known, the VJP *deferred to run
-# time* where they are not; no run-time shape tensors. (The symbolic space,
-# _UnknownDim, UnknownDimError, the deferred-VJP node and _sum_to come with
-# ft.gradients; this Note is their contract.)
+# time* where they are not; no run-time shape tensors. (_SymbolicSpace,
+# _UnknownDim, UnknownDimError and _graph_entry here; the deferred-VJP node
+# and _sum_to in fasttape/gradients_impl.py, Note [Deferred VJPs].)
 # - `ft.function` traces per concrete input signature (SPEC §4: dtype and
 #   shape of each tensor argument), as JAX's jit and TensorFlow's default
 #   tracing do, so inside a trace every shape is known and the symbolic
@@ -130,7 +136,9 @@ from libc.stdlib cimport calloc
 #   reading known dims work (matmul's VJPs need only the ranks), but using an
 #   unknown dim as a number (arithmetic, __index__, comparison) raises
 #   UnknownDimError. The sweep calls the VJP at build time; if it raises
-#   UnknownDimError, the nodes it added are dropped and the entry becomes
+#   UnknownDimError (or anything, once a marker was used as a number: a
+#   library may turn the error into its own), the nodes it added are
+#   dropped, its slots restored, and the entry becomes
 #   one deferred-VJP node per input gradient: its inputs
 #   are the values the plan names plus the entry's inputs whose shapes it
 #   names (to read their run-time shapes, as TensorFlow's Shape op does), its
@@ -149,10 +157,16 @@ from libc.stdlib cimport calloc
 #   the reduce_sum; where they cannot (an unknown dim against anything but an
 #   equal known dim) it stages one `_sum_to(g, x)` op that sums g to x's
 #   run-time shape (TensorFlow's BroadcastGradientArgs + Sum, in one op).
+# - The same deferral serves what a graph cannot stage at all: a VJP that
+#   reads a value (segment_sum's ids: SymbolicTensor._no_value counts it),
+#   one that refuses Tensors (NotImplementedError: the spectral norm's), and
+#   an entry with a tensor of unknown rank (no shape record to give). In
+#   ft.function (every shape known) only the first two happen.
 # - VJPs must read shapes through `<input>_shape`, not `x.shape` (a symbolic
 #   tensor's shape has None for its unknown dims, as TensorFlow's, and None in
-#   arithmetic is a TypeError the sweep cannot tell from a bug). The graph
-#   test over op_db with every dim unknown will enforce it.
+#   arithmetic is a TypeError the sweep cannot tell from a bug).
+#   tests/graph/test_gradients.py runs every differentiable op_db sample in
+#   graphs with every dim unknown, which enforces it.
 # Why not TensorFlow's run-time shapes (`ft.shape(x)` passed as x_shape): the
 # VJPs as written would need ~25 rewrites into tensor arithmetic, and pad,
 # slice, tile, reshape, _index_add and conv2d_backprop_input would need their
