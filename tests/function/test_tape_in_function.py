@@ -302,3 +302,25 @@ def test_deferred_vjps_run_with_run_time_shapes_and_differentiate():
     step = ft.function(lambda x: ft.gradients(ft.reduce_sum(f(x) ** 2), [x])[0],
                        input_signature=[ft.TensorSpec([None, 3], ft.float64)])
     np.testing.assert_allclose(step(xe).numpy(), de.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("make_opt", [lambda: ft.optimizers.SGD(0.1, momentum=0.9),
+                                      lambda: ft.optimizers.Adam(0.05)], ids=["sgd", "adam"])
+def test_traced_train_step_with_an_optimizer_equals_eager(make_opt):
+    eager, traced = _mlp(), _mlp()
+    opt_e, opt_t = make_opt(), make_opt()
+
+    def step(params, opt, x, y):
+        with ft.GradientTape() as tape:
+            loss = _loss(params, x, y)
+        opt.apply_gradients(zip(tape.gradient(loss, params), params))
+        return loss
+
+    traced_step = ft.function(lambda x, y: step(traced, opt_t, x, y))
+    x, y = ft.constant(X), ft.constant(Y)
+    for i in range(5):
+        le, lt = step(eager, opt_e, x, y), traced_step(x, y)
+        np.testing.assert_allclose(lt.numpy(), le.numpy(), rtol=1e-6, err_msg=f"step {i}")
+    for a, b in zip(traced, eager):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9)
+    assert traced_step.tracing_count == 1
