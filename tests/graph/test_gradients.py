@@ -210,3 +210,23 @@ def test_op_gradients_with_unknown_dims(spec, shapes, attrs, mode):
             return  # the forward itself needs the dim (tests/graph/test_ops_build.py)
         raise
     _assert_same(got, want, f"{spec.label} {shapes} {attrs} ({mode})")
+
+
+@pytest.mark.parametrize("mode", ["graph", "function"])
+def test_check_grads_modes_against_finite_differences(mode):
+    # fasttape.testing.check_grads differentiates in every mode (order 2
+    # through the mode's own nested gradients) against central differences
+    from fasttape.testing import check_grads
+
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    labels = np.array([0, 1, 1, 0])
+
+    def mlp(x, w, b):
+        logits = ft.tanh(x @ w + b)
+        return ft.reduce_mean(ft.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+    check_grads(mlp, [x, w, b], order=2, modes=mode)
+    check_grads(lambda x: ft.reduce_logsumexp(x * x, axis=1), [x], order=2, modes=mode)
+    with pytest.raises(AssertionError, match=f"mode {mode}"):
+        check_grads(lambda x: ft.stop_gradient(x) * x, [x], modes=mode)
