@@ -244,7 +244,7 @@ def _walk(graph, targets, seeds, sources, allowed=None, stop=(), batch=0, name="
     seeded = [(slot_of[t], t, seed) for t, seed in zip(targets, seeds) if t in slot_of]
     if not seeded:
         return [None] * len(sources)
-    with graph.as_default(), _graph.name_scope(name):
+    with graph.as_default(), _graph.name_scope(name):  # a scope's full name re-enters it
         return _core._graph_sweep(live, slot_of, n, seeded, source_slots, _defer, batch)
 
 
@@ -360,9 +360,9 @@ def _gradients_of(graph, ys, seeds, xs, groups, allowed, stop, name, zero, batch
     """The walk, then each source's gradient as returned (`_finish`); with
     `batch` > 0 the seeds carry a leading axis of that size (Jacobians), and
     so do the results."""
-    raw = _walk(graph, list(ys), seeds, groups, allowed, stop, batch, name)
     out = []
-    with graph.as_default(), _graph.name_scope(name):
+    with graph.as_default(), _graph.name_scope(name) as scope:
+        raw = _walk(graph, list(ys), seeds, groups, allowed, stop, batch, scope)
         for x, group, g in zip(xs, groups, raw):
             like = _like(x, group)
             shape, dtype = tuple(batch_shape) + tuple(x.shape), x.dtype
