@@ -532,6 +532,58 @@ class _StopRecording:
 
 # --- custom gradients -----------------------------------------------------------
 
+# Note [Custom gradients in graphs]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# While a graph is built (an ft.function trace), a @custom_gradient function
+# runs f into the graph, then adds one node of `_custom_gradient_graph_<n>`
+# whose inputs are f's inputs, the variables f read (their reads) and f's
+# outputs, and whose outputs are f's outputs again (its forward passes them
+# through). Its VJP calls grad_fn with the symbolic output gradients, so
+# grad_fn's ops are staged by the symbolic sweep, and gives no gradient to
+# f's outputs: the walk never enters f's own ops, as the eager tape's
+# pruning never does.
+_CUSTOM_GRAPH_OPS = {}
+
+
+def _custom_graph_op(n_out):
+    op = _CUSTOM_GRAPH_OPS.get(n_out)
+    if op is None:
+        from fasttape.ops._registry import register
+
+        def forward(*args):
+            values = args[:-4]
+            return values[-1] if n_out == 1 else tuple(values[-n_out:])
+
+        def vjp(*args):
+            gs, inputs = args[:n_out], args[n_out]
+            grad_fn, n_inputs, variables = args[n_out + 1:n_out + 4]
+            outs = inputs[len(inputs) - n_out:]
+            dys = [g if g is not None else _zeros_like_any(o) for g, o in zip(gs, outs)]
+            grads = _call_grad_fn(grad_fn, dys, outs, n_inputs, variables)
+            return list(grads) + [None] * n_out
+
+        def shape_fn(shapes, *attrs):
+            return shapes[-1] if n_out == 1 else tuple(shapes[-n_out:])
+
+        def dtype_fn(dtypes, *attrs):
+            return dtypes[-1] if n_out == 1 else tuple(dtypes[-n_out:])
+
+        params = ([f"g{j}" for j in range(n_out)]
+                  + ["inputs", "grad_fn", "n_inputs", "variables", "n_out"])
+        vjp.__signature__ = inspect.Signature(
+            [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
+        op = register(f"_custom_gradient_graph_{n_out}", "custom", forward, ("inputs",), vjp,
+                      attr_names=("grad_fn", "n_inputs", "variables", "n_out"), n_out=n_out,
+                      variadic=True, shape_fn=shape_fn, dtype_fn=dtype_fn)
+        _CUSTOM_GRAPH_OPS[n_out] = op
+    return op
+
+
+def _zeros_like_any(t):
+    from fasttape.ops.array_ops import zeros_like
+
+    return zeros_like(t)
+
 _CUSTOM_OPS = {}
 
 
@@ -662,6 +714,8 @@ class _CustomGradientFunction:
     def __call__(self, *args, **kwargs):
         f = self._f
         inputs = [a if isinstance(a, Tensor) else _core.convert_to_tensor(a) for a in args]
+        if _core.staging() or any(_core.is_symbolic(x) for x in inputs):
+            return self._call_graph(inputs, kwargs)
         watcher = GradientTape()  # finds the variables f reads
         # f's own ops are recorded too: its outputs reach the tape only through
         # the custom op below (new tensors), so first-order sweeps prune f's
@@ -686,5 +740,24 @@ class _CustomGradientFunction:
         outs = op.apply(inputs + variables,
                         (tuple(_core.tensor_value(t) for t in flat_y), grad_fn, len(inputs),
                          tuple(variables)))
+        outs = [outs] if len(flat_y) == 1 else list(outs)
+        return nest.pack_sequence_as(y, outs)
+
+    def _call_graph(self, inputs, kwargs):
+        """See Note [Custom gradients in graphs]."""
+        f = self._f
+        watcher = GradientTape()  # a graph tape: finds the variables f reads
+        with watcher:
+            result = f(*inputs, **kwargs)
+        if not isinstance(result, tuple) or len(result) != 2 or not callable(result[1]):
+            raise TypeError(
+                f"custom_gradient: {f.__qualname__} must return (outputs, grad_fn)")
+        y, grad_fn = result
+        flat_y = [t if isinstance(t, Tensor) else _core.convert_to_tensor(t)
+                  for t in nest.flatten(y)]
+        variables = [v for v in watcher.watched_variables() if v.trainable]
+        op = _custom_graph_op(len(flat_y))
+        outs = op.apply(inputs + variables + flat_y,
+                        (grad_fn, len(inputs), tuple(variables), len(flat_y)))
         outs = [outs] if len(flat_y) == 1 else list(outs)
         return nest.pack_sequence_as(y, outs)

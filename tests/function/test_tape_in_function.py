@@ -324,3 +324,35 @@ def test_traced_train_step_with_an_optimizer_equals_eager(make_opt):
     for a, b in zip(traced, eager):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9)
     assert traced_step.tracing_count == 1
+
+
+def test_custom_gradients_in_traced_functions_and_graphs():
+    # Note [Custom gradients in graphs]
+    v = ft.Variable([2.0, -1.0], name="scale")
+
+    @ft.custom_gradient
+    def scaled_clip(x):
+        def grad_fn(dy, variables=None):
+            return ft.clip_by_value(dy, -1.0, 1.0) * v, [ft.reduce_sum(dy * x) * ft.ones_like(v)]
+        return x * v, grad_fn
+
+    def loss(x):
+        return ft.reduce_sum(scaled_clip(x) * 5.0)
+
+    def grads(x):
+        with ft.GradientTape() as tape:
+            tape.watch(x)
+            y = loss(x)
+        return tape.gradient(y, [x, v])
+
+    x = ft.constant([3.0, 0.5])
+    traced = ft.function(grads)(x)
+    eager = grads(x)
+    for a, b in zip(traced, eager):
+        np.testing.assert_allclose(a.numpy(), b.numpy())
+    np.testing.assert_allclose(eager[0].numpy(), [2.0, -1.0])  # clipped 5 -> 1, times v
+    g = ft.Graph()
+    with g.as_default():
+        p = ft.placeholder(ft.float32, (2,))
+        (dp,) = ft.gradients(loss(p), [p])
+    np.testing.assert_allclose(ft.Session(graph=g).run(dp, {p: [3.0, 0.5]}), [2.0, -1.0])
