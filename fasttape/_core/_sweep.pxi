@@ -747,8 +747,10 @@ cdef int _graph_entry(_Sweep sw, object node, dict slot_of, object defer) except
 
 
 def _space_for_testing(str which):
-    """A value space's methods as Python callables (tests/core/test_vspace.py)."""
-    return _SpaceProbe(_RAW_SPACE if which == "raw" else _TENSOR_SPACE)
+    """A value space's methods as Python callables (tests/core/test_vspace.py):
+    "raw", "tensors" or "symbolic"."""
+    return _SpaceProbe(_RAW_SPACE if which == "raw" else
+                       _SYMBOLIC_SPACE if which == "symbolic" else _TENSOR_SPACE)
 
 
 cdef class _SpaceProbe:
@@ -776,7 +778,7 @@ cdef class _SpaceProbe:
         rec[0] = -1
         rec[1] = len(shape)
         for d in range(len(shape)):
-            rec[2 + d] = shape[d]
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
         return self.vs.shape_arg(rec)
 
     def has_shape(self, g, tuple shape):
@@ -785,8 +787,17 @@ cdef class _SpaceProbe:
         rec[0] = -1
         rec[1] = len(shape)
         for d in range(len(shape)):
-            rec[2 + d] = shape[d]
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
         return self.vs.has_shape(g, rec)
+
+    def slot_full(self, g, tuple shape):
+        cdef int64_t rec[2 + 32]
+        cdef int d
+        rec[0] = -1
+        rec[1] = len(shape)
+        for d in range(len(shape)):
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
+        return self.vs.slot_full(g, rec)
 
     def leading_extra(self, g, tuple shape):
         cdef int64_t rec[2 + 32]
@@ -794,7 +805,7 @@ cdef class _SpaceProbe:
         rec[0] = -1
         rec[1] = len(shape)
         for d in range(len(shape)):
-            rec[2 + d] = shape[d]
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
         return self.vs.leading_extra(g, rec)
 
     def ones_seed(self, Tensor target):
