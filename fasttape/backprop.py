@@ -279,6 +279,7 @@ class _GraphRecord:
         self.paused_depth = 0
         self.watched = []      # watched tensors, in order
         self.watched_vars = []
+        self.watched_eager = []  # eager tensors: their Const captures are watched
         self.used = False
 
     # --- recording spans ------------------------------------------------------
@@ -322,6 +323,7 @@ class _GraphRecord:
         self.start = None
         self.watched = []
         self.watched_vars = []
+        self.watched_eager = []
         self.used = False
         if self.depth:
             self._open()
@@ -341,10 +343,10 @@ class _GraphRecord:
                 self.watched_vars.append(t)
             return
         if not _core.is_symbolic(t):
-            raise TypeError(
-                f"GradientTape.watch: {t!r:.60} is an eager tensor, but this tape records the "
-                "graph being built; pass the value to the ft.function as an argument (or "
-                "feed it through a placeholder) to differentiate with respect to it")
+            # an eager tensor the graph captures: its Const nodes are its uses
+            if t.dtype.kind in "fc" and not any(w is t for w in self.watched_eager):
+                self.watched_eager.append(t)
+            return
         if t.graph is not self.graph:
             raise ValueError(f"GradientTape.watch: {t.name} is a tensor of another graph than "
                              "the one this tape records")
@@ -362,6 +364,12 @@ class _GraphRecord:
                 if v.trainable and v.dtype.kind in "fc" and not any(u is v for u in out):
                     out.append(v)
         return out
+
+    def _captures(self, e, recorded):
+        """The Const nodes (recorded) that hold eager tensor e's value."""
+        value = _core.tensor_value(e)
+        return [n._outputs[0] for n in self.graph._ops
+                if n._type == "Const" and n in recorded and n.attrs[0] is value]
 
     def watched_variables(self):
         out = list(self.watched_vars)
@@ -395,6 +403,8 @@ class _GraphRecord:
         tracked = set(self.watched)
         for v in watched_vars:
             tracked.update(gi._variable_reads(self.graph, v, recorded.__contains__))
+        for e in self.watched_eager:
+            tracked.update(self._captures(e, recorded))
         for node in self.graph._ops:
             if node in recorded and any(t in tracked for t in node._inputs):
                 tracked.update(node._outputs)
@@ -415,10 +425,10 @@ class _GraphRecord:
                 raise TypeError(f"GradientTape: sources must be tensors or variables, got "
                                 f"{type(s).__name__}")
             if not _core.is_symbolic(s):
-                raise TypeError(
-                    f"GradientTape.gradient: the source {s!r:.60} is an eager tensor, but this "
-                    "tape recorded the graph being built; pass it to the ft.function as an "
-                    "argument to differentiate with respect to it")
+                # an eager tensor captured by the graph: the sum over its Const nodes
+                watched = any(w is s for w in self.watched_eager)
+                groups.append(self._captures(s, recorded) if watched else [])
+                continue
             if s.graph is not self.graph:
                 raise ValueError(f"GradientTape.gradient: the source {s.name} is a tensor of "
                                  "another graph than the one this tape recorded")
