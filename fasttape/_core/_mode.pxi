@@ -42,6 +42,11 @@
 
 cdef int _F_SYMBOLIC = 4   # no value: a node's output in a graph
 
+# markers of unknown dims used as numbers, and values of symbolic tensors
+# asked for: a VJP that does either in a graph is deferred to run time
+# (Note [Unknown dims in VJPs])
+cdef int64_t _unknown_dim_uses = 0
+
 
 # Note [Symbolic tensors compare elementwise]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -112,6 +117,8 @@ cdef class SymbolicTensor(Tensor):
         return "<unknown>" if self._static_shape.rank is None else str(self._static_shape)
 
     cdef object _no_value(self, str what):
+        global _unknown_dim_uses
+        _unknown_dim_uses += 1  # a VJP that reads values defers: Note [Unknown dims in VJPs]
         raise TypeError(
             f"{what} needs the value of the symbolic ft.Tensor '{self.name}' (shape "
             f"{self._shape_str()}, dtype {self._dtype.name}), which exists only when its "

@@ -31,12 +31,16 @@ from libc.stdlib cimport calloc
 #   values are Tensors; VJPs get the saved Tensors themselves, so their NumPy
 #   calls dispatch through the protocol to ops of the table, which the
 #   recording tapes log with the ids outer tapes follow.
-# A third, the symbolic space of `ft.gradients` and of gradients inside
-# `ft.function`, is a subclass with the same methods over symbolic Tensors:
-# ones_seed/zeros/add/... stage nodes, shape() gives the static shape,
-# has_shape/leading_extra compare static shapes (a dim unknown on either side
-# is "not known to match", so the fit takes its general path), shape_arg
-# follows Note [Unknown dims in VJPs]. The algorithm does not change.
+# - _SymbolicSpace (ft.gradients, tapes inside ft.function and graphs:
+#   fasttape/gradients_impl.py): values are symbolic Tensors (eager ones
+#   become Const nodes when an op takes them); ones_seed/zeros/add/... stage
+#   nodes, shape() gives the static shape, has_shape/leading_extra compare
+#   static shapes (a dim unknown on either side is "not known to match", so
+#   the fit takes its general path, reduce_unknown), shape_arg follows Note
+#   [Unknown dims in VJPs]. One more method, slot_full, asks whether a slot's
+#   value is lazy (a known 1 against a larger dim): there an unknown dim
+#   against an unknown dim is full, since fit gives every slot value with an
+#   unknown dim its tensor's run-time shape. The algorithm does not change.
 #
 # Entries. _Sweep.node() is the per-entry step and knows nothing of where the
 # entry comes from: it takes the op, the gradient slot of each input and
@@ -45,13 +49,15 @@ from libc.stdlib cimport calloc
 # values by input and output position (those the op's save mask names must
 # be there: Note [Save masks]) and the attributes. _Sweep.tape_entry() fills these from the C tape (a copy of the
 # pool segment, the slots of pruning, the saved list) and releases the saved
-# values afterwards. A graph walker would fill the same from a node: slots
+# values afterwards. The graph walker (_graph_sweep/_graph_entry, driven by
+# fasttape/gradients_impl.py's _walk) fills the same from a node: slots
 # from a {tensor: slot} map over the nodes between xs and ys (its own
 # pruning), shape records from the static shapes (an unknown dim written as
 # -1), the saved values being the node's own input and output tensors (a graph
 # keeps them all: it saves nothing), and the node's attributes; it visits the
 # nodes in reverse topological order, as the tape loop visits live entries in
-# reverse order, and calls node() for each. _node_gradients() is that walk for
+# reverse order, and calls node() for each (deferring it when its VJPs need
+# what the graph does not know: Note [Unknown dims in VJPs]). _node_gradients() is that walk for
 # one op application given as values (its inputs and outputs as the saved
 # values), tested against the tape on every differentiable op of the table.
 # Slot values are always values of the sweep's space: every producer (seed,
@@ -61,7 +67,7 @@ from libc.stdlib cimport calloc
 # Note [One VJP, every mode]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~
 # An op has one set of VJPs, and every sweep calls them: first order, higher
-# order, batched, and (next) symbolic. A VJP names what it needs (register_op,
+# order, batched, and symbolic. A VJP names what it needs (register_op,
 # _plan) and receives, in the sweep's value space:
 # - g, g<k>: the gradient of output k: an ndarray (first order), a Tensor
 #   (higher order) or a symbolic Tensor (graph). None for an output of a
@@ -117,9 +123,9 @@ from libc.stdlib cimport calloc
 # (`ft.placeholder(ft.float32, (None, 784))`, an input_signature with None).
 #
 # The choice: static shapes where they are known, the VJP *deferred to run
-# time* where they are not; no run-time shape tensors. (The symbolic space,
-# _UnknownDim, UnknownDimError, the deferred-VJP node and _sum_to come with
-# ft.gradients; this Note is their contract.)
+# time* where they are not; no run-time shape tensors. (_SymbolicSpace,
+# _UnknownDim, UnknownDimError and _graph_entry here; the deferred-VJP node
+# and _sum_to in fasttape/gradients_impl.py, Note [Deferred VJPs].)
 # - `ft.function` traces per concrete input signature (SPEC §4: dtype and
 #   shape of each tensor argument), as JAX's jit and TensorFlow's default
 #   tracing do, so inside a trace every shape is known and the symbolic
@@ -130,7 +136,9 @@ from libc.stdlib cimport calloc
 #   reading known dims work (matmul's VJPs need only the ranks), but using an
 #   unknown dim as a number (arithmetic, __index__, comparison) raises
 #   UnknownDimError. The sweep calls the VJP at build time; if it raises
-#   UnknownDimError, the nodes it added are dropped and the entry becomes
+#   UnknownDimError (or anything, once a marker was used as a number: a
+#   library may turn the error into its own), the nodes it added are
+#   dropped, its slots restored, and the entry becomes
 #   one deferred-VJP node per input gradient: its inputs
 #   are the values the plan names plus the entry's inputs whose shapes it
 #   names (to read their run-time shapes, as TensorFlow's Shape op does), its
@@ -149,10 +157,16 @@ from libc.stdlib cimport calloc
 #   the reduce_sum; where they cannot (an unknown dim against anything but an
 #   equal known dim) it stages one `_sum_to(g, x)` op that sums g to x's
 #   run-time shape (TensorFlow's BroadcastGradientArgs + Sum, in one op).
+# - The same deferral serves what a graph cannot stage at all: a VJP that
+#   reads a value (segment_sum's ids: SymbolicTensor._no_value counts it),
+#   one that refuses Tensors (NotImplementedError: the spectral norm's), and
+#   an entry with a tensor of unknown rank (no shape record to give). In
+#   ft.function (every shape known) only the first two happen.
 # - VJPs must read shapes through `<input>_shape`, not `x.shape` (a symbolic
 #   tensor's shape has None for its unknown dims, as TensorFlow's, and None in
-#   arithmetic is a TypeError the sweep cannot tell from a bug). The graph
-#   test over op_db with every dim unknown will enforce it.
+#   arithmetic is a TypeError the sweep cannot tell from a bug).
+#   tests/graph/test_gradients.py runs every differentiable op_db sample in
+#   graphs with every dim unknown, which enforces it.
 # Why not TensorFlow's run-time shapes (`ft.shape(x)` passed as x_shape): the
 # VJPs as written would need ~25 rewrites into tensor arithmetic, and pad,
 # slice, tile, reshape, _index_add and conv2d_backprop_input would need their
@@ -213,6 +227,7 @@ cdef class _VSpace:
     """The operations on gradient values a sweep needs: See Note [One sweep,
     several value spaces]. This base class holds the static facts of concrete
     values (ndarrays and Tensors that have one); subclasses do the arithmetic."""
+    cdef bint symbolic  # values are graph tensors (_SymbolicSpace)
 
     cdef object arg(self, object v):
         raise NotImplementedError
@@ -231,6 +246,11 @@ cdef class _VSpace:
 
     cdef int leading_extra(self, object g, int64_t *rec) noexcept:
         return _leading_extra(_array_of(g), rec)
+
+    cdef bint slot_full(self, object g, int64_t *rec) noexcept:
+        """A slot's value g has the full shape of record rec (is not a lazy
+        broadcast gradient): has_shape, except in the symbolic space."""
+        return self.has_shape(g, rec)
 
     cdef object shape_arg(self, int64_t *rec):
         return _meta_shape(rec, 0)
@@ -368,9 +388,369 @@ cdef _VSpace _RAW_SPACE = _RawSpace()
 cdef _VSpace _TENSOR_SPACE = _TensorSpace()
 
 
+# ---------------------------------------------------------------- symbolic
+
+class UnknownDimError(ValueError):
+    """A VJP used a dim that the graph does not know (an _UnknownDim marker)
+    as a number: the sweep defers the VJP to run time. See Note [Unknown dims
+    in VJPs]."""
+    ft_passthrough = True  # not an argument error: Note [Errors at the public boundary]
+
+
+cdef object _unknown_dim_used(object d):
+    global _unknown_dim_uses
+    _unknown_dim_uses += 1
+    raise UnknownDimError(f"dim {d.axis} of a shape is unknown in this graph")
+
+
+class _UnknownDim:
+    """An unknown dim in a VJP's `<input>_shape` (Note [Unknown dims in
+    VJPs]): it may be stored, passed along and compared by identity, but
+    used as a number (arithmetic, comparison, int(), an index) it raises
+    UnknownDimError, and the sweep defers the VJP to run time."""
+
+    __slots__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def __repr__(self):
+        return "?"
+
+    def __hash__(self):
+        return id(self)
+
+    def _used(self, *args):
+        _unknown_dim_used(self)
+
+    __index__ = __int__ = __float__ = __bool__ = _used
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _used
+    __floordiv__ = __rfloordiv__ = __truediv__ = __rtruediv__ = __mod__ = __rmod__ = _used
+    __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = _used
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _used
+
+
+cdef inline bint _is_symbolic_value(object v) noexcept:
+    return isinstance(v, Tensor) and (<Tensor>v)._value is None
+
+
+cdef dict _SYM_OPS = {}
+
+
+cdef object _sym_op(str name):
+    """Public op functions the symbolic space stages (fasttape.ops, imported late)."""
+    fn = _SYM_OPS.get(name)
+    if fn is None:
+        from fasttape.ops import _registry
+        fn = _SPECIAL["sum_to"] if name == "_sum_to" else _registry.OPS[name]
+        _SYM_OPS[name] = fn
+    return fn
+
+
+@cython.final
+cdef class _SymbolicSpace(_VSpace):
+    """Graphs (ft.gradients, tapes inside ft.function): values are symbolic
+    Tensors (or eager ones, which the ops capture as constants), and every
+    operation stages nodes into the graph being built. Static shapes stand in
+    for shapes: an unknown dim (None in a static shape, -1 in a shape record)
+    is never known to match anything. See Note [Unknown dims in VJPs]."""
+
+    def __cinit__(self):
+        self.symbolic = True
+
+    cdef object arg(self, object v):
+        return v
+
+    cdef object value(self, object g):
+        return _tensor_of(g)
+
+    cdef tuple shape(self, object v):
+        if _is_symbolic_value(v):
+            s = (<SymbolicTensor>v)._static_shape
+            if s.rank is None:  # the entry is deferred to run time
+                _unknown_dim_used(_UnknownDim(None))
+            return tuple(s)
+        return _array_of(v).shape
+
+    cdef int dtype_num(self, object v) except -2:
+        if _is_symbolic_value(v):
+            return (<SymbolicTensor>v)._dtype.num
+        return cnp.PyArray_TYPE(<cnp.ndarray>_array_of(v))
+
+    cdef bint has_shape(self, object g, int64_t *rec) noexcept:
+        cdef int nd = <int>rec[1], d
+        if not _is_symbolic_value(g):
+            return _shape_is(_array_of(g), rec)
+        try:
+            s = (<SymbolicTensor>g)._static_shape
+            if s.rank is None or len(s) != nd:
+                return False
+            for d in range(nd):
+                if s[d] is None or rec[2 + d] < 0 or s[d] != rec[2 + d]:
+                    return False
+            return True
+        except Exception:  # noqa: BLE001  (noexcept: not known to match)
+            return False
+
+    cdef bint slot_full(self, object g, int64_t *rec) noexcept:
+        # A slot's value has an unknown dim only where it has its tensor's
+        # run-time dim: every producer (seed, fit, add) makes it so, since
+        # fit sums to the input's run-time shape (_sum_to) wherever a dim is
+        # unknown. So unknown against unknown is "full" here, and only a
+        # known 1 against a larger or unknown dim is lazy.
+        cdef int nd = <int>rec[1], d
+        if not _is_symbolic_value(g):
+            return _shape_is(_array_of(g), rec)
+        try:
+            s = (<SymbolicTensor>g)._static_shape
+            if s.rank is None or len(s) != nd:
+                return False
+            for d in range(nd):
+                if s[d] is None:
+                    if rec[2 + d] >= 0:
+                        return False
+                elif rec[2 + d] < 0 or s[d] != rec[2 + d]:
+                    return False
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    cdef int leading_extra(self, object g, int64_t *rec) noexcept:
+        cdef int nd = <int>rec[1], gnd, d
+        if not _is_symbolic_value(g):
+            return _leading_extra(_array_of(g), rec)
+        try:
+            s = (<SymbolicTensor>g)._static_shape
+            if s.rank is None:
+                return 0
+            gnd = len(s)
+            if gnd <= nd:
+                return 0
+            for d in range(nd):
+                x = s[gnd - nd + d]
+                if x is None or rec[2 + d] < 0 or x != rec[2 + d]:
+                    return 0
+            return gnd - nd
+        except Exception:  # noqa: BLE001
+            return 0
+
+    cdef object shape_arg(self, int64_t *rec):
+        cdef int nd = <int>rec[1], d
+        return tuple([rec[2 + d] if rec[2 + d] >= 0 else _UnknownDim(d) for d in range(nd)])
+
+    cdef object ones_seed(self, Tensor target):
+        if (_is_symbolic_value(target)
+                and (<SymbolicTensor>target)._static_shape.rank is None):
+            return _sym_op("ones_like")(target)
+        shape = self.shape(target)
+        dtype = np.dtype(cnp.PyArray_DescrFromType(self.dtype_num(target)))
+        if None in shape:
+            return _sym_op("ones_like")(target)
+        # ones that broadcast to the target's shape: see Note [Broadcast gradients]
+        return _wrap(np.ones((1,) * len(shape), dtype))
+
+    cdef object seed_value(self, object seed, Tensor target):
+        if isinstance(seed, Tensor):
+            return seed
+        return _wrap(np.array(seed, dtype=np.dtype(cnp.PyArray_DescrFromType(
+            self.dtype_num(target)))))
+
+    cdef object zeros(self, tuple shape, object dtype):
+        if None in shape or -1 in shape:
+            _unknown_dim_used(_UnknownDim(shape.index(None) if None in shape
+                                          else shape.index(-1)))
+        return _wrap(np.zeros(shape, dtype))
+
+    cdef object add(self, object cur, object g, uint8_t *owned):
+        return _binary(_OP_ADD, _tensor_of(cur), _tensor_of(g))
+
+    cdef object broadcast_to(self, object g, tuple shape):
+        if None in shape or -1 in shape:
+            # a lazy gradient (a known 1) against an unknown dim: the run-time
+            # shape is needed, so the entry is deferred
+            _unknown_dim_used(_UnknownDim(shape.index(None) if None in shape
+                                          else shape.index(-1)))
+        return _call_special("broadcast_to", (_tensor_of(g), shape))
+
+    cdef object sum_axes(self, object g, tuple axes, tuple kept):
+        cdef Py_ssize_t k
+        reduce_sum = _sym_op("reduce_sum")
+        if None not in kept and -1 not in kept:
+            r = reduce_sum(g, axis=axes)
+            if self.shape(r) == kept:
+                return r
+            return _call_special("reshape", (r, kept))
+        # unknown dims in the result: the summed axes that kept drops are the
+        # first ones (extra leading axes; see _reduce_to), the others stay as 1s
+        k = len(self.shape(g)) - len(kept)
+        order = sorted(axes)
+        drop, keep = order[:k], [a - k for a in order[k:]]
+        r = g
+        if drop:
+            r = reduce_sum(r, axis=tuple(drop))
+        if keep:
+            r = reduce_sum(r, axis=tuple(keep), keepdims=True)
+        return r
+
+    cdef object cast(self, object g, object dtype):
+        return _call_special("cast", (g, dtype))
+
+    cdef object stack(self, list rows):
+        return _call_special("stack", (rows,))
+
+    cdef object result(self, object g):
+        return _tensor_of(g)
+
+    cdef object reduce_unknown(self, object g, tuple g_shape, tuple in_shape, object x, int nb):
+        """_reduce_to with unknown dims: the sum that static shapes decide (extra
+        leading axes, a known 1 against a known n), else one _sum_to(g, x) that
+        sums g to x's run-time shape. See Note [Unknown dims in VJPs]."""
+        cdef Py_ssize_t d, lead
+        row = g_shape[nb:]
+        lead = len(row) - len(in_shape)
+        drop = [nb + d for d in range(lead)]
+        keep = []
+        decided = True
+        for d in range(max(lead, 0), len(row)):
+            gd = row[d]
+            xd = in_shape[d - lead]
+            if xd == 1:
+                if gd is None:
+                    decided = False
+                elif gd != 1:
+                    keep.append(nb + d)
+            elif xd < 0:
+                if gd != 1:  # unknown or n: x's dim may be 1 at run time
+                    decided = False
+        if not decided:
+            if nb or not _is_symbolic_value(x):
+                _unknown_dim_used(_UnknownDim(0))  # deferred to run time
+            return _sym_op("_sum_to")(g, x)
+        if not drop and not keep:
+            return g
+        reduce_sum = _sym_op("reduce_sum")
+        if drop:
+            g = reduce_sum(g, axis=tuple(drop))
+        if keep:
+            g = reduce_sum(g, axis=tuple([a - len(drop) for a in keep]), keepdims=True)
+        return g
+
+
+cdef _VSpace _SYMBOLIC_SPACE = _SymbolicSpace()
+
+
+cdef int64_t _write_static_shape(int64_t *rec, object t) except -1:
+    """A symbolic tensor's shape record, -1 for an unknown dim."""
+    cdef int d, nd
+    s = (<SymbolicTensor>t)._static_shape
+    nd = len(s)
+    rec[0] = (<SymbolicTensor>t)._dtype.num
+    rec[1] = nd
+    for d in range(nd):
+        rec[2 + d] = -1 if s[d] is None else s[d]
+    return 2 + nd
+
+
+def _graph_sweep(list nodes, dict slot_of, Py_ssize_t n_slots, list seeds, list source_slots,
+                 defer, Py_ssize_t batch=0):
+    """The reverse sweep over a graph (ft.gradients, tapes inside ft.function):
+    _Sweep.node() over `nodes` (Operations, in reverse topological order)
+    in the symbolic space. slot_of maps the tensors that carry gradients to
+    their slots; seeds: (slot, target tensor, seed or None) per target;
+    `defer(node, gs, wanted, mark)` builds the deferred-VJP nodes of an entry
+    whose VJPs need an unknown dim and returns [(input index, gradient)].
+    Returns each source slot's gradient value (None: none).
+    See Note [One sweep, several value spaces]."""
+    cdef _Sweep sw = _Sweep(None, n_slots, _SYMBOLIC_SPACE, batch)
+    for s, target, seed in seeds:
+        if seed is None:
+            sw.seed(s, target, None)
+        else:  # checked against the target's static shape by the caller
+            sw.accumulate(s, _SYMBOLIC_SPACE.seed_value(seed, target))
+    for node in nodes:
+        _graph_entry(sw, node, slot_of, defer)
+    return [sw.grads[s] if s >= 0 else None for s in source_slots]
+
+
+cdef int _graph_entry(_Sweep sw, object node, dict slot_of, object defer) except -1:
+    """One graph node as _Sweep.node() takes it: slots from slot_of, shape
+    records from the static shapes, the node's own tensors as saved values."""
+    cdef OpDef op = <OpDef>node.op_def
+    cdef tuple ins = node._inputs, outs = node._outputs
+    cdef int n_in = len(ins), n_out = len(outs), i, n = n_in + n_out
+    cdef int64_t *slot = NULL
+    cdef int64_t *mp = NULL
+    cdef int64_t *meta = NULL
+    cdef int64_t pos = 0, uses
+    cdef bint any_in = False, unranked = False
+    for i in range(n_in):
+        if ins[i] in slot_of:
+            any_in = True
+            break
+    if not any_in:
+        return 0
+    try:
+        slot = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+        mp = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+        if slot == NULL or mp == NULL:
+            raise MemoryError()
+        values = list(ins) + list(outs)
+        for i in range(n):
+            t = values[i]
+            slot[i] = slot_of.get(t, -1)
+            mp[i] = pos
+            if (<SymbolicTensor>t)._static_shape.rank is None:
+                unranked = unranked or slot[i] >= 0
+                pos += 2
+            else:
+                pos += 2 + len((<SymbolicTensor>t)._static_shape)
+        meta = <int64_t*>malloc((pos + 1) * sizeof(int64_t))
+        if meta == NULL:
+            raise MemoryError()
+        for i in range(n):
+            t = values[i]
+            if (<SymbolicTensor>t)._static_shape.rank is None:
+                meta[mp[i]] = (<SymbolicTensor>t)._dtype.num
+                meta[mp[i] + 1] = 0
+            else:
+                _write_static_shape(meta + mp[i], t)
+        before = [sw.grads[slot[i]] if slot[i] >= 0 else None for i in range(n_in)]
+        mark = len(node._graph._ops)
+        uses = _unknown_dim_uses
+        try:
+            if unranked:  # no shape records to give: deferred at once
+                raise UnknownDimError(f"a tensor of node '{node.name}' has an unknown rank")
+            sw.node(op, n_in, n_out, slot, meta, mp, list(ins), list(outs), node.attrs)
+        except Exception as e:
+            if (not isinstance(e, (UnknownDimError, NotImplementedError))
+                    and _unknown_dim_uses == uses):
+                raise
+            # See Note [Unknown dims in VJPs]: drop what the entry built, defer it
+            for i in range(n_in):
+                if slot[i] >= 0:
+                    sw.grads[slot[i]] = before[i]
+            if sw.batch:
+                raise ValueError(
+                    f"gradients: the VJP of node '{node.name}' (op {op.name}) needs a dim "
+                    "that the graph does not know, and a Jacobian cannot defer it to run "
+                    "time; give the tensors full static shapes") from None
+            gs = [sw.grads[slot[n_in + i]] if slot[n_in + i] >= 0 else None
+                  for i in range(n_out)]
+            wanted = [i for i in range(n_in) if slot[i] >= 0]
+            for i, r in defer(node, gs, wanted, mark):
+                sw.accumulate(slot[i], r)
+    finally:
+        free(slot)
+        free(mp)
+        free(meta)
+    return 0
+
+
 def _space_for_testing(str which):
-    """A value space's methods as Python callables (tests/core/test_vspace.py)."""
-    return _SpaceProbe(_RAW_SPACE if which == "raw" else _TENSOR_SPACE)
+    """A value space's methods as Python callables (tests/core/test_vspace.py):
+    "raw", "tensors" or "symbolic"."""
+    return _SpaceProbe(_RAW_SPACE if which == "raw" else
+                       _SYMBOLIC_SPACE if which == "symbolic" else _TENSOR_SPACE)
 
 
 cdef class _SpaceProbe:
@@ -398,7 +778,7 @@ cdef class _SpaceProbe:
         rec[0] = -1
         rec[1] = len(shape)
         for d in range(len(shape)):
-            rec[2 + d] = shape[d]
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
         return self.vs.shape_arg(rec)
 
     def has_shape(self, g, tuple shape):
@@ -407,8 +787,17 @@ cdef class _SpaceProbe:
         rec[0] = -1
         rec[1] = len(shape)
         for d in range(len(shape)):
-            rec[2 + d] = shape[d]
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
         return self.vs.has_shape(g, rec)
+
+    def slot_full(self, g, tuple shape):
+        cdef int64_t rec[2 + 32]
+        cdef int d
+        rec[0] = -1
+        rec[1] = len(shape)
+        for d in range(len(shape)):
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
+        return self.vs.slot_full(g, rec)
 
     def leading_extra(self, g, tuple shape):
         cdef int64_t rec[2 + 32]
@@ -416,7 +805,7 @@ cdef class _SpaceProbe:
         rec[0] = -1
         rec[1] = len(shape)
         for d in range(len(shape)):
-            rec[2 + d] = shape[d]
+            rec[2 + d] = -1 if shape[d] is None else shape[d]
         return self.vs.leading_extra(g, rec)
 
     def ones_seed(self, Tensor target):
@@ -701,7 +1090,7 @@ cdef class _Sweep:
                     any_g = True
                     if self.batch:
                         g = self.full(g, self.batch + _meta_shape(meta, mp[n_in + j]))
-                    elif not op.lazy_grads and not self.vs.has_shape(g, meta + mp[n_in + j]):
+                    elif not op.lazy_grads and not self.vs.slot_full(g, meta + mp[n_in + j]):
                         g = self.full(g, _meta_shape(meta, mp[n_in + j]))
                 gs[j] = g
             if not any_g:
@@ -717,7 +1106,8 @@ cdef class _Sweep:
                         f"({n_in}), got {type(res).__name__}")
                 for i in range(n_in):
                     if slot[i] >= 0 and res[i] is not None:
-                        self.accumulate(slot[i], self.fit(res[i], meta, mp[i], mp[n_in], op, i))
+                        self.accumulate(slot[i], self.fit(res[i], meta, mp[i], mp[n_in], op, i,
+                                                          saved_in[i]))
             else:
                 for i in range(n_in):
                     if slot[i] < 0:
@@ -731,7 +1121,8 @@ cdef class _Sweep:
                         gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
                                        attrs, meta, mp, n_in)
                     if gi is not None:
-                        self.accumulate(slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i))
+                        self.accumulate(slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i,
+                                                          saved_in[i]))
         finally:
             for j in range(min(n_out, MAX_ARGS)):
                 gs[j] = None
@@ -803,7 +1194,7 @@ cdef class _Sweep:
                 for i in range(n_in):
                     if slot[i] >= 0 and res[i] is not None:
                         per_input[i].append(
-                            self.full(self.fit(res[i], meta, mp[i], mp[n_in], op, i),
+                            self.full(self.fit(res[i], meta, mp[i], mp[n_in], op, i, saved_in[i]),
                                       _meta_shape(meta, mp[i])))
                     else:
                         per_input[i].append(None)
@@ -821,14 +1212,15 @@ cdef class _Sweep:
 
     # ------------------------------------------------ sum-to-shape
     cdef object fit(self, object g, int64_t *meta, int64_t mpos, int64_t mpos_out, OpDef op,
-                    int i):
+                    int i, object x):
         """Sums a VJP's result back to its input's shape and casts it to the
         input's dtype. See Note [Broadcast gradients].
 
         mpos/mpos_out locate the shape records of the input and of output 0:
         the result of an elementwise op's VJP stands for an array of the
         output's shape, any other VJP's result for one of the input's shape
-        (or larger, with leading batch axes, as matmul's)."""
+        (or larger, with leading batch axes, as matmul's). x: the input's
+        saved value (None when not saved: only the symbolic space reads it)."""
         cdef int type_num = <int>meta[mpos], lead
         cdef _VSpace vs = self.vs
         g = vs.value(g)
@@ -836,7 +1228,7 @@ cdef class _Sweep:
             # See Note [Batch axis in fit]
             ref = _meta_shape(meta, mpos_out if op.elementwise else mpos)
             shape = vs.shape(g)
-            g = self._reduce_to(g, shape, _meta_shape(meta, mpos), ref, op, i,
+            g = self._reduce_to(g, shape, _meta_shape(meta, mpos), ref, op, i, x,
                                 1 if len(shape) > len(ref) else 0)
         elif not (vs.has_shape(g, meta + mpos)
                   and (not op.elementwise or vs.has_shape(g, meta + mpos_out))):
@@ -848,18 +1240,21 @@ cdef class _Sweep:
             else:
                 g = self._reduce_to(g, vs.shape(g), _meta_shape(meta, mpos),
                                     _meta_shape(meta, mpos_out if op.elementwise else mpos),
-                                    op, i)
+                                    op, i, x)
         if type_num >= 0 and vs.dtype_num(g) != type_num:
             g = vs.cast(g, cnp.PyArray_DescrFromType(type_num))
         return g
 
     cdef object _reduce_to(self, object g, tuple g_shape, tuple in_shape, tuple ref_shape,
-                           OpDef op, int i, int nb=0):
+                           OpDef op, int i, object x, int nb=0):
         """g (of g_shape: nb batch axes, then a row standing for an array of
         broadcast(row, ref_shape)) summed over the axes that broadcasting added
         to in_shape; g stays lazy (smaller) where it already broadcasts to
         in_shape. The batch axes are kept as they are."""
         cdef Py_ssize_t d
+        if self.vs.symbolic and (None in g_shape or -1 in in_shape or -1 in ref_shape):
+            # See Note [Unknown dims in VJPs]
+            return (<_SymbolicSpace>self.vs).reduce_unknown(g, g_shape, in_shape, x, nb)
         bshape = g_shape[:nb]
         row = g_shape[nb:]
         full = _broadcast_pair(row, ref_shape)

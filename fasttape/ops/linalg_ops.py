@@ -314,8 +314,9 @@ def _einsum_grad(equation, i, g, operands, x_shape):
     kept = "".join(c for c in target if c in have)
     r = _einsum_call(",".join(subs) + "->" + kept, ops)
     if len(kept) < len(target):  # summed out of operand i alone: constant along those axes
-        dims = iter(r.shape)
+        dims = iter(r.shape)  # r's rank, and its known dims (Note [One VJP, every mode])
         shape = [next(dims) if c in have else 1 for c in target]
+        shape = [d if d is not None else n for d, n in zip(shape, x_shape, strict=True)]
         full = [d if c in have else n for c, d, n in zip(target, shape, x_shape, strict=True)]
         r = np.broadcast_to(np.reshape(r, shape), full)
     return r
@@ -538,9 +539,9 @@ def _phi_mask(n, dtype):
     return _PHI[key]
 
 
-def _cholesky_vjp(g, out):
+def _cholesky_vjp(g, out, input_shape):
     # A = L L^T: grad A = sym(L^-T Phi(L^T g) L^-1) (Murray 2016; as JAX and PyTorch)
-    p = np.matmul(_mT(out), g) * _phi_mask(out.shape[-1], out.dtype)
+    p = np.matmul(_mT(out), g) * _phi_mask(input_shape[-1], out.dtype)
     s = call_op(_solve_op, (out, p), (True,))  # L^-T P
     s = _mT(call_op(_solve_op, (out, _mT(s)), (True,)))  # (L^-T P) L^-1
     return 0.5 * (s + _mT(s))

@@ -33,7 +33,7 @@ from fasttape.ops._registry import (
     same_dtype,
     unary,
 )
-from fasttape.ops.array_ops import _gather_op
+from fasttape.ops.array_ops import _gather_op, expand_dims
 
 _SQRT_2 = math.sqrt(2.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -375,8 +375,15 @@ def _expand(g, x_shape, axis, keepdims):
     lead = g.shape[: len(g.shape) - out_nd]  # cotangent rows of a batched sweep
     if not lead and (keepdims or axis is None):  # already broadcasts (a full reduction's g is 0-d)
         return g
-    shape = tuple(lead) + reduced_shape(x_shape, axis, True)
-    return g.reshape(shape) if isinstance(g, np.ndarray) else np.reshape(g, shape)
+    if isinstance(g, np.ndarray):
+        return g.reshape(tuple(lead) + reduced_shape(x_shape, axis, True))
+    if not lead and not all(isinstance(d, int) for d in x_shape):
+        # unknown dims (a graph: Note [Unknown dims in VJPs]): the reduced axes
+        # come back as 1s without naming the others
+        for a in sorted(axis):
+            g = expand_dims(g, a)
+        return g
+    return np.reshape(g, tuple(lead) + reduced_shape(x_shape, axis, True))
 
 
 def _count(x_shape, axis):
@@ -387,11 +394,11 @@ def _count(x_shape, axis):
     return n
 
 
-def _extreme_vjp(g, x, out, axis, keepdims):
+def _extreme_vjp(g, x, x_shape, out, axis, keepdims):
     # ties share the gradient equally, as TF
-    mask = np.where(x == _expand(out, x.shape, axis, keepdims), np.ones_like(x), np.zeros_like(x))
+    mask = np.where(x == _expand(out, x_shape, axis, keepdims), np.ones_like(x), np.zeros_like(x))
     count = np.sum(mask, axis=axis, keepdims=True)
-    return _expand(g, x.shape, axis, keepdims) * mask / count
+    return _expand(g, x_shape, axis, keepdims) * mask / count
 
 
 def _mean(x, axis, keepdims):
@@ -433,8 +440,8 @@ def _centered(x, axis):
 
 reduce_logsumexp = reduce(
     "reduce_logsumexp", _logsumexp,
-    lambda g, x, out, axis, keepdims:
-        _expand(g, x.shape, axis, keepdims) * np.exp(x - _expand(out, x.shape, axis, keepdims)),
+    lambda g, x, x_shape, out, axis, keepdims:
+        _expand(g, x_shape, axis, keepdims) * np.exp(x - _expand(out, x_shape, axis, keepdims)),
     float_only=True)
 reduce_max = reduce("reduce_max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
                     _extreme_vjp, shape_fn=_rules.nonempty_reduced_shape)
@@ -452,12 +459,13 @@ def _int_kept(x):
 reduce_prod = reduce(
     "reduce_prod",
     lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims, dtype=_int_kept(x)),
-    lambda g, x, axis, keepdims: _expand(g, x.shape, axis, keepdims) * _prod_of_others(x, axis))
+    lambda g, x, x_shape, axis, keepdims:
+        _expand(g, x_shape, axis, keepdims) * _prod_of_others(x, axis))
 reduce_std = reduce(
     "reduce_std", lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims),
-    lambda g, x, out, axis, keepdims:
-        _expand(g, x.shape, axis, keepdims) * _centered(x, axis)
-        / (_count(x.shape, axis) * _expand(out, x.shape, axis, keepdims)),
+    lambda g, x, x_shape, out, axis, keepdims:
+        _expand(g, x_shape, axis, keepdims) * _centered(x, axis)
+        / (_count(x_shape, axis) * _expand(out, x_shape, axis, keepdims)),
     float_only=True)
 reduce_sum = reduce(
     "reduce_sum",
@@ -465,8 +473,8 @@ reduce_sum = reduce(
     lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims))
 reduce_variance = reduce(
     "reduce_variance", _variance,
-    lambda g, x, axis, keepdims:
-        _expand(g, x.shape, axis, keepdims) * 2 * _centered(x, axis) / _count(x.shape, axis),
+    lambda g, x, x_shape, axis, keepdims:
+        _expand(g, x_shape, axis, keepdims) * 2 * _centered(x, axis) / _count(x_shape, axis),
     float_only=True)
 
 
@@ -596,8 +604,8 @@ def _euclidean_norm(x, axis, keepdims):
 
 reduce_euclidean_norm = reduce(
     "reduce_euclidean_norm", _euclidean_norm,
-    lambda g, x, out, axis, keepdims:  # x / norm, as TensorFlow's (NaN at a zero norm)
-        _expand(g, x.shape, axis, keepdims) * x / _expand(out, x.shape, axis, keepdims),
+    lambda g, x, x_shape, out, axis, keepdims:  # x / norm, as TensorFlow's (NaN at a zero norm)
+        _expand(g, x_shape, axis, keepdims) * x / _expand(out, x_shape, axis, keepdims),
     doc="The Euclidean norm sqrt(sum(x**2)) of `input_tensor` over `axis` (all axes when "
         "None), as tf.math.reduce_euclidean_norm; `keepdims` keeps reduced axes with size 1.\n\n"
         "    >>> import fasttape as ft\n"

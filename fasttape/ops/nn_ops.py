@@ -1365,8 +1365,8 @@ def _moments(x, axes, keepdims):
     return np.squeeze(mean, axis=axes), np.squeeze(variance, axis=axes)
 
 
-def _moments_vjp(g0, g1, x, out0, axes, keepdims):
-    kept, n = _kept_shape(x.shape, axes), _count(x.shape, axes)
+def _moments_vjp(g0, g1, x, x_shape, out0, axes, keepdims):
+    kept, n = _kept_shape(x_shape, axes), _count(x_shape, axes)
     grad = None
     if g0 is not None:
         grad = np.reshape(g0, kept) / n  # broadcasts to x (a lazy gradient)

@@ -15,8 +15,9 @@ from fasttape.ops.array_ops import cast
 
 Tensor = _core.Tensor
 
-#: the ways `f` can be run; graph mode and `ft.function` join when they exist
-SUPPORTED_MODES = ("eager",)
+#: the ways `f` can be differentiated: an eager GradientTape, ft.gradients in
+#: an ft.Graph run by a Session, a GradientTape inside ft.function
+SUPPORTED_MODES = ("eager", "graph", "function")
 
 _MAX_JACOBIAN_SIZE = 400
 
@@ -82,9 +83,14 @@ def _close(a, b, rtol, atol):
     return abs(a - b) <= atol + rtol * max(abs(a), abs(b))
 
 
-def _gradients(f, args, cotangents, name):
+def _gradients(f, args, cotangents, name, mode="eager"):
     """(output values, gradients) of <cotangents, f> with respect to every
-    argument; cotangents None: the tape's default (the sum of the outputs)."""
+    argument; cotangents None: the tape's default (the sum of the outputs).
+    `mode`: see SUPPORTED_MODES."""
+    if mode == "graph":
+        return _graph_gradients(f, args, cotangents, name)
+    if mode == "function":
+        return _function_gradients(f, args, cotangents, name)
     xs = args.tensors()
     with GradientTape() as tape:
         tape.watch(xs)
@@ -98,6 +104,51 @@ def _gradients(f, args, cotangents, name):
         seeds = [_core.convert_to_tensor(u) for u in cotangents]
     grads = tape.gradient(leaves, xs, output_gradients=seeds) if leaves else [None] * len(xs)
     return [t.numpy() for t in leaves], grads
+
+
+def _graph_gradients(f, args, cotangents, name):
+    from fasttape.gradients_impl import gradients
+    from fasttape.graph import Graph, placeholder
+    from fasttape.session import Session
+
+    g = Graph()
+    with g.as_default():
+        xs = [placeholder(a.dtype, a.shape) for a in args.arrays]
+        leaves = _leaves(f(*xs), name)
+        us = None
+        if cotangents is not None:
+            if len(leaves) != len(cotangents):
+                raise AssertionError(
+                    f"{name}: {len(leaves)} floating-point outputs in a graph but "
+                    f"{len(cotangents)} eagerly")
+            us = [placeholder(np.asarray(u).dtype, leaf.shape)
+                  for u, leaf in zip(cotangents, leaves)]
+        grads = gradients(leaves, xs, grad_ys=us) if leaves else [None] * len(xs)
+    feed = dict(zip(xs, args.arrays))
+    if us is not None:
+        feed.update(zip(us, cotangents))
+    fetch = [gr for gr in grads if gr is not None]
+    outs, vals = Session(graph=g).run((leaves, fetch), feed)
+    it = iter(vals)
+    return list(outs), [None if gr is None else _core.wrap_array(next(it)) for gr in grads]
+
+
+def _function_gradients(f, args, cotangents, name):
+    from fasttape.function import function
+
+    @function
+    def traced(xs, us):
+        with GradientTape() as tape:
+            tape.watch(xs)
+            leaves = _leaves(f(*xs), name)
+        seeds = None if us is None else list(us)
+        grads = (tape.gradient(leaves, xs, output_gradients=seeds) if leaves
+                 else [None] * len(xs))
+        return {"outs": leaves, "grads": list(grads)}
+
+    us = None if cotangents is None else [_core.convert_to_tensor(u) for u in cotangents]
+    out = traced(args.tensors(), us)
+    return [t.numpy() for t in out["outs"]], out["grads"]
 
 
 def _check_gradient_types(grads, args, name, order):
@@ -124,13 +175,13 @@ def _check_vjp(f, args, name, order, mode, eps, rtol, atol, rng):
     tape's default output gradients, a path of its own in the sweep)."""
     base = _values(f, args, None, name)
     cotangents = [rng.standard_normal(v.shape).astype(v.dtype) for v in base]
-    outs, grads = _gradients(f, args, cotangents, name)
+    outs, grads = _gradients(f, args, cotangents, name, mode)
     for j, (a, b) in enumerate(zip(outs, base, strict=True)):
         if not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True):
             raise AssertionError(
                 f"{name}: output {j} differs under a GradientTape ({a!r}) and without one ({b!r})")
     _check_gradient_types(grads, args, name, order)
-    _, sum_grads = _gradients(f, args, None, name)
+    _, sum_grads = _gradients(f, args, None, name, mode)
     _check_gradient_types(sum_grads, args, name, order)
     ones = [np.ones(v.shape) for v in base]
     for i, arr in enumerate(args.arrays):
@@ -194,7 +245,10 @@ def check_grads(f, args, order=1, modes=("eager",), eps=1e-6, rtol=1e-5, atol=1e
         args: arrays; float64 ones are differentiated, integer and bool ones
             are passed through as Tensors and must get None gradients.
         order: the highest derivative order to check.
-        modes: how `f` runs; "eager" (GradientTape).
+        modes: how `f` is differentiated (each checked): "eager" (a
+            GradientTape), "graph" (ft.gradients in an ft.Graph run by a
+            Session), "function" (a GradientTape inside ft.function); at
+            orders >= 2 the gradient function's tapes run in that mode too.
         eps: the finite-difference step.
         rtol, atol: |fd - ad| <= atol + rtol * max(|fd|, |ad|).
         seed: seeds the random directions.
@@ -207,7 +261,8 @@ def check_grads(f, args, order=1, modes=("eager",), eps=1e-6, rtol=1e-5, atol=1e
     >>> import numpy as np
     >>> import fasttape as ft
     >>> from fasttape.testing import check_grads
-    >>> check_grads(lambda x: ft.sin(x) * x, [np.array([0.5, 1.5])], order=2)
+    >>> check_grads(lambda x: ft.sin(x) * x, [np.array([0.5, 1.5])], order=2,
+    ...             modes=("eager", "graph", "function"))
     """
     name = name or getattr(f, "__name__", repr(f))
     if isinstance(modes, str):

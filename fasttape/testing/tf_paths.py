@@ -264,6 +264,7 @@ API = [
     E("global_variables", "tf.compat.v1.global_variables"),
     E("trainable_variables", "tf.compat.v1.trainable_variables"),
     E("dimension_value", "tf.compat.dimension_value tf.compat.v1.dimension_value"),
+    E("gradients", "tf.gradients tf.compat.v1.gradients"),
     # --- traced functions -------------------------------------------------------------------
     E("function", "tf.function"),
     E("TensorSpec", "tf.TensorSpec"),

@@ -294,3 +294,51 @@ def test_node_gradients_checks_its_output_gradients():
     op = ft.sin.op
     with pytest.raises(ValueError, match="sin: 2 output gradients for 1 outputs"):
         _core._node_gradients(op, [x], (), [ft.sin(x)], [None, None])
+
+
+# --- the symbolic space (Note [Unknown dims in VJPs]) --------------------------------
+
+SYMBOLIC = _core._space_for_testing("symbolic")
+
+
+def test_symbolic_space_stages_nodes_and_compares_static_shapes():
+    g = ft.Graph()
+    with g.as_default():
+        x = ft.placeholder(ft.float32, (None, 3))
+        k = ft.placeholder(ft.float32, (4, 3))
+        assert SYMBOLIC.arg(x) is x and SYMBOLIC.shape(x) == (None, 3)
+        assert SYMBOLIC.dtype_num(x) == np.dtype(np.float32).num
+        # unknown is never known to match...
+        assert not SYMBOLIC.has_shape(x, (None, 3)) and not SYMBOLIC.has_shape(x, (4, 3))
+        assert SYMBOLIC.has_shape(k, (4, 3)) and not SYMBOLIC.has_shape(k, (None, 3))
+        # ...except for a slot's value, which has its tensor's run-time dims
+        assert SYMBOLIC.slot_full(x, (None, 3)) and not SYMBOLIC.slot_full(x, (4, 3))
+        assert SYMBOLIC.leading_extra(k, (3,)) == 1 and SYMBOLIC.leading_extra(x, (None,)) == 0
+        s, _ = SYMBOLIC.add(x, k, False)
+        r = SYMBOLIC.sum_axes(x, (0,), (3,))
+        kept = SYMBOLIC.sum_axes(SYMBOLIC.broadcast_to(k, (2, 4, 3)), (0, 2), (None, 1))
+        c = SYMBOLIC.cast(r, np.float64)
+        seed = SYMBOLIC.ones_seed(x)
+    for t in (s, r, kept, c, seed):
+        assert _core.is_symbolic(t) and t.graph is g
+    assert r.shape == (3,) and kept.shape == (4, 1) and c.dtype == np.float64
+    assert seed.shape == (None, 3)  # ones_like: the target's run-time shape
+    sess = ft.Session(graph=g)
+    kv = np.arange(12.0, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_array_equal(sess.run(kept, {k: kv}), 2 * kv.sum(1, keepdims=True))
+
+
+def test_symbolic_shape_args_mark_unknown_dims():
+    shape = SYMBOLIC.shape_arg((None, 3))
+    assert len(shape) == 2 and shape[1] == 3 and type(shape[1]) is int
+    unknown = shape[0]
+    for use in (lambda d: d + 1, lambda d: d * 2, lambda d: int(d), lambda d: d > 0,
+                lambda d: np.zeros(d), lambda d: [0, 1][d], lambda d: d == 4):
+        with pytest.raises(Exception) as info:  # noqa: PT011 (NumPy may rewrap it)
+            use(unknown)
+        assert isinstance(info.value, (_core.UnknownDimError, TypeError))
+    assert SYMBOLIC.shape_arg((2, 3)) == (2, 3)
+    with pytest.raises(_core.UnknownDimError):
+        SYMBOLIC.zeros((None, 3), np.float32)
+    with pytest.raises(_core.UnknownDimError):
+        SYMBOLIC.broadcast_to(ft.constant([1.0]), (None, 3))

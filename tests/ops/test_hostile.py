@@ -33,7 +33,10 @@ NOT_OPS = {"as_dtype", "custom_gradient", "enable_eager_execution", "set_seed",
            # running graphs: tests/graph/test_session.py covers them
            "global_variables_initializer",
            # traced functions: tests/function/ covers it
-           "function"}
+           "function",
+           # symbolic gradients: tests/graph/test_gradients.py and
+           # tests/function/test_tape_in_function.py cover them
+           "gradients"}
 
 
 def test_every_public_function_is_an_op_or_a_composite():
