@@ -106,6 +106,24 @@ def test_nested_structures_in_and_out():
     assert len(count) == 3
 
 
+@pytest.mark.parametrize("wrap", [
+    lambda y: y, lambda y: [y], lambda y: (y,), lambda y: {"y": y}, lambda y: [[y], 1.0],
+    lambda y: (y, y),
+], ids=["tensor", "list_of_one", "tuple_of_one", "dict", "nested", "twice"])
+def test_the_returned_structure_is_kept_on_every_call(wrap):
+    f = ft.function(lambda x: wrap(x * 2.0))
+    x = ft.constant([1.0, 2.0])
+    expected = wrap(x * 2.0)
+    for _ in range(2):  # the trace's call, then the plan's fast path
+        out = f(x)
+        assert type(out) is type(expected)
+        got = [np.asarray(t) for t in ft.nest.flatten(out)]
+        want = [np.asarray(t) for t in ft.nest.flatten(expected)]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
 def test_input_signature_with_unknown_dims_traces_once():
     count = []
 
