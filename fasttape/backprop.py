@@ -2,6 +2,7 @@
 with the reverse sweep in fasttape._core.
 """
 
+import contextlib
 import enum
 import functools
 import inspect
@@ -48,12 +49,29 @@ class GradientTape(_core.Tape):
 
     def __init__(self, persistent=False, watch_accessed_variables=True):
         super().__init__(persistent, watch_accessed_variables)
+        self._graph_record = None  # See Note [Tapes in graphs]
 
     def __enter__(self):
+        if _core.staging():
+            from fasttape.graph import get_default_graph
+
+            graph = get_default_graph()
+            rec = self._graph_record
+            if rec is None or rec.graph is not graph:
+                rec = self._graph_record = _GraphRecord(graph, self)
+            rec.enter()
+            return self
+        if self._graph_record is not None:
+            raise RuntimeError(
+                "GradientTape: this tape recorded a graph (it was entered while a graph was "
+                "being built) and cannot record eager ops; use a new tape")
         self._push()
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if self._graph_record is not None:
+            self._graph_record.exit()
+            return False
         self._pop()
         return False
 
@@ -63,19 +81,29 @@ class GradientTape(_core.Tape):
             if not isinstance(t, Tensor):
                 raise TypeError(
                     f"GradientTape.watch: expected tensors or variables, got {type(t).__name__}")
+            if self._graph_record is not None:
+                self._graph_record.watch(t)
+                continue
             _not_symbolic(t, "watched tensor")
             self._watch(t)
 
     def watched_variables(self):
         """The variables this tape watches, in the order they were first watched."""
+        if self._graph_record is not None:
+            return self._graph_record.watched_variables()
         return self._watched_variables()
 
     def reset(self):
         """Forgets everything recorded so far (the tape stays active in its context)."""
+        if self._graph_record is not None:
+            self._graph_record.reset()
+            return
         self._reset()
 
     def stop_recording(self):
         """A context in which ops are not recorded on this tape."""
+        if self._graph_record is not None:
+            return self._graph_record.paused()
         return _StopRecording(self)
 
     def gradient(self, target, sources, output_gradients=None,
@@ -90,6 +118,8 @@ class GradientTape(_core.Tape):
         (see `ft.debugging.explain_gradient`).
         """
         unconnected = UnconnectedGradients(unconnected_gradients)
+        if self._graph_record is not None:
+            return self._graph_record.gradient(target, sources, output_gradients, unconnected)
         targets = [_as_tensor(t, "target") for t in nest.flatten(target)]
         flat_sources = _check_sources(sources)
         seeds = None
@@ -135,6 +165,8 @@ class GradientTape(_core.Tape):
         array([[2., 0.],
                [0., 4.]], dtype=float32)
         """
+        if self._graph_record is not None:
+            return self._graph_record.jacobian(target, sources, unconnected_gradients)
         t = _as_tensor(target, "target")
         flat_sources = _check_sources(sources)
         n = t.size
@@ -154,6 +186,8 @@ class GradientTape(_core.Tape):
         (b, *T, *S) whose [i] is d target[i] / d source[i]. Rows of the batch
         must be independent (as in TensorFlow); one batched sweep over the
         elements of T computes all of them."""
+        if self._graph_record is not None:
+            return self._graph_record.batch_jacobian(target, source, unconnected_gradients)
         t = _as_tensor(target, "target")
         (s,) = _check_sources([source])
         if t.ndim == 0 or s.ndim == 0 or t.shape[0] != s.shape[0]:
@@ -185,13 +219,14 @@ def _check_sources(sources):
 
 
 def _not_symbolic(t, what):
-    """Tapes record eager ops: a graph's tensor on a tape is an error, never
-    a silent None gradient."""
+    """A tape entered in eager mode records eager ops: a graph's tensor on it
+    is an error, never a silent None gradient."""
     if _core.is_symbolic(t):
         raise TypeError(
-            f"GradientTape: the {what} {t.name} is a graph tensor; tapes record eager ops only "
-            "and cannot differentiate a graph (symbolic gradients of graphs are not "
-            "supported yet)")
+            f"GradientTape: the {what} {t.name} is a graph tensor, but this tape was entered "
+            "in eager mode and records eager ops only; enter the tape where the graph is "
+            "built (inside the ft.function, or inside `with graph.as_default():`), or use "
+            "ft.gradients")
 
 
 def _zeros(shape, dtype):
@@ -203,6 +238,281 @@ def _as_tensor(t, what):
         _not_symbolic(t, what)
         return t
     raise TypeError(f"GradientTape.gradient: {what} must be tensors, got {type(t).__name__}")
+
+
+# Note [Tapes in graphs]
+# ~~~~~~~~~~~~~~~~~~~~~~
+# A GradientTape entered while a graph is built (inside an ft.function
+# trace, or inside `with g.as_default():`) does not push the C tape: ops
+# stage nodes there and record nothing. The graph itself is the record. The
+# tape remembers which nodes were built while it was active and recording
+# (the spans of the graph's node list between __enter__/__exit__, minus its
+# stop_recording blocks), the tensors and variables it watches, and at
+# gradient() runs the graph walk of ft.gradients (fasttape/gradients_impl.py,
+# Note [The graph walk]) restricted to those nodes. That is the eager tape's
+# meaning exactly: a source has a gradient when it is watched (a trainable
+# variable read inside the tape's context is watched, as eager mode does on
+# use: its ReadVariableOp nodes are the reads), or is made by recorded ops
+# from watched tensors (or is a target); gradients flow only through
+# recorded ops (an op built before the tape was entered is a constant to it,
+# as in eager mode). The gradient's nodes are staged into the same graph, so
+# a whole train step - forward, tape.gradient, optimizer updates
+# (assign_sub nodes) - is one traced graph, and an outer tape active during
+# an inner tape's gradient() records those nodes too (higher order).
+# Simpler than recording staged ops on the C tape (whose entries hold ids
+# and values, not nodes), and the same VJPs run through the same sweep.
+# persistent, watch, watched_variables, stop_recording, reset, jacobian and
+# batch_jacobian (static shapes) work as in eager mode; a tape recorded in
+# a graph cannot then record eager ops (RuntimeError).
+
+
+class _GraphRecord:
+    """What a GradientTape entered while building a graph knows: See Note
+    [Tapes in graphs]."""
+
+    def __init__(self, graph, tape):
+        self.graph = graph
+        self.tape = tape
+        self.spans = []        # sets of recorded nodes, one per closed span
+        self.start = None      # index of the first node of the open span
+        self.depth = 0
+        self.paused_depth = 0
+        self.watched = []      # watched tensors, in order
+        self.watched_vars = []
+        self.used = False
+
+    # --- recording spans ------------------------------------------------------
+    def enter(self):
+        if self.depth:
+            raise ValueError("GradientTape: the tape is already active (entered and not "
+                             "exited); a tape cannot be re-entered while it is recording")
+        if self.used:
+            raise RuntimeError(
+                "GradientTape: a non-persistent tape can be used for one gradient() only; "
+                "create a new tape or use GradientTape(persistent=True)")
+        self.depth = 1
+        self._open()
+
+    def exit(self):
+        self._close()
+        self.depth = 0
+
+    def _open(self):
+        if self.start is None and not self.paused_depth:
+            self.start = len(self.graph._ops)
+
+    def _close(self):
+        if self.start is not None:
+            self.spans.append(set(self.graph._ops[self.start:]))
+            self.start = None
+
+    @contextlib.contextmanager
+    def paused(self):
+        self._close()
+        self.paused_depth += 1
+        try:
+            yield self
+        finally:
+            self.paused_depth -= 1
+            if self.depth:
+                self._open()
+
+    def reset(self):
+        self.spans = []
+        self.start = None
+        self.watched = []
+        self.watched_vars = []
+        self.used = False
+        if self.depth:
+            self._open()
+
+    def recorded(self):
+        nodes = set()
+        for span in self.spans:
+            nodes |= span
+        if self.start is not None:
+            nodes.update(self.graph._ops[self.start:])
+        return nodes
+
+    # --- watching -------------------------------------------------------------
+    def watch(self, t):
+        if isinstance(t, Variable):
+            if not any(v is t for v in self.watched_vars):
+                self.watched_vars.append(t)
+            return
+        if not _core.is_symbolic(t):
+            raise TypeError(
+                f"GradientTape.watch: {t!r:.60} is an eager tensor, but this tape records the "
+                "graph being built; pass the value to the ft.function as an argument (or "
+                "feed it through a placeholder) to differentiate with respect to it")
+        if t.graph is not self.graph:
+            raise ValueError(f"GradientTape.watch: {t.name} is a tensor of another graph than "
+                             "the one this tape records")
+        if t.dtype.kind in "fc" and not any(w is t for w in self.watched):
+            self.watched.append(t)
+
+    def _auto_vars(self, recorded):
+        """Trainable variables read by recorded nodes, in order (watched on use)."""
+        out = []
+        if not self.tape.watch_accessed_variables:
+            return out
+        for node in self.graph._ops:
+            if node in recorded and node._type == "ReadVariableOp":
+                v = node.attrs[0]
+                if v.trainable and v.dtype.kind in "fc" and not any(u is v for u in out):
+                    out.append(v)
+        return out
+
+    def watched_variables(self):
+        out = list(self.watched_vars)
+        for v in self._auto_vars(self.recorded()):
+            if not any(u is v for u in out):
+                out.append(v)
+        return tuple(out)
+
+    # --- gradients --------------------------------------------------------------
+    def _targets(self, target, what="target"):
+        out = []
+        for t in nest.flatten(target):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"GradientTape.gradient: {what} must be tensors, got "
+                                f"{type(t).__name__}")
+            if not _core.is_symbolic(t):
+                raise TypeError(
+                    f"GradientTape.gradient: the {what} {t!r:.60} is an eager tensor, but this "
+                    "tape recorded the graph being built; its targets are that graph's tensors")
+            if t.graph is not self.graph:
+                raise ValueError(f"GradientTape.gradient: the {what} {t.name} is a tensor of "
+                                 "another graph than the one this tape recorded")
+            out.append(t)
+        return out
+
+    def _groups(self, flat_sources, recorded, targets):
+        """Per source, the tensors whose gradients it gets (Note [Tapes in graphs])."""
+        from fasttape import gradients_impl as gi
+
+        watched_vars = list(self.watched_vars) + self._auto_vars(recorded)
+        tracked = set(self.watched)
+        for v in watched_vars:
+            tracked.update(gi._variable_reads(self.graph, v, recorded.__contains__))
+        for node in self.graph._ops:
+            if node in recorded and any(t in tracked for t in node._inputs):
+                tracked.update(node._outputs)
+        target_set = set(targets)
+        groups = []
+        for k, s in enumerate(flat_sources):
+            if isinstance(s, Variable):
+                info = getattr(s, "_graph_var", None)
+                if info is not None and info.graph is not self.graph:
+                    raise ValueError(f"GradientTape.gradient: the variable '{s.name}' belongs to "
+                                     "another graph than the one this tape recorded")
+                if any(v is s for v in watched_vars):
+                    groups.append(gi._variable_reads(self.graph, s, recorded.__contains__))
+                else:
+                    groups.append([])
+                continue
+            if not isinstance(s, Tensor):
+                raise TypeError(f"GradientTape: sources must be tensors or variables, got "
+                                f"{type(s).__name__}")
+            if not _core.is_symbolic(s):
+                raise TypeError(
+                    f"GradientTape.gradient: the source {s!r:.60} is an eager tensor, but this "
+                    "tape recorded the graph being built; pass it to the ft.function as an "
+                    "argument to differentiate with respect to it")
+            if s.graph is not self.graph:
+                raise ValueError(f"GradientTape.gradient: the source {s.name} is a tensor of "
+                                 "another graph than the one this tape recorded")
+            groups.append([s] if s in tracked or s in target_set else [])
+        return groups
+
+    def _run(self, targets, seeds, flat_sources, unconnected, batch=0, batch_shape=()):
+        from fasttape import gradients_impl as gi
+
+        if self.used:
+            raise RuntimeError(
+                "GradientTape.gradient can only be called once on a non-persistent tape; "
+                "use GradientTape(persistent=True) to compute several gradients")
+        recorded = self.recorded()
+        groups = self._groups(flat_sources, recorded, targets)
+        if not self.tape.persistent:
+            self.used = True
+        allowed = recorded.__contains__
+        return gi._gradients_of(self.graph, targets, seeds, flat_sources, groups, allowed, (),
+                                "gradient_tape", unconnected is UnconnectedGradients.ZERO,
+                                batch, batch_shape)
+
+    def gradient(self, target, sources, output_gradients, unconnected):
+        from fasttape import gradients_impl as gi
+
+        targets = self._targets(target)
+        flat_sources = nest.flatten(sources)
+        seeds = [None] * len(targets)
+        if output_gradients is not None:
+            seeds = nest.flatten(output_gradients)
+            if len(seeds) != len(targets):
+                raise ValueError(
+                    f"GradientTape.gradient: {len(seeds)} output_gradients for "
+                    f"{len(targets)} targets")
+            seeds = [gi._check_seed("GradientTape.gradient", k, s, t)
+                     for k, (s, t) in enumerate(zip(seeds, targets))]
+        grads = self._run(targets, seeds, flat_sources, unconnected)
+        return nest.pack_sequence_as(sources, grads)
+
+    def _static(self, t, what):
+        shape = t.shape
+        if shape.rank is None or None in tuple(shape):
+            raise ValueError(
+                f"GradientTape.{what}: the target {t.name} has the shape {shape}, which is not "
+                "fully known; a Jacobian in a graph needs static shapes (trace with full shapes, "
+                "or use set_shape)")
+        return tuple(shape)
+
+    def jacobian(self, target, sources, unconnected_gradients):
+        from fasttape.ops.array_ops import reshape
+
+        (t,) = self._targets([target])
+        shape = self._static(t, "jacobian")
+        n = int(np.prod(shape, dtype=np.int64))
+        flat_sources = nest.flatten(sources)
+        unconnected = UnconnectedGradients(unconnected_gradients)
+        if n == 0 or t.dtype.kind not in "fc":
+            from fasttape.ops.array_ops import zeros
+
+            zero = unconnected is UnconnectedGradients.ZERO
+            grads = [zeros(shape + tuple(s.shape), s.dtype) if zero else None
+                     for s in flat_sources]
+            return nest.pack_sequence_as(sources, grads)
+        seed = _core.wrap_array(np.eye(n, dtype=t.dtype).reshape((n,) + shape))
+        rows = self._run([t], [seed], flat_sources, unconnected, n, (n,))
+        out = [None if g is None else reshape(g, shape + tuple(s.shape))
+               for g, s in zip(rows, flat_sources)]
+        return nest.pack_sequence_as(sources, out)
+
+    def batch_jacobian(self, target, source, unconnected_gradients):
+        from fasttape.ops.array_ops import reshape
+
+        (t,) = self._targets([target])
+        tshape = self._static(t, "batch_jacobian")
+        sshape = tuple(source.shape)
+        if not tshape or not sshape or tshape[0] != sshape[0]:
+            raise ValueError(
+                "GradientTape.batch_jacobian: target and source need the same first (batch) "
+                f"dimension, got shapes {tshape} and {sshape}")
+        b, t_rest, s_rest = tshape[0], tshape[1:], sshape[1:]
+        k = int(np.prod(t_rest, dtype=np.int64))
+        unconnected = UnconnectedGradients(unconnected_gradients)
+        if k == 0 or b == 0 or t.dtype.kind not in "fc":
+            from fasttape.ops.array_ops import zeros
+
+            return (zeros((b,) + t_rest + s_rest, source.dtype)
+                    if unconnected is UnconnectedGradients.ZERO else None)
+        eye = np.eye(k, dtype=t.dtype).reshape((k, 1) + t_rest)
+        seed = _core.wrap_array(np.ascontiguousarray(np.broadcast_to(eye, (k, b) + t_rest)))
+        (g,) = self._run([t], [seed], [source], unconnected, k, (k,))
+        if g is None:
+            return None
+        g = transpose(reshape(g, (k, b) + s_rest), (1, 0) + tuple(range(2, 2 + len(s_rest))))
+        return reshape(g, (b,) + t_rest + s_rest)
 
 
 class _StopRecording:

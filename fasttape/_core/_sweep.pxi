@@ -213,6 +213,7 @@ cdef class _VSpace:
     """The operations on gradient values a sweep needs: See Note [One sweep,
     several value spaces]. This base class holds the static facts of concrete
     values (ndarrays and Tensors that have one); subclasses do the arithmetic."""
+    cdef bint symbolic  # values are graph tensors (_SymbolicSpace)
 
     cdef object arg(self, object v):
         raise NotImplementedError
@@ -231,6 +232,11 @@ cdef class _VSpace:
 
     cdef int leading_extra(self, object g, int64_t *rec) noexcept:
         return _leading_extra(_array_of(g), rec)
+
+    cdef bint slot_full(self, object g, int64_t *rec) noexcept:
+        """A slot's value g has the full shape of record rec (is not a lazy
+        broadcast gradient): has_shape, except in the symbolic space."""
+        return self.has_shape(g, rec)
 
     cdef object shape_arg(self, int64_t *rec):
         return _meta_shape(rec, 0)
@@ -366,6 +372,364 @@ cdef class _TensorSpace(_VSpace):
 
 cdef _VSpace _RAW_SPACE = _RawSpace()
 cdef _VSpace _TENSOR_SPACE = _TensorSpace()
+
+
+# ---------------------------------------------------------------- symbolic
+
+class UnknownDimError(ValueError):
+    """A VJP used a dim that the graph does not know (an _UnknownDim marker)
+    as a number: the sweep defers the VJP to run time. See Note [Unknown dims
+    in VJPs]."""
+    ft_passthrough = True  # not an argument error: Note [Errors at the public boundary]
+
+
+cdef int64_t _unknown_dim_uses = 0  # counts markers used as numbers (Note [Unknown dims in VJPs])
+
+
+cdef object _unknown_dim_used(object d):
+    global _unknown_dim_uses
+    _unknown_dim_uses += 1
+    raise UnknownDimError(f"dim {d.axis} of a shape is unknown in this graph")
+
+
+class _UnknownDim:
+    """An unknown dim in a VJP's `<input>_shape` (Note [Unknown dims in
+    VJPs]): it may be stored, passed along and compared by identity, but
+    used as a number (arithmetic, comparison, int(), an index) it raises
+    UnknownDimError, and the sweep defers the VJP to run time."""
+
+    __slots__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def __repr__(self):
+        return "?"
+
+    def __hash__(self):
+        return id(self)
+
+    def _used(self, *args):
+        _unknown_dim_used(self)
+
+    __index__ = __int__ = __float__ = __bool__ = _used
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _used
+    __floordiv__ = __rfloordiv__ = __truediv__ = __rtruediv__ = __mod__ = __rmod__ = _used
+    __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = _used
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _used
+
+
+cdef inline bint _is_symbolic_value(object v) noexcept:
+    return isinstance(v, Tensor) and (<Tensor>v)._value is None
+
+
+cdef dict _SYM_OPS = {}
+
+
+cdef object _sym_op(str name):
+    """Public op functions the symbolic space stages (fasttape.ops, imported late)."""
+    fn = _SYM_OPS.get(name)
+    if fn is None:
+        from fasttape.ops import _registry
+        fn = _SPECIAL["sum_to"] if name == "_sum_to" else _registry.OPS[name]
+        _SYM_OPS[name] = fn
+    return fn
+
+
+@cython.final
+cdef class _SymbolicSpace(_VSpace):
+    """Graphs (ft.gradients, tapes inside ft.function): values are symbolic
+    Tensors (or eager ones, which the ops capture as constants), and every
+    operation stages nodes into the graph being built. Static shapes stand in
+    for shapes: an unknown dim (None in a static shape, -1 in a shape record)
+    is never known to match anything. See Note [Unknown dims in VJPs]."""
+
+    def __cinit__(self):
+        self.symbolic = True
+
+    cdef object arg(self, object v):
+        return v
+
+    cdef object value(self, object g):
+        return _tensor_of(g)
+
+    cdef tuple shape(self, object v):
+        if _is_symbolic_value(v):
+            s = (<SymbolicTensor>v)._static_shape
+            if s.rank is None:
+                raise ValueError(
+                    f"gradients: the tensor {(<SymbolicTensor>v).name} has an unknown rank; "
+                    "give it a static shape (set_shape) to differentiate through it")
+            return tuple(s)
+        return _array_of(v).shape
+
+    cdef int dtype_num(self, object v) except -2:
+        if _is_symbolic_value(v):
+            return (<SymbolicTensor>v)._dtype.num
+        return cnp.PyArray_TYPE(<cnp.ndarray>_array_of(v))
+
+    cdef bint has_shape(self, object g, int64_t *rec) noexcept:
+        cdef int nd = <int>rec[1], d
+        if not _is_symbolic_value(g):
+            return _shape_is(_array_of(g), rec)
+        try:
+            s = (<SymbolicTensor>g)._static_shape
+            if s.rank is None or len(s) != nd:
+                return False
+            for d in range(nd):
+                if s[d] is None or rec[2 + d] < 0 or s[d] != rec[2 + d]:
+                    return False
+            return True
+        except Exception:  # noqa: BLE001  (noexcept: not known to match)
+            return False
+
+    cdef bint slot_full(self, object g, int64_t *rec) noexcept:
+        # A slot's value has an unknown dim only where it has its tensor's
+        # run-time dim: every producer (seed, fit, add) makes it so, since
+        # fit sums to the input's run-time shape (_sum_to) wherever a dim is
+        # unknown. So unknown against unknown is "full" here, and only a
+        # known 1 against a larger or unknown dim is lazy.
+        cdef int nd = <int>rec[1], d
+        if not _is_symbolic_value(g):
+            return _shape_is(_array_of(g), rec)
+        try:
+            s = (<SymbolicTensor>g)._static_shape
+            if s.rank is None or len(s) != nd:
+                return False
+            for d in range(nd):
+                if s[d] is None:
+                    if rec[2 + d] >= 0:
+                        return False
+                elif rec[2 + d] < 0 or s[d] != rec[2 + d]:
+                    return False
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    cdef int leading_extra(self, object g, int64_t *rec) noexcept:
+        cdef int nd = <int>rec[1], gnd, d
+        if not _is_symbolic_value(g):
+            return _leading_extra(_array_of(g), rec)
+        try:
+            s = (<SymbolicTensor>g)._static_shape
+            if s.rank is None:
+                return 0
+            gnd = len(s)
+            if gnd <= nd:
+                return 0
+            for d in range(nd):
+                x = s[gnd - nd + d]
+                if x is None or rec[2 + d] < 0 or x != rec[2 + d]:
+                    return 0
+            return gnd - nd
+        except Exception:  # noqa: BLE001
+            return 0
+
+    cdef object shape_arg(self, int64_t *rec):
+        cdef int nd = <int>rec[1], d
+        return tuple([rec[2 + d] if rec[2 + d] >= 0 else _UnknownDim(d) for d in range(nd)])
+
+    cdef object ones_seed(self, Tensor target):
+        shape = self.shape(target)
+        dtype = np.dtype(cnp.PyArray_DescrFromType(self.dtype_num(target)))
+        if None in shape:
+            return _sym_op("ones_like")(target)
+        # ones that broadcast to the target's shape: see Note [Broadcast gradients]
+        return _wrap(np.ones((1,) * len(shape), dtype))
+
+    cdef object seed_value(self, object seed, Tensor target):
+        if isinstance(seed, Tensor):
+            return seed
+        return _wrap(np.array(seed, dtype=np.dtype(cnp.PyArray_DescrFromType(
+            self.dtype_num(target)))))
+
+    cdef object zeros(self, tuple shape, object dtype):
+        if None in shape or -1 in shape:
+            _unknown_dim_used(_UnknownDim(shape.index(None) if None in shape
+                                          else shape.index(-1)))
+        return _wrap(np.zeros(shape, dtype))
+
+    cdef object add(self, object cur, object g, uint8_t *owned):
+        return _binary(_OP_ADD, _tensor_of(cur), _tensor_of(g))
+
+    cdef object broadcast_to(self, object g, tuple shape):
+        if None in shape or -1 in shape:
+            # a lazy gradient (a known 1) against an unknown dim: the run-time
+            # shape is needed, so the entry is deferred
+            _unknown_dim_used(_UnknownDim(shape.index(None) if None in shape
+                                          else shape.index(-1)))
+        return _call_special("broadcast_to", (_tensor_of(g), shape))
+
+    cdef object sum_axes(self, object g, tuple axes, tuple kept):
+        cdef Py_ssize_t k
+        reduce_sum = _sym_op("reduce_sum")
+        if None not in kept and -1 not in kept:
+            r = reduce_sum(g, axis=axes)
+            if self.shape(r) == kept:
+                return r
+            return _call_special("reshape", (r, kept))
+        # unknown dims in the result: the summed axes that kept drops are the
+        # first ones (extra leading axes; see _reduce_to), the others stay as 1s
+        k = len(self.shape(g)) - len(kept)
+        order = sorted(axes)
+        drop, keep = order[:k], [a - k for a in order[k:]]
+        r = g
+        if drop:
+            r = reduce_sum(r, axis=tuple(drop))
+        if keep:
+            r = reduce_sum(r, axis=tuple(keep), keepdims=True)
+        return r
+
+    cdef object cast(self, object g, object dtype):
+        return _call_special("cast", (g, dtype))
+
+    cdef object stack(self, list rows):
+        return _call_special("stack", (rows,))
+
+    cdef object result(self, object g):
+        return _tensor_of(g)
+
+    cdef object reduce_unknown(self, object g, tuple g_shape, tuple in_shape, object x, int nb):
+        """_reduce_to with unknown dims: the sum that static shapes decide (extra
+        leading axes, a known 1 against a known n), else one _sum_to(g, x) that
+        sums g to x's run-time shape. See Note [Unknown dims in VJPs]."""
+        cdef Py_ssize_t d, lead
+        row = g_shape[nb:]
+        lead = len(row) - len(in_shape)
+        drop = [nb + d for d in range(lead)]
+        keep = []
+        decided = True
+        for d in range(max(lead, 0), len(row)):
+            gd = row[d]
+            xd = in_shape[d - lead]
+            if xd == 1:
+                if gd is None:
+                    decided = False
+                elif gd != 1:
+                    keep.append(nb + d)
+            elif xd < 0:
+                if gd != 1:  # unknown or n: x's dim may be 1 at run time
+                    decided = False
+        if not decided:
+            if nb or not _is_symbolic_value(x):
+                _unknown_dim_used(_UnknownDim(0))  # deferred to run time
+            return _sym_op("_sum_to")(g, x)
+        if not drop and not keep:
+            return g
+        reduce_sum = _sym_op("reduce_sum")
+        if drop:
+            g = reduce_sum(g, axis=tuple(drop))
+        if keep:
+            g = reduce_sum(g, axis=tuple([a - len(drop) for a in keep]), keepdims=True)
+        return g
+
+
+cdef _VSpace _SYMBOLIC_SPACE = _SymbolicSpace()
+
+
+cdef int64_t _write_static_shape(int64_t *rec, object t) except -1:
+    """A symbolic tensor's shape record, -1 for an unknown dim."""
+    cdef int d, nd
+    s = (<SymbolicTensor>t)._static_shape
+    nd = len(s)
+    rec[0] = (<SymbolicTensor>t)._dtype.num
+    rec[1] = nd
+    for d in range(nd):
+        rec[2 + d] = -1 if s[d] is None else s[d]
+    return 2 + nd
+
+
+def _graph_sweep(list nodes, dict slot_of, Py_ssize_t n_slots, list seeds, list source_slots,
+                 defer, Py_ssize_t batch=0):
+    """The reverse sweep over a graph (ft.gradients, tapes inside ft.function):
+    _Sweep.node() over `nodes` (Operations, in reverse topological order)
+    in the symbolic space. slot_of maps the tensors that carry gradients to
+    their slots; seeds: (slot, target tensor, seed or None) per target;
+    `defer(node, gs, wanted, mark)` builds the deferred-VJP nodes of an entry
+    whose VJPs need an unknown dim and returns [(input index, gradient)].
+    Returns each source slot's gradient value (None: none).
+    See Note [One sweep, several value spaces]."""
+    cdef _Sweep sw = _Sweep(None, n_slots, _SYMBOLIC_SPACE, batch)
+    for s, target, seed in seeds:
+        sw.seed(s, target, seed)
+    for node in nodes:
+        _graph_entry(sw, node, slot_of, defer)
+    return [sw.grads[s] if s >= 0 else None for s in source_slots]
+
+
+cdef int _graph_entry(_Sweep sw, object node, dict slot_of, object defer) except -1:
+    """One graph node as _Sweep.node() takes it: slots from slot_of, shape
+    records from the static shapes, the node's own tensors as saved values."""
+    cdef OpDef op = <OpDef>node.op_def
+    cdef tuple ins = node._inputs, outs = node._outputs
+    cdef int n_in = len(ins), n_out = len(outs), i, n = n_in + n_out
+    cdef int64_t *slot = NULL
+    cdef int64_t *mp = NULL
+    cdef int64_t *meta = NULL
+    cdef int64_t pos = 0, uses
+    cdef bint any_in = False
+    for i in range(n_in):
+        if ins[i] in slot_of:
+            any_in = True
+            break
+    if not any_in:
+        return 0
+    try:
+        slot = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+        mp = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+        if slot == NULL or mp == NULL:
+            raise MemoryError()
+        values = list(ins) + list(outs)
+        for i in range(n):
+            t = values[i]
+            slot[i] = slot_of.get(t, -1)
+            mp[i] = pos
+            if (<SymbolicTensor>t)._static_shape.rank is None:
+                if slot[i] >= 0:
+                    raise ValueError(
+                        f"gradients: {(<SymbolicTensor>t).name} (an input or output of node "
+                        f"'{node.name}', op {op.name}) has an unknown rank; give it a static "
+                        "shape (set_shape) to differentiate through it")
+                pos += 2
+            else:
+                pos += 2 + len((<SymbolicTensor>t)._static_shape)
+        meta = <int64_t*>malloc((pos + 1) * sizeof(int64_t))
+        if meta == NULL:
+            raise MemoryError()
+        for i in range(n):
+            t = values[i]
+            if (<SymbolicTensor>t)._static_shape.rank is None:
+                meta[mp[i]] = (<SymbolicTensor>t)._dtype.num
+                meta[mp[i] + 1] = 0
+            else:
+                _write_static_shape(meta + mp[i], t)
+        before = [sw.grads[slot[i]] if slot[i] >= 0 else None for i in range(n_in)]
+        mark = len(node._graph._ops)
+        uses = _unknown_dim_uses
+        try:
+            sw.node(op, n_in, n_out, slot, meta, mp, list(ins), list(outs), node.attrs)
+        except Exception as e:
+            if not isinstance(e, UnknownDimError) and _unknown_dim_uses == uses:
+                raise
+            # See Note [Unknown dims in VJPs]: drop what the entry built, defer it
+            for i in range(n_in):
+                if slot[i] >= 0:
+                    sw.grads[slot[i]] = before[i]
+            if sw.batch:
+                raise ValueError(
+                    f"gradients: the VJP of node '{node.name}' (op {op.name}) needs a dim "
+                    "that the graph does not know, and a Jacobian cannot defer it to run "
+                    "time; give the tensors full static shapes") from None
+            gs = [sw.grads[slot[n_in + i]] if slot[n_in + i] >= 0 else None
+                  for i in range(n_out)]
+            wanted = [i for i in range(n_in) if slot[i] >= 0]
+            for i, r in defer(node, gs, wanted, mark):
+                sw.accumulate(slot[i], r)
+    finally:
+        free(slot)
+        free(mp)
+        free(meta)
+    return 0
 
 
 def _space_for_testing(str which):
@@ -701,7 +1065,7 @@ cdef class _Sweep:
                     any_g = True
                     if self.batch:
                         g = self.full(g, self.batch + _meta_shape(meta, mp[n_in + j]))
-                    elif not op.lazy_grads and not self.vs.has_shape(g, meta + mp[n_in + j]):
+                    elif not op.lazy_grads and not self.vs.slot_full(g, meta + mp[n_in + j]):
                         g = self.full(g, _meta_shape(meta, mp[n_in + j]))
                 gs[j] = g
             if not any_g:
@@ -717,7 +1081,8 @@ cdef class _Sweep:
                         f"({n_in}), got {type(res).__name__}")
                 for i in range(n_in):
                     if slot[i] >= 0 and res[i] is not None:
-                        self.accumulate(slot[i], self.fit(res[i], meta, mp[i], mp[n_in], op, i))
+                        self.accumulate(slot[i], self.fit(res[i], meta, mp[i], mp[n_in], op, i,
+                                                          saved_in[i]))
             else:
                 for i in range(n_in):
                     if slot[i] < 0:
@@ -731,7 +1096,8 @@ cdef class _Sweep:
                         gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
                                        attrs, meta, mp, n_in)
                     if gi is not None:
-                        self.accumulate(slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i))
+                        self.accumulate(slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i,
+                                                          saved_in[i]))
         finally:
             for j in range(min(n_out, MAX_ARGS)):
                 gs[j] = None
@@ -803,7 +1169,7 @@ cdef class _Sweep:
                 for i in range(n_in):
                     if slot[i] >= 0 and res[i] is not None:
                         per_input[i].append(
-                            self.full(self.fit(res[i], meta, mp[i], mp[n_in], op, i),
+                            self.full(self.fit(res[i], meta, mp[i], mp[n_in], op, i, saved_in[i]),
                                       _meta_shape(meta, mp[i])))
                     else:
                         per_input[i].append(None)
@@ -821,14 +1187,15 @@ cdef class _Sweep:
 
     # ------------------------------------------------ sum-to-shape
     cdef object fit(self, object g, int64_t *meta, int64_t mpos, int64_t mpos_out, OpDef op,
-                    int i):
+                    int i, object x):
         """Sums a VJP's result back to its input's shape and casts it to the
         input's dtype. See Note [Broadcast gradients].
 
         mpos/mpos_out locate the shape records of the input and of output 0:
         the result of an elementwise op's VJP stands for an array of the
         output's shape, any other VJP's result for one of the input's shape
-        (or larger, with leading batch axes, as matmul's)."""
+        (or larger, with leading batch axes, as matmul's). x: the input's
+        saved value (None when not saved: only the symbolic space reads it)."""
         cdef int type_num = <int>meta[mpos], lead
         cdef _VSpace vs = self.vs
         g = vs.value(g)
@@ -836,7 +1203,7 @@ cdef class _Sweep:
             # See Note [Batch axis in fit]
             ref = _meta_shape(meta, mpos_out if op.elementwise else mpos)
             shape = vs.shape(g)
-            g = self._reduce_to(g, shape, _meta_shape(meta, mpos), ref, op, i,
+            g = self._reduce_to(g, shape, _meta_shape(meta, mpos), ref, op, i, x,
                                 1 if len(shape) > len(ref) else 0)
         elif not (vs.has_shape(g, meta + mpos)
                   and (not op.elementwise or vs.has_shape(g, meta + mpos_out))):
@@ -848,18 +1215,21 @@ cdef class _Sweep:
             else:
                 g = self._reduce_to(g, vs.shape(g), _meta_shape(meta, mpos),
                                     _meta_shape(meta, mpos_out if op.elementwise else mpos),
-                                    op, i)
+                                    op, i, x)
         if type_num >= 0 and vs.dtype_num(g) != type_num:
             g = vs.cast(g, cnp.PyArray_DescrFromType(type_num))
         return g
 
     cdef object _reduce_to(self, object g, tuple g_shape, tuple in_shape, tuple ref_shape,
-                           OpDef op, int i, int nb=0):
+                           OpDef op, int i, object x, int nb=0):
         """g (of g_shape: nb batch axes, then a row standing for an array of
         broadcast(row, ref_shape)) summed over the axes that broadcasting added
         to in_shape; g stays lazy (smaller) where it already broadcasts to
         in_shape. The batch axes are kept as they are."""
         cdef Py_ssize_t d
+        if self.vs.symbolic and (None in g_shape or -1 in in_shape or -1 in ref_shape):
+            # See Note [Unknown dims in VJPs]
+            return (<_SymbolicSpace>self.vs).reduce_unknown(g, g_shape, in_shape, x, nb)
         bshape = g_shape[:nb]
         row = g_shape[nb:]
         full = _broadcast_pair(row, ref_shape)

@@ -72,6 +72,7 @@ from fasttape import (  # noqa: F401
     gather,
     gather_nd,
     get_default_graph,
+    gradients,
     greater,
     greater_equal,
     half,
