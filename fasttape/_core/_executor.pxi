@@ -24,6 +24,11 @@
 #   inputs and attributes (compared by type and value; unhashable attributes
 #   are never merged) as an earlier one reuses its outputs. Small constants
 #   (at most 64 elements) of equal dtype, shape and bytes are one constant.
+# - **Variable reads**: a ReadVariableOp of a variable read before with no
+#   stateful node in between (no assign can have run) reuses that read, so
+#   the VJPs' transposes of a weight read per time step of an unrolled RNN
+#   merge too. (ReadVariableOp nodes are stateful: never folded, never dead.)
+# - **Simplification**: `x ** 1` (a VJP's `x ** (2 - 1)`) is x.
 # - **Dead nodes**: a node is kept when an output or a stateful node (random
 #   draws, variable reads, assignments) needs it; stateful nodes are always
 #   kept, so every call draws fresh random numbers in program order.
@@ -464,7 +469,8 @@ def build_plan(list ops, list feeds, list results, special=None):
     cdef Plan plan = Plan.__new__(Plan)
     cdef Py_ssize_t i, s
     stats = {"nodes": len(ops), "folded": 0, "cse": 0, "dead": 0, "consts": 0,
-             "reuse_sites": 0}
+             "reuse_sites": 0, "reads_merged": 0, "simplified": 0}
+    last_read = {}    # id(variable) -> its last read's output, while no stateful node intervenes
     rep = {}          # tensor -> the tensor that stands for it (CSE, folding)
     const_of = {}     # tensor -> its constant value
     small = {}        # (dtype, shape, bytes) -> tensor: small equal constants are one
@@ -493,6 +499,14 @@ def build_plan(list ops, list feeds, list results, special=None):
         kind = node.type
         outs = node.outputs
         if node.op_def is None:
+            if kind == "ReadVariableOp" and outs[0] not in feed_set:
+                # a second read with no stateful node in between: the same value
+                first = last_read.get(id(node.attrs[0]))
+                if first is not None:
+                    rep[outs[0]] = first
+                    stats["reads_merged"] += 1
+                    continue
+                last_read[id(node.attrs[0])] = outs[0]
             if kind == "Const":
                 add_const(outs[0], node.attrs[0])
             elif kind == "Placeholder":
@@ -500,6 +514,8 @@ def build_plan(list ops, list feeds, list results, special=None):
                     missing[outs[0]] = node
             elif special is not None:
                 sp = special(node)
+                if sp is not None and sp[2] and kind != "ReadVariableOp":
+                    last_read.clear()
                 if sp is not None:
                     steps.append((node, sp[0], [canon(t) for t in node.inputs], tuple(sp[1]),
                                   outs, bool(sp[2])))
@@ -514,6 +530,14 @@ def build_plan(list ops, list feeds, list results, special=None):
         op = node.op_def
         ins = [canon(t) for t in node.inputs]
         fed_out = any(t in feed_set for t in outs)
+        if op.stateful:
+            last_read.clear()
+        elif (not fed_out and op.name == "pow" and ins[0] not in const_of
+              and ins[1] in const_of and const_of[ins[1]].ndim == 0
+              and const_of[ins[1]] == 1 and ins[0].dtype == outs[0].dtype):
+            rep[outs[0]] = ins[0]  # x ** 1 (a VJP's x ** (2 - 1)): x itself
+            stats["simplified"] += 1
+            continue
         if not op.stateful and not fed_out:
             if all(t in const_of for t in ins):
                 try:

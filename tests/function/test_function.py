@@ -332,28 +332,6 @@ def test_traced_graphs_are_freed_with_the_function():
     assert all(g() is None for g in graphs)
 
 
-def test_gradient_tape_inside_raises_clearly():
-    @ft.function
-    def f(x):
-        with ft.GradientTape() as tape:
-            tape.watch(x)
-            y = x * x
-        return tape.gradient(y, x)
-
-    with pytest.raises(TypeError, match="graph tensor"):
-        f(ft.constant([1.0]))
-    v = ft.Variable([2.0])
-
-    @ft.function
-    def g(x):
-        with ft.GradientTape() as tape:
-            y = ft.reduce_sum(x * v)
-        return tape.gradient(y, [v])
-
-    with pytest.raises(TypeError, match="the target Sum:0 is a graph tensor"):
-        g(ft.constant([1.0]))
-
-
 def test_calling_under_a_tape_that_needs_the_gradient_raises():
     f = ft.function(lambda x: x * x)
     x = ft.constant([3.0])
