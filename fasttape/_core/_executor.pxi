@@ -69,8 +69,8 @@
 #   tensor is never folded or merged.
 # - **Tapes**: a call while a recording GradientTape follows one of its
 #   arguments, or when the plan reads a trainable variable under a recording
-#   tape, raises NotImplementedError: gradients through traced functions are
-#   not implemented, and a silent None gradient would be wrong.
+#   tape, leaves the fast path: the caller records it as one op (Note
+#   [Traced functions under a tape] in fasttape/function.py).
 # Measured (timeit, min of 9 repeats, a shared 2-core machine; ratios to
 # NumPy in the same run): calling a traced `a + b` on (1,) float32 tensors
 # 2.0x NumPy's `a + b` (0.56 us; eager 1.2x), C from Function.__call__
@@ -289,10 +289,9 @@ cdef class Plan:
                     return PLAN_MISS
                 values[k] = v
                 k += 1
-        if ft_tls_depth():
-            self._check_tapes(args if self.n_feeds == n else
-                              tuple([y for x in args for y in
-                                     (x if isinstance(x, (list, tuple)) else (x,))]))
+        if ft_tls_depth() and self._needs_tape(args if self.n_feeds == n else tuple(
+                [y for x in args for y in (x if isinstance(x, (list, tuple)) else (x,))])):
+            return PLAN_MISS  # recorded as one op by the caller (Note [Traced functions under a tape])
         out = self._run(values)
         for i in range(self.n_results):
             out[i] = _wrap(out[i])
@@ -302,13 +301,12 @@ cdef class Plan:
             return self.pack(out)
         return out
 
-    def check_tapes(self, args):
-        """Raises NotImplementedError when a recording tape would need the
-        gradient of this call (Note [Executor])."""
-        if ft_tls_depth():
-            self._check_tapes(tuple(args))
+    def needs_tape(self, args):
+        """Whether a recording tape needs the gradient of a call with these
+        arguments (it follows one, or the plan reads a trainable variable)."""
+        return bool(ft_tls_depth()) and self._needs_tape(tuple(args))
 
-    cdef int _check_tapes(self, tuple args) except -1:
+    cdef bint _needs_tape(self, tuple args) except -1:
         cdef int k
         cdef ft_tape_t *ct
         for k in range(ft_tls_depth()):
@@ -316,22 +314,13 @@ cdef class Plan:
             if not ct.recording:
                 continue
             if self._reads_trainable:
-                what = "it reads trainable variables"
-            else:
-                what = None
-                for x in args:
-                    if isinstance(x, Tensor) and (
-                            ft_tape_tracks(ct, (<Tensor>x)._id)
-                            or (<Tensor>x)._flags & _F_TRAINABLE):
-                        what = "an argument is watched by the tape"
-                        break
-            if what is not None:
-                raise NotImplementedError(
-                    f"a GradientTape is recording and {what}, but gradients through an "
-                    "ft.function are not implemented yet: call the Python function itself "
-                    "under the tape (or run the tape inside the traced function once "
-                    "ft.function supports it)")
-        return 0
+                return True
+            for x in args:
+                if isinstance(x, Tensor) and (
+                        ft_tape_tracks(ct, (<Tensor>x)._id)
+                        or (<Tensor>x)._flags & _F_TRAINABLE):
+                    return True
+        return False
 
     def run(self, list values):
         """Runs the plan on arrays (one per argument, already checked):

@@ -332,24 +332,6 @@ def test_traced_graphs_are_freed_with_the_function():
     assert all(g() is None for g in graphs)
 
 
-def test_calling_under_a_tape_that_needs_the_gradient_raises():
-    f = ft.function(lambda x: x * x)
-    x = ft.constant([3.0])
-    f(x)
-    with ft.GradientTape() as tape:
-        tape.watch(x)
-        with pytest.raises(NotImplementedError, match="gradients through an ft.function"):
-            f(x)
-    v = ft.Variable([1.0])
-    g = ft.function(lambda x: x * v)
-    g(x)
-    with ft.GradientTape():
-        with pytest.raises(NotImplementedError, match="reads trainable variables"):
-            g(x)
-    with ft.GradientTape() as tape:   # a tape that follows nothing of it: fine
-        np.testing.assert_array_equal(f(x).numpy(), [9.0])
-
-
 def test_called_while_building_a_graph_builds_into_it():
     f = ft.function(lambda x: x + 1.0)
     g = ft.Graph()
