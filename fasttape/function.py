@@ -88,7 +88,7 @@ from fasttape import session as _session
 from fasttape._core import core as _core
 from fasttape.tensor_shape import TensorShape
 
-__all__ = ["ConcreteFunction", "Function", "TensorSpec", "function"]
+__all__ = ["ConcreteFunction", "Function", "TensorSpec", "function", "init_scope"]
 
 #: traces caused by new values of one Python argument before the warning
 _RETRACE_WARN = 5
