@@ -246,6 +246,7 @@ class ConcreteFunction:
         plan.pack = self._pack
         self._ops = None       # the operations the plan was built from
         self._recorded = None  # (forward plan, backward ConcreteFunction, variables): _recording
+        plan.record = self._record
 
     @property
     def plan(self):
@@ -300,17 +301,22 @@ class ConcreteFunction:
             self._recorded = _build_recording(self)
         return self._recorded
 
+    def _record(self, args, values):
+        """Plan.call's hook when a recording tape needs the call."""
+        return self._pack(self._call_recorded(args, values))
+
     def _call_recorded(self, args, values):
         """Runs the plan and records the call as one op of the recording
         tapes, whose gradient is the backward ConcreteFunction."""
         from fasttape import backprop as _backprop
 
-        fwd, bwd, var_list = self._recording()
         n = len(self.outputs)
+        if not any(_is_float(o.dtype) for o in self.outputs):
+            # no output can carry a gradient (`a > b`): nothing to record
+            return [_core.wrap_array(v) for v in self._plan.run(values)]
+        fwd, bwd, var_list = self._recording()
         out = fwd.run(values)
         outs, saved = out[:n], [_core.wrap_array(v) for v in out[n:]]
-        if n == 0:
-            return []
         inputs = [x if isinstance(x, _core.Tensor) else _core.wrap_array(v)
                   for x, v in zip(args, values)]
         shapes = [tuple(o.shape) for o in outs]

@@ -161,6 +161,9 @@ cdef class Plan:
     # (ft.Session's debug checks)
     cdef public object after_step
     cdef readonly list result_made    # per result: True when a step makes it (not a constant or argument)
+    # record(arguments, values): what `call` returns when a recording tape
+    # needs the call's gradient (None: PLAN_MISS)
+    cdef public object record
 
     def __dealloc__(self):
         free(self._in_off)
@@ -289,9 +292,12 @@ cdef class Plan:
                     return PLAN_MISS
                 values[k] = v
                 k += 1
-        if ft_tls_depth() and self._needs_tape(args if self.n_feeds == n else tuple(
-                [y for x in args for y in (x if isinstance(x, (list, tuple)) else (x,))])):
-            return PLAN_MISS  # recorded as one op by the caller (Note [Traced functions under a tape])
+        if ft_tls_depth():
+            flat = args if self.n_feeds == n else tuple(
+                [y for x in args for y in (x if isinstance(x, (list, tuple)) else (x,))])
+            if self._needs_tape(flat):
+                # recorded as one op: Note [Traced functions under a tape]
+                return PLAN_MISS if self.record is None else self.record(flat, values)
         out = self._run(values)
         for i in range(self.n_results):
             out[i] = _wrap(out[i])
