@@ -28,7 +28,8 @@
 #   stateful node in between (no assign can have run) reuses that read, so
 #   the VJPs' transposes of a weight read per time step of an unrolled RNN
 #   merge too. (ReadVariableOp nodes are stateful: never folded, never dead.)
-# - **Simplification**: `x ** 1` (a VJP's `x ** (2 - 1)`) is x.
+# - **Simplification**: `x ** 1` (a VJP's `x ** (2 - 1)`) is x; a matrix's
+#   transpose (the matmul VJPs' x.T) is the `.T` view, not np.transpose.
 # - **Dead nodes**: a node is kept when an output or a stateful node (random
 #   draws, variable reads, assignments) needs it; stateful nodes are always
 #   kept, so every call draws fresh random numbers in program order.
@@ -433,6 +434,11 @@ cdef object _attr_key(object a):
     return (type(a), a)
 
 
+def _matrix_t(x):
+    """A plan step: the transpose of a matrix."""
+    return x.T
+
+
 def _takes_python_numbers(OpDef op):
     """pow, which eager mode calls with Python numbers as they are (Note
     [Weak Python data]) and where NumPy has fast paths for them: a 0-d
@@ -557,6 +563,12 @@ def build_plan(list ops, list feeds, list results, special=None):
                     stats["cse"] += 1
                     continue
                 seen[key] = node
+        if (op.name == "transpose" and len(ins) == 1 and ins[0].shape.rank == 2
+                and tuple(node.attrs) in (((1, 0),), ((-1, -2),), ((1, -2),), ((-1, 0),), (None,))):
+            # a matrix's transpose (the matmul VJPs' x.T): the `.T` view, the
+            # same array np.transpose(x, (1, 0)) makes, at a third of its cost
+            steps.append((node, _matrix_t, ins, (), outs, False))
+            continue
         steps.append((node, op.forward, ins, tuple(node.attrs), outs, bool(op.stateful)))
 
     # dead nodes: kept when a result or a stateful node needs them
