@@ -372,7 +372,8 @@ def _build_recording(cf):
     by_x = dict(zip([id(x) for x in xs], grads[:len(xs)]))
     with g.as_default():
         # an integer argument has no gradient (None once called): a stand-in
-        results = [by_x[id(p)] if id(p) in by_x else _graph.constant(np.zeros((), p.dtype))
+        results = [by_x[id(p)] if id(p) in by_x else _graph.constant(
+            _core.wrap_array(np.zeros((), p.dtype)), name="no_gradient")
                    for p in cf.inputs]
     results += grads[len(xs):]
     # the backward's operations: the ancestors of the gradients; stateful ones

@@ -106,3 +106,26 @@ def test_a_tape_that_follows_nothing_it_reads_records_nothing():
     with ft.GradientTape() as tape:
         y = f(x)  # x is not watched, f reads no variable
     assert tape.gradient(y, x) is None
+
+
+def test_a_layer_and_an_integer_argument():
+    from fasttape import layers
+
+    dense = layers.Dense(3, activation="tanh")
+
+    def fn(n, x):
+        return ft.reduce_sum(dense(x) * ft.cast(n, ft.float32))
+
+    traced = ft.function(fn)
+    n, x = ft.constant(np.array([2], np.int32)), ft.constant(np.ones((2, 4), np.float32))
+    traced(n, x)  # builds the layer on the first trace
+    results = []
+    for f in (traced, fn):
+        with ft.GradientTape() as tape:
+            tape.watch(x)
+            y = f(n, x)
+        results.append(tape.gradient(y, dense.trainable_variables + [x, n]))
+    got, want = results
+    assert got[-1] is None and want[-1] is None   # an integer has no gradient
+    for g, w in zip(got[:-1], want[:-1]):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6, atol=1e-7)
