@@ -296,9 +296,11 @@ class ConcreteFunction:
 
     # --- under a tape: Note [Traced functions under a tape] -------------------
     def _recording(self):
-        """(forward plan, backward ConcreteFunction, variables), built once."""
+        """(forward plan, backward ConcreteFunction, variables, the custom
+        op), built once; False when no output can carry a gradient."""
         if self._recorded is None:
-            self._recorded = _build_recording(self)
+            self._recorded = (_build_recording(self)
+                              if any(_is_float(o.dtype) for o in self.outputs) else False)
         return self._recorded
 
     def _record(self, args, values):
@@ -308,13 +310,12 @@ class ConcreteFunction:
     def _call_recorded(self, args, values):
         """Runs the plan and records the call as one op of the recording
         tapes, whose gradient is the backward ConcreteFunction."""
-        from fasttape import backprop as _backprop
-
-        n = len(self.outputs)
-        if not any(_is_float(o.dtype) for o in self.outputs):
+        rec = self._recording()
+        if rec is False:
             # no output can carry a gradient (`a > b`): nothing to record
             return [_core.wrap_array(v) for v in self._plan.run(values)]
-        fwd, bwd, var_list = self._recording()
+        fwd, bwd, var_list, op = rec
+        n = len(self.outputs)
         out = fwd.run(values)
         outs, saved = out[:n], [_core.wrap_array(v) for v in out[n:]]
         inputs = [x if isinstance(x, _core.Tensor) else _core.wrap_array(v)
@@ -333,7 +334,6 @@ class ConcreteFunction:
                 return grads[:n_in], grads[n_in:]
             return grads[:n_in]
 
-        op = _backprop._custom_op(n)
         res = op.apply(inputs + var_list, (tuple(outs), grad_fn, n_in, tuple(var_list)))
         return [res] if n == 1 else list(res)
 
@@ -358,6 +358,7 @@ def _broadcast(d, shape):
 def _build_recording(cf):
     """The forward plan and backward ConcreteFunction of a traced function
     called under a tape (Note [Traced functions under a tape])."""
+    from fasttape import backprop
     from fasttape.gradients_impl import UnconnectedGradients, gradients
 
     g = cf.graph
@@ -405,7 +406,7 @@ def _build_recording(cf):
     bwd._ops = bwd_ops
     fwd = _core.build_plan(cf._ops, list(cf.inputs), list(cf.outputs) + saved,
                            special=_session.function_node)
-    return fwd, bwd, variables
+    return fwd, bwd, variables, backprop._custom_op(len(cf.outputs))
 
 
 def _flatten_outputs(s):
