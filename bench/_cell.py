@@ -1,6 +1,6 @@
 """Run one (library, workload) benchmark cell and print its result as one JSON line.
 
-Usage: python bench/_cell.py LIB WORKLOAD [--quick]   (LIB: numpy, fasttape, torch)
+Usage: python bench/_cell.py LIB WORKLOAD [--quick]   (LIB: numpy, fasttape, ft_function, torch)
 
 Method as in BENCH.md: single-threaded BLAS, gradient check against a float64
 run of the hand-written NumPy backward, warm-up, calibration to ~250 ms batches,
@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 # An installed fasttape wins; otherwise use the checkout's (built in place).
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-LIBS = ("numpy", "fasttape", "torch")
+LIBS = ("numpy", "fasttape", "ft_function", "torch")
 TOLERANCE = {np.dtype(np.float32): 2e-3, np.dtype(np.float64): 1e-9}
 
 # (warm-up seconds, batch seconds, batches)

@@ -17,7 +17,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _data import WORKLOADS  # noqa: E402
 
-LIBS = ("numpy", "fasttape", "torch")
+LIBS = ("numpy", "fasttape", "ft_function", "torch")
+#: column headers
+TITLES = {"ft_function": "ft.function"}
 
 
 def pin_prefix(cpu):
@@ -58,6 +60,9 @@ def fmt_time(seconds):
 def fmt_cell(result, reference):
     if "error" in result:
         reason = result["error"].replace("|", "/").replace("\n", " ")
+        if reason.startswith("NotAvailable: "):  # workloads_ft_function: not traceable yet
+            reason = reason[len("NotAvailable: "):]
+            return reason if len(reason) <= 70 else reason[:67] + "..."
         return "error: " + (reason if len(reason) <= 60 else reason[:57] + "...")
     text = fmt_time(result["median"])
     if reference is not None and "error" not in reference and result is not reference:
@@ -68,7 +73,7 @@ def fmt_cell(result, reference):
 
 
 def table(results, libs, workloads):
-    lines = ["| workload | " + " | ".join(libs) + " |",
+    lines = ["| workload | " + " | ".join(TITLES.get(lib, lib) for lib in libs) + " |",
              "|---|" + "---:|" * len(libs)]
     for w in workloads:
         reference = results[w].get("numpy")

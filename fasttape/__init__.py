@@ -46,6 +46,7 @@ from fasttape.dtypes import (  # noqa: F401
 )
 from fasttape.function import TensorSpec as TensorSpec  # noqa: E402
 from fasttape.function import function as function  # noqa: E402
+from fasttape.function import init_scope as init_scope  # noqa: E402
 from fasttape.gradients_impl import gradients as gradients  # noqa: E402
 from fasttape.graph import Graph as Graph  # noqa: E402
 from fasttape.graph import Operation as Operation  # noqa: E402

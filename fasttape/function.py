@@ -54,6 +54,23 @@ first call (fasttape/layers: add_weight draws the initial value under
 `init_scope`) therefore work inside ft.function: `f = ft.function(lambda
 x: model(x))`. Per-instance methods trace per instance, so each instance
 makes its variables on its own first trace.
+
+Note [Traced functions under a tape]
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+A call while a recording eager GradientTape follows an argument (or the
+function reads a trainable variable) leaves the plan's fast path
+(Plan.needs_tape) and is recorded as ONE op of the tape (backprop's
+custom-gradient op: inputs the arguments and the trainable variables read,
+outputs the results), as TensorFlow records a call of a tf.function. Its
+gradient is itself a traced function, built once per trace: ft.gradients
+of the outputs with respect to the float arguments and the variables, with
+one placeholder per output gradient, staged into the trace's graph and
+compiled into a plan (the backward ConcreteFunction). Its arguments are
+the call's arguments, the output gradients and the values the forward's
+stateful nodes made (random draws, assigns: run by the forward once and
+fed, never drawn again; variables are read again). Calling the backward
+under an outer tape goes through the same path, so gradients of any order
+work; the gradient graph of the gradient is staged into the same graph.
 """
 
 import contextlib
@@ -71,7 +88,7 @@ from fasttape import session as _session
 from fasttape._core import core as _core
 from fasttape.tensor_shape import TensorShape
 
-__all__ = ["ConcreteFunction", "Function", "TensorSpec", "function"]
+__all__ = ["ConcreteFunction", "Function", "TensorSpec", "function", "init_scope"]
 
 #: traces caused by new values of one Python argument before the warning
 _RETRACE_WARN = 5
@@ -223,9 +240,13 @@ class ConcreteFunction:
         self._bind = bind
         self._plan = plan
         self._name = name
+        # returned a tensor itself (not a list or tuple of one)
         self._single = len(outputs) == 1 and structured_outputs is outputs[0]
         plan.single = self._single
         plan.pack = self._pack
+        self._ops = None       # the operations the plan was built from
+        self._recorded = None  # (forward plan, backward ConcreteFunction, variables): _recording
+        plan.record = self._record
 
     @property
     def plan(self):
@@ -268,9 +289,53 @@ class ConcreteFunction:
                     f"ft.function {self._name}: argument {path} has shape {v.shape} dtype "
                     f"{v.dtype.name}, but this trace takes shape {p.shape} dtype {p.dtype.name}")
             values.append(v)
-        self._plan.check_tapes([x for _, x in tensors])
+        if self._plan.needs_tape([x for _, x in tensors]):
+            return self._pack(self._call_recorded([x for _, x in tensors], values))
         out = self._plan.run(values)
         return self._pack([_core.wrap_array(v) for v in out])
+
+    # --- under a tape: Note [Traced functions under a tape] -------------------
+    def _recording(self):
+        """(forward plan, backward ConcreteFunction, variables, the custom
+        op), built once; False when no output can carry a gradient."""
+        if self._recorded is None:
+            self._recorded = (_build_recording(self)
+                              if any(_is_float(o.dtype) for o in self.outputs) else False)
+        return self._recorded
+
+    def _record(self, args, values):
+        """Plan.call's hook when a recording tape needs the call."""
+        return self._pack(self._call_recorded(args, values))
+
+    def _call_recorded(self, args, values):
+        """Runs the plan and records the call as one op of the recording
+        tapes, whose gradient is the backward ConcreteFunction."""
+        rec = self._recording()
+        if rec is False:
+            # no output can carry a gradient (`a > b`): nothing to record
+            return [_core.wrap_array(v) for v in self._plan.run(values)]
+        fwd, bwd, var_list, op = rec
+        n = len(self.outputs)
+        out = fwd.run(values)
+        outs, saved = out[:n], [_core.wrap_array(v) for v in out[n:]]
+        inputs = [x if isinstance(x, _core.Tensor) else _core.wrap_array(v)
+                  for x, v in zip(args, values)]
+        shapes = [tuple(o.shape) for o in outs]
+        n_in = len(inputs)
+
+        def grad_fn(*dys, variables=None):
+            dys = [d if tuple(d.shape) == shape else _broadcast(d, shape)
+                   for d, shape in zip(dys, shapes)]
+            grads = bwd._call_leaves([(f"args[{i}]", a) for i, a in
+                                      enumerate(inputs + list(dys) + saved)])
+            grads = [grads] if bwd._single else list(grads)
+            grads = [g if _is_float(x.dtype) else None for g, x in zip(grads, inputs + var_list)]
+            if variables:
+                return grads[:n_in], grads[n_in:]
+            return grads[:n_in]
+
+        res = op.apply(inputs + var_list, (tuple(outs), grad_fn, n_in, tuple(var_list)))
+        return [res] if n == 1 else list(res)
 
     def _pack(self, out):
         if self._single:
@@ -279,6 +344,69 @@ class ConcreteFunction:
         leaves = [next(it) if _core.is_symbolic(x) else x
                   for x in _flatten_outputs(self.structured_outputs)]
         return _pack_outputs(self.structured_outputs, iter(leaves))
+
+
+def _is_float(dtype):
+    return np.dtype(dtype).kind in "fc"
+
+
+def _broadcast(d, shape):
+    from fasttape.ops.array_ops import broadcast_to
+    return broadcast_to(d, shape)
+
+
+def _build_recording(cf):
+    """The forward plan and backward ConcreteFunction of a traced function
+    called under a tape (Note [Traced functions under a tape])."""
+    from fasttape import backprop
+    from fasttape.gradients_impl import UnconnectedGradients, gradients
+
+    g = cf.graph
+    reads = [n for n in cf._ops if n.type == "ReadVariableOp" and n.attrs[0].trainable]
+    variables = list({id(n.attrs[0]): n.attrs[0] for n in reads}.values())
+    xs = [p for p in cf.inputs if _is_float(p.dtype)]
+    with g.as_default():
+        dys = [_graph.placeholder(o.dtype, o.shape, name=f"grad_ys_{i}")
+               for i, o in enumerate(cf.outputs)]
+        grads = gradients(cf.outputs, xs + variables, grad_ys=dys,
+                          unconnected_gradients=UnconnectedGradients.ZERO)
+    by_x = dict(zip([id(x) for x in xs], grads[:len(xs)]))
+    with g.as_default():
+        # an integer argument has no gradient (None once called): a stand-in
+        results = [by_x[id(p)] if id(p) in by_x else _graph.constant(
+            _core.wrap_array(np.zeros((), p.dtype)), name="no_gradient")
+                   for p in cf.inputs]
+    results += grads[len(xs):]
+    # the backward's operations: the ancestors of the gradients; stateful ones
+    # of the forward (random draws, assigns) are not run again: their values
+    # are saved by the forward and fed
+    ops = g.get_operations()
+    forward = {id(n) for n in cf._ops}
+    needed, stack = set(), [t.op for t in results]
+    saved = []
+    while stack:
+        node = stack.pop()
+        if id(node) in needed:
+            continue
+        needed.add(id(node))
+        if (id(node) in forward and node.type != "ReadVariableOp"
+                and (node.type in ("Assign", "AssignAdd", "AssignSub")
+                     or (node.op_def is not None and node.op_def.stateful))):
+            saved.extend(node.outputs)
+            continue
+        stack.extend(x.op for x in node.inputs)
+        stack.extend(node.control_inputs)
+    saved_ids = {id(t) for t in saved}
+    bwd_ops = [n for n in ops if id(n) in needed
+               and not all(id(t) in saved_ids for t in n.outputs)]
+    inputs = list(cf.inputs) + dys + saved
+    plan = _core.build_plan(bwd_ops, inputs, results, special=_session.function_node)
+    bwd = ConcreteFunction(g, inputs, results, results, None, None, None, plan,
+                           f"{cf.name}_grad")
+    bwd._ops = bwd_ops
+    fwd = _core.build_plan(cf._ops, list(cf.inputs), list(cf.outputs) + saved,
+                           special=_session.function_node)
+    return fwd, bwd, variables, backprop._custom_op(len(cf.outputs))
 
 
 def _flatten_outputs(s):
@@ -554,8 +682,8 @@ class Function(_core.TracedCallable):
                     raise ValueError(f"ft.function {self._name}: it returned {x.name}, a "
                                      "tensor of another graph")
                 outputs.append(x)
-        plan = _core.build_plan(_plan_operations(g, outputs), placeholders, outputs,
-                               special=_session.function_node)
+        ops = _plan_operations(g, outputs)
+        plan = _core.build_plan(ops, placeholders, outputs, special=_session.function_node)
         layout = _flat_layout(args if call_args is None else call_args, kwargs, len(tensors)) \
             if self._input_signature is None else None
         if layout is not None:
@@ -563,6 +691,7 @@ class Function(_core.TracedCallable):
         cf = ConcreteFunction(g, placeholders, out, outputs, key,
                               [p for p, _ in tensors] if layout is not None else None,
                               functools.partial(_bind_for_concrete, self), plan, self._name)
+        cf._ops = ops
         self._cache[key] = cf
         self.tracing_count += 1
         self._note_retrace(args, kwargs, stacklevel)

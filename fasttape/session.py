@@ -748,12 +748,17 @@ def _assigned_value(node, value, read):
     return np.asarray(read() - value, dtype=dtype)
 
 
+_EAGER_ASSIGN = {"Assign": _core.Variable.assign, "AssignAdd": _core.Variable.assign_add,
+                 "AssignSub": _core.Variable.assign_sub}
+
+
 def _assign_eager(value, node):
-    """An assign node of an eager variable in a traced function's plan."""
+    """An assign node of an eager variable in a traced function's plan: the
+    eager method (in place when the variable alone holds its array: no read
+    the plan still holds, no tensor returned earlier, sees the update)."""
     v = node.attrs[0]
-    new = _assigned_value(node, value, lambda: _core.tensor_value(v))
-    _core.variable_store(v, new)
-    return new
+    _EAGER_ASSIGN[node._type](v, value)
+    return _core.tensor_value(v)
 
 
 def function_node(node):

@@ -24,6 +24,12 @@
 #   inputs and attributes (compared by type and value; unhashable attributes
 #   are never merged) as an earlier one reuses its outputs. Small constants
 #   (at most 64 elements) of equal dtype, shape and bytes are one constant.
+# - **Variable reads**: a ReadVariableOp of a variable read before with no
+#   stateful node in between (no assign can have run) reuses that read, so
+#   the VJPs' transposes of a weight read per time step of an unrolled RNN
+#   merge too. (ReadVariableOp nodes are stateful: never folded, never dead.)
+# - **Simplification**: `x ** 1` (a VJP's `x ** (2 - 1)`) is x; a matrix's
+#   transpose (the matmul VJPs' x.T) is the `.T` view, not np.transpose.
 # - **Dead nodes**: a node is kept when an output or a stateful node (random
 #   draws, variable reads, assignments) needs it; stateful nodes are always
 #   kept, so every call draws fresh random numbers in program order.
@@ -64,8 +70,8 @@
 #   tensor is never folded or merged.
 # - **Tapes**: a call while a recording GradientTape follows one of its
 #   arguments, or when the plan reads a trainable variable under a recording
-#   tape, raises NotImplementedError: gradients through traced functions are
-#   not implemented, and a silent None gradient would be wrong.
+#   tape, leaves the fast path: the caller records it as one op (Note
+#   [Traced functions under a tape] in fasttape/function.py).
 # Measured (timeit, min of 9 repeats, a shared 2-core machine; ratios to
 # NumPy in the same run): calling a traced `a + b` on (1,) float32 tensors
 # 2.0x NumPy's `a + b` (0.56 us; eager 1.2x), C from Function.__call__
@@ -156,6 +162,9 @@ cdef class Plan:
     # (ft.Session's debug checks)
     cdef public object after_step
     cdef readonly list result_made    # per result: True when a step makes it (not a constant or argument)
+    # record(arguments, values): what `call` returns when a recording tape
+    # needs the call's gradient (None: PLAN_MISS)
+    cdef public object record
 
     def __dealloc__(self):
         free(self._in_off)
@@ -285,9 +294,11 @@ cdef class Plan:
                 values[k] = v
                 k += 1
         if ft_tls_depth():
-            self._check_tapes(args if self.n_feeds == n else
-                              tuple([y for x in args for y in
-                                     (x if isinstance(x, (list, tuple)) else (x,))]))
+            flat = args if self.n_feeds == n else tuple(
+                [y for x in args for y in (x if isinstance(x, (list, tuple)) else (x,))])
+            if self._needs_tape(flat):
+                # recorded as one op: Note [Traced functions under a tape]
+                return PLAN_MISS if self.record is None else self.record(flat, values)
         out = self._run(values)
         for i in range(self.n_results):
             out[i] = _wrap(out[i])
@@ -297,13 +308,12 @@ cdef class Plan:
             return self.pack(out)
         return out
 
-    def check_tapes(self, args):
-        """Raises NotImplementedError when a recording tape would need the
-        gradient of this call (Note [Executor])."""
-        if ft_tls_depth():
-            self._check_tapes(tuple(args))
+    def needs_tape(self, args):
+        """Whether a recording tape needs the gradient of a call with these
+        arguments (it follows one, or the plan reads a trainable variable)."""
+        return bool(ft_tls_depth()) and self._needs_tape(tuple(args))
 
-    cdef int _check_tapes(self, tuple args) except -1:
+    cdef bint _needs_tape(self, tuple args) except -1:
         cdef int k
         cdef ft_tape_t *ct
         for k in range(ft_tls_depth()):
@@ -311,22 +321,13 @@ cdef class Plan:
             if not ct.recording:
                 continue
             if self._reads_trainable:
-                what = "it reads trainable variables"
-            else:
-                what = None
-                for x in args:
-                    if isinstance(x, Tensor) and (
-                            ft_tape_tracks(ct, (<Tensor>x)._id)
-                            or (<Tensor>x)._flags & _F_TRAINABLE):
-                        what = "an argument is watched by the tape"
-                        break
-            if what is not None:
-                raise NotImplementedError(
-                    f"a GradientTape is recording and {what}, but gradients through an "
-                    "ft.function are not implemented yet: call the Python function itself "
-                    "under the tape (or run the tape inside the traced function once "
-                    "ft.function supports it)")
-        return 0
+                return True
+            for x in args:
+                if isinstance(x, Tensor) and (
+                        ft_tape_tracks(ct, (<Tensor>x)._id)
+                        or (<Tensor>x)._flags & _F_TRAINABLE):
+                    return True
+        return False
 
     def run(self, list values):
         """Runs the plan on arrays (one per argument, already checked):
@@ -433,6 +434,11 @@ cdef object _attr_key(object a):
     return (type(a), a)
 
 
+def _matrix_t(x):
+    """A plan step: the transpose of a matrix."""
+    return x.T
+
+
 def _takes_python_numbers(OpDef op):
     """pow, which eager mode calls with Python numbers as they are (Note
     [Weak Python data]) and where NumPy has fast paths for them: a 0-d
@@ -464,7 +470,8 @@ def build_plan(list ops, list feeds, list results, special=None):
     cdef Plan plan = Plan.__new__(Plan)
     cdef Py_ssize_t i, s
     stats = {"nodes": len(ops), "folded": 0, "cse": 0, "dead": 0, "consts": 0,
-             "reuse_sites": 0}
+             "reuse_sites": 0, "reads_merged": 0, "simplified": 0}
+    last_read = {}    # id(variable) -> its last read's output, while no stateful node intervenes
     rep = {}          # tensor -> the tensor that stands for it (CSE, folding)
     const_of = {}     # tensor -> its constant value
     small = {}        # (dtype, shape, bytes) -> tensor: small equal constants are one
@@ -493,6 +500,14 @@ def build_plan(list ops, list feeds, list results, special=None):
         kind = node.type
         outs = node.outputs
         if node.op_def is None:
+            if kind == "ReadVariableOp" and outs[0] not in feed_set:
+                # a second read with no stateful node in between: the same value
+                first = last_read.get(id(node.attrs[0]))
+                if first is not None:
+                    rep[outs[0]] = first
+                    stats["reads_merged"] += 1
+                    continue
+                last_read[id(node.attrs[0])] = outs[0]
             if kind == "Const":
                 add_const(outs[0], node.attrs[0])
             elif kind == "Placeholder":
@@ -500,6 +515,8 @@ def build_plan(list ops, list feeds, list results, special=None):
                     missing[outs[0]] = node
             elif special is not None:
                 sp = special(node)
+                if sp is not None and sp[2] and kind != "ReadVariableOp":
+                    last_read.clear()
                 if sp is not None:
                     steps.append((node, sp[0], [canon(t) for t in node.inputs], tuple(sp[1]),
                                   outs, bool(sp[2])))
@@ -514,6 +531,14 @@ def build_plan(list ops, list feeds, list results, special=None):
         op = node.op_def
         ins = [canon(t) for t in node.inputs]
         fed_out = any(t in feed_set for t in outs)
+        if op.stateful:
+            last_read.clear()
+        elif (not fed_out and op.name == "pow" and ins[0] not in const_of
+              and ins[1] in const_of and const_of[ins[1]].ndim == 0
+              and const_of[ins[1]] == 1 and ins[0].dtype == outs[0].dtype):
+            rep[outs[0]] = ins[0]  # x ** 1 (a VJP's x ** (2 - 1)): x itself
+            stats["simplified"] += 1
+            continue
         if not op.stateful and not fed_out:
             if all(t in const_of for t in ins):
                 try:
@@ -538,6 +563,12 @@ def build_plan(list ops, list feeds, list results, special=None):
                     stats["cse"] += 1
                     continue
                 seen[key] = node
+        if (op.name == "transpose" and len(ins) == 1 and ins[0].shape.rank == 2
+                and tuple(node.attrs) in (((1, 0),), ((-1, -2),), ((1, -2),), ((-1, 0),), (None,))):
+            # a matrix's transpose (the matmul VJPs' x.T): the `.T` view, the
+            # same array np.transpose(x, (1, 0)) makes, at a third of its cost
+            steps.append((node, _matrix_t, ins, (), outs, False))
+            continue
         steps.append((node, op.forward, ins, tuple(node.attrs), outs, bool(op.stateful)))
 
     # dead nodes: kept when a result or a stateful node needs them

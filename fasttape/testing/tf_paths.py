@@ -268,6 +268,7 @@ API = [
     # --- traced functions -------------------------------------------------------------------
     E("function", "tf.function"),
     E("TensorSpec", "tf.TensorSpec"),
+    E("init_scope", "tf.init_scope"),
 ]
 
 

@@ -32,8 +32,8 @@ NOT_OPS = {"as_dtype", "custom_gradient", "enable_eager_execution", "set_seed",
            "placeholder",
            # running graphs: tests/graph/test_session.py covers them
            "global_variables_initializer",
-           # traced functions: tests/function/ covers it
-           "function",
+           # traced functions: tests/function/ covers them
+           "function", "init_scope",
            # symbolic gradients: tests/graph/test_gradients.py and
            # tests/function/test_tape_in_function.py cover them
            "gradients"}
