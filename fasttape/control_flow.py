@@ -158,6 +158,11 @@ class _FuncGraph(_graph.Graph):
                                scoped)
 
 
+def _error(cls, what, detail, inputs=()):
+    """An error of ft.cond / ft.while_loop naming the user's line."""
+    return _errors.op_error(cls, what, inputs, detail)
+
+
 def _fn_label(fn, role):
     """'true_fn (f at file.py:12: source)' for error messages."""
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
@@ -202,7 +207,7 @@ class _Branch:
         return self._needed
 
 
-def _trace(fn, outer, label, arg_specs=None, structure=None):
+def _trace(fn, outer, label, what, arg_specs=None, structure=None):
     """Traces fn into a new _FuncGraph nested in `outer`: with no arguments
     (a cond branch), or with placeholders of `arg_specs` ((dtype, shape)
     each) packed as `structure` and unpacked into fn's arguments."""
@@ -219,8 +224,8 @@ def _trace(fn, outer, label, arg_specs=None, structure=None):
         b.n_args = len(phs)
         flat = nest.flatten(out)
         if any(x is None for x in flat):
-            raise TypeError(f"{label} returned None (in {_describe_structure(out)}); "
-                            "return tensors")
+            raise _error(TypeError, what,
+                     f"{label} returned None (in {_describe_structure(out)}); return tensors")
         b.outputs = [_as_inner(g, x) for x in flat]
     b.inputs = phs
     b.structure = out
@@ -303,10 +308,11 @@ def _dtype_rule(dtypes, spec):
     return spec.out_dtypes[0] if spec.n_out == 1 else tuple(spec.out_dtypes)
 
 
-def _control_flow_op(n_out, stateful):
-    """The table entry for control-flow nodes with n_out outputs (made on
-    first use: an op's number of outputs is fixed). Note [Control-flow nodes]."""
-    key = (n_out, stateful)
+def _control_flow_op(kind, n_out, stateful):
+    """The table entry for control-flow nodes of `kind` ('cond', ...) with
+    n_out outputs (made on first use: an op's number of outputs is fixed).
+    Note [Control-flow nodes]."""
+    key = (kind, n_out, stateful)
     with _OPS_LOCK:
         op = _OPS.get(key)
         if op is None:
@@ -320,7 +326,7 @@ def _control_flow_op(n_out, stateful):
             params = [f"g{j}" for j in range(n_out)] + ["inputs", "spec"]
             vjp.__signature__ = inspect.Signature(
                 [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
-            op = register(f"_control_flow_{n_out}{'_stateful' if stateful else ''}", "custom",
+            op = register(f"_{kind}_{n_out}{'_stateful' if stateful else ''}", "custom",
                           _forward, ("inputs",), vjp, attr_names=("spec",), n_out=n_out,
                           variadic=True, shape_fn=_shape_rule, dtype_fn=_dtype_rule,
                           stateful=stateful)
@@ -338,7 +344,7 @@ def _build_node(spec, inputs, name, what):
                                "shape into one")
     if spec.n_out == 0:
         raise _errors.op_error(ValueError, what, inputs, "no outputs: return at least one tensor")
-    op = _control_flow_op(spec.n_out, spec.stateful)
+    op = _control_flow_op(spec.node_type, spec.n_out, spec.stateful)
     with _graph.op_name(name or spec.node_type, op):
         out = op.apply(inputs, (spec,))
     out = [out] if spec.n_out == 1 else list(out)
@@ -391,6 +397,21 @@ def _interpret(branch, xs):
         for t, v in zip(node._outputs, outs):
             env[id(t)] = v
     return [env[id(t)] for t in branch.outputs]
+
+
+def _run(branch, values):
+    """branch's plan on arrays; an error of a node inside names the branch,
+    the node and the line that built it (Session and plans add the
+    control-flow node's own)."""
+    try:
+        return branch.plan.run(values)
+    except Exception as e:
+        if getattr(e, "ft_node", None) is not None and not getattr(e, "ft_branch", False):
+            lines = str(e).split("\n")
+            built = [ln.strip() for ln in lines if " was built at " in ln]
+            e.ft_detail = f"{lines[0]} (in {branch.label}: {built[-1] if built else ''})"
+            e.ft_branch = True
+        raise
 
 
 def _is_float(x):
@@ -475,7 +496,7 @@ class _CondSpec(_Spec):
 
     def run(self, values):
         b, index = (self.true, self.t_index) if values[0] else (self.false, self.f_index)
-        return b.plan.run([values[i] for i in index])
+        return _run(b, [values[i] for i in index])
 
     def eager(self, xs):
         b, index = ((self.true, self.t_index) if bool(_core.tensor_value(xs[0]))
@@ -492,12 +513,12 @@ class _WhileSpec(_Spec):
         n = self.n_vars
         loop = values[:n]
         m = int(values[-1]) if self.has_max else -1
-        c_plan, b_plan = self.cond.plan, self.body.plan
+        c, b = self.cond, self.body
         c_extra = [values[i] for i in self.c_index]
         b_extra = [values[i] for i in self.b_index]
         i = 0
-        while i != m and c_plan.run(loop + c_extra)[0]:
-            loop = b_plan.run(loop + b_extra)
+        while i != m and _run(c, loop + c_extra)[0]:
+            loop = _run(b, loop + b_extra)
             i += 1
         return loop
 
@@ -505,11 +526,10 @@ class _WhileSpec(_Spec):
         n = self.n_vars
         loop = list(xs[:n])
         m = int(_core.tensor_value(xs[-1])) if self.has_max else -1
-        c_plan = self.cond.plan
         c_extra = [_core.tensor_value(xs[i]) for i in self.c_index]
         b_extra = [xs[i] for i in self.b_index]
         i = 0
-        while i != m and c_plan.run([_core.tensor_value(t) for t in loop] + c_extra)[0]:
+        while i != m and _run(self.cond, [_core.tensor_value(t) for t in loop] + c_extra)[0]:
             loop = _interpret(self.body, loop + b_extra)
             i += 1
         return loop
@@ -579,7 +599,7 @@ def _merge_shapes(a, b):
 def _cond(pred, true_fn, false_fn, name, what, unpack_singleton):
     if not callable(true_fn) or not callable(false_fn):
         bad = "true_fn" if not callable(true_fn) else "false_fn"
-        raise TypeError(f"{what}: {bad} must be callable, got "
+        raise _error(TypeError, what, f"{bad} must be callable, got "
                         f"{_errors.describe(true_fn if bad == 'true_fn' else false_fn)}")
     if isinstance(pred, _core.Variable) and pred._graph_var is None and not _core.staging():
         pred = _core.tensor_value(pred)
@@ -592,8 +612,8 @@ def _cond(pred, true_fn, false_fn, name, what, unpack_singleton):
     _check_pred(pred, what)
     outer = _graph._graph_for([pred])
     with (outer.as_default() if not _core.staging() else contextlib.nullcontext()):
-        t = _trace(true_fn, outer, _fn_label(true_fn, "true_fn"))
-        f = _trace(false_fn, outer, _fn_label(false_fn, "false_fn"))
+        t = _trace(true_fn, outer, _fn_label(true_fn, "true_fn"), what)
+        f = _trace(false_fn, outer, _fn_label(false_fn, "false_fn"), what)
         spec = _cond_spec(t, f, what, pred)
         captures, (t_index, f_index) = _union_captures([t, f], 1)
         spec.t_index, spec.f_index = t_index, f_index
@@ -679,11 +699,11 @@ def cond_v1(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None
     tuple of one element returned as that element."""
     if fn1 is not None:
         if true_fn is not None:
-            raise TypeError("cond: fn1 and true_fn are the same argument; give one")
+            raise _error(TypeError, "cond", "fn1 and true_fn are the same argument; give one")
         true_fn = fn1
     if fn2 is not None:
         if false_fn is not None:
-            raise TypeError("cond: fn2 and false_fn are the same argument; give one")
+            raise _error(TypeError, "cond", "fn2 and false_fn are the same argument; give one")
         false_fn = fn2
     return _cond(pred, true_fn, false_fn, name, "cond", not strict)
 
@@ -697,7 +717,7 @@ def _fix_body_result(out, loop_vars, label, what):
             and not isinstance(out, (list, tuple))):
         out = [out]
     if _skeleton(out) != _skeleton(loop_vars):
-        raise ValueError(f"{what}: {label} must return the structure of loop_vars "
+        raise _error(ValueError, what, f"{label} must return the structure of loop_vars "
                          f"{_describe_structure(loop_vars)}, got {_describe_structure(out)}")
     return out
 
@@ -711,20 +731,20 @@ def _while_loop(cond_fn, body, loop_vars, shape_invariants, maximum_iterations, 
                 same_structure):
     if not callable(cond_fn) or not callable(body):
         bad = "cond" if not callable(cond_fn) else "body"
-        raise TypeError(f"{what}: {bad} must be callable, got "
+        raise _error(TypeError, what, f"{bad} must be callable, got "
                         f"{_errors.describe(cond_fn if bad == 'cond' else body)}")
     flat = nest.flatten(loop_vars)
     if not flat:
-        raise ValueError(f"{what}: loop_vars must hold at least one tensor, got "
+        raise _error(ValueError, what, f"loop_vars must hold at least one tensor, got "
                          f"{_describe_structure(loop_vars)}")
     if maximum_iterations is not None and not _core.is_symbolic(maximum_iterations):
         m = np.asarray(_core.tensor_value(maximum_iterations)
                        if isinstance(maximum_iterations, _core.Tensor) else maximum_iterations)
         if m.ndim != 0 or m.dtype.kind not in "iu":
-            raise TypeError(f"{what}: maximum_iterations must be an int scalar, got "
+            raise _error(TypeError, what, f"maximum_iterations must be an int scalar, got "
                             f"{_errors.describe(maximum_iterations)}")
         if int(m) < 0:
-            raise ValueError(f"{what}: maximum_iterations must be >= 0, got {int(m)}")
+            raise _error(ValueError, what, f"maximum_iterations must be >= 0, got {int(m)}")
     symbolic = _core.staging() or any(_core.is_symbolic(x) for x in flat) or \
         _core.is_symbolic(maximum_iterations)
     if not symbolic:
@@ -759,14 +779,14 @@ def _invariants(flat, shape_invariants, loop_vars, what):
     try:
         inv = _flatten_like(loop_vars, shape_invariants)
     except (TypeError, KeyError, ValueError):
-        raise ValueError(f"{what}: shape_invariants must have the structure of loop_vars "
+        raise _error(ValueError, what, f"shape_invariants must have the structure of loop_vars "
                          f"{_describe_structure(loop_vars)} with a shape per tensor, got "
                          f"{shape_invariants!r}") from None
     out = []
     for path, x, s in zip(_paths(loop_vars, "loop_vars"), flat, inv):
         s = _graph._static_shape(what, s)
         if not s.is_compatible_with(x.shape) or (s.rank is not None and x.shape.rank is None):
-            raise ValueError(f"{what}: the shape invariant {s} of {path} does not fit its "
+            raise _error(ValueError, what, f"the shape invariant {s} of {path} does not fit its "
                              f"initial value's shape {_shape_str(x)}")
         out.append(s)
     return out
@@ -795,8 +815,8 @@ def _graph_while(cond_fn, body, loop_vars, flat, shape_invariants, maximum_itera
     invariants = _invariants(vars_in, shape_invariants, loop_vars, what)
     specs = [(x.dtype, s) for x, s in zip(vars_in, invariants)]
     structure = _repack(loop_vars, vars_in)
-    c = _trace(cond_fn, g, _fn_label(cond_fn, "cond"), specs, structure)
-    b = _trace(body, g, _fn_label(body, "body"), specs, structure)
+    c = _trace(cond_fn, g, _fn_label(cond_fn, "cond"), what, specs, structure)
+    b = _trace(body, g, _fn_label(body, "body"), what, specs, structure)
     if len(c.outputs) != 1:
         raise _errors.op_error(ValueError, what, vars_in,
                                f"{c.label} must return one bool scalar, got "
