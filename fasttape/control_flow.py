@@ -97,9 +97,6 @@ class _FuncGraph(_graph.Graph):
         self._fn_name = name
         self._captures = {}       # id(tensor of an enclosing graph) -> (tensor, placeholder)
         self.captured = []        # (tensor of the outer graph, placeholder), in order
-        ft_function = getattr(outer, "_ft_function", None)
-        if ft_function is not None:  # Note [Variables while tracing], error messages
-            self._ft_function = ft_function
 
     @property
     def outer_graph(self):

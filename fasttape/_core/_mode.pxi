@@ -135,7 +135,10 @@ cdef class SymbolicTensor(Tensor):
         # `not t` all reach here; the message names the user's line and the
         # graph functions that do what the Python statement meant
         where = _errors.user_frame()
-        fn = getattr(self.op.graph, "_ft_function", None)
+        g = self.op.graph
+        while getattr(g, "_outer", None) is not None:  # a branch of ft.cond / ft.while_loop
+            g = g._outer
+        fn = getattr(g, "_ft_function", None)
         raise TypeError(
             f"the truth value of the symbolic ft.Tensor '{self.name}' (shape "
             f"{self._shape_str()}, dtype {self._dtype.name}) is needed"

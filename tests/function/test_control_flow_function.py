@@ -134,3 +134,24 @@ def test_python_control_flow_in_a_graph_names_the_line_too():
     msg = str(e.value)
     assert "Greater:0" in msg and "if x > 0:" in msg and "ft.cond" in msg
     assert "ft.function" not in msg
+
+
+def test_python_control_flow_inside_a_branch_of_a_trace():
+    @ft.function
+    def f(x):
+        def body(s):
+            if s > 1.0:  # a Python `if` in a body: the same error, naming this line
+                return s
+            return s * 2.0
+        return ft.while_loop(lambda s: s < 10.0, body, [x])
+    with pytest.raises(TypeError) as e:
+        f(ft.constant(0.5))
+    assert "if s > 1.0:" in str(e.value) and "inside the traced ft.function f" in str(e.value)
+
+
+def test_creating_a_variable_inside_a_branch_of_a_trace_raises():
+    @ft.function
+    def f(x):
+        return ft.cond(x > 0, lambda: ft.Variable(1.0) * x, lambda: x)
+    with pytest.raises(NotImplementedError, match="creating or assigning variables inside"):
+        f(ft.constant(1.0))
