@@ -155,3 +155,24 @@ def test_creating_a_variable_inside_a_branch_of_a_trace_raises():
         return ft.cond(x > 0, lambda: ft.Variable(1.0) * x, lambda: x)
     with pytest.raises(NotImplementedError, match="creating or assigning variables inside"):
         f(ft.constant(1.0))
+
+
+@pytest.mark.skipif(not hasattr(ft, "gradients"), reason="tapes inside ft.function not built")
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_a_tape_inside_the_trace_differentiates_control_flow(case):
+    @ft.function
+    def grads(x, w):
+        with ft.GradientTape() as tape:
+            tape.watch([x, w])
+            loss = ft.reduce_sum(case(x, w) ** 2)
+        return tape.gradient(loss, [x, w], unconnected_gradients="zero")
+    for xv, wv in POINTS:
+        got = grads(ft.constant(xv), ft.constant(wv))
+        xt, wt = ft.constant(xv), ft.constant(wv)
+        with ft.GradientTape() as tape:
+            tape.watch([xt, wt])
+            loss = ft.reduce_sum(case(xt, wt) ** 2)
+        want = tape.gradient(loss, [xt, wt], unconnected_gradients="zero")
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+    assert grads.experimental_get_tracing_count() == 1

@@ -354,3 +354,44 @@ def test_gradient_of_a_branch_drawing_random_numbers_raises():
         out = node.op_def.apply([ft.constant(True), xt], node.attrs)
     with pytest.raises(NotImplementedError, match="draws random numbers"):
         tape.gradient(out, xt)
+
+
+# ------------------------------------------------------------------ ft.gradients
+
+_needs_gradients = pytest.mark.skipif(not hasattr(ft, "gradients"),
+                                      reason="ft.gradients (symbolic gradients) not built")
+
+
+def _eager_grads(case, xv, wv, order):
+    """The eager tape's gradient of sum(y²) (order 1) or of sum(grad_x²) (order 2)."""
+    xt, wt = ft.constant(xv), ft.constant(wv)
+    with ft.GradientTape() as outer:
+        outer.watch([xt, wt])
+        with ft.GradientTape() as tape:
+            tape.watch([xt, wt])
+            loss = ft.reduce_sum(case(xt, wt) ** 2)
+        if order == 1:
+            return [g.numpy() for g in tape.gradient(loss, [xt, wt],
+                                                     unconnected_gradients="zero")]
+        gx = tape.gradient(loss, xt)
+        loss2 = ft.reduce_sum(gx * gx)
+    return [g.numpy() for g in outer.gradient(loss2, [xt, wt], unconnected_gradients="zero")]
+
+
+@_needs_gradients
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_ft_gradients_through_control_flow_match_the_eager_tape(case, order):
+    g = ft.Graph()
+    with g.as_default():
+        x = ft.placeholder(ft.float64, (3,), name="x")
+        w = ft.placeholder(ft.float64, (), name="w")
+        loss = ft.reduce_sum(case(x, w) ** 2)
+        grads = ft.gradients(loss, [x, w])
+        if order == 2:
+            grads = ft.gradients(ft.reduce_sum(grads[0] * grads[0]), [x, w])
+    sess = ft.Session(graph=g)
+    for xv, wv in POINTS:
+        got = sess.run(grads, {x: xv, w: wv})
+        for a, b in zip(got, _eager_grads(case, xv, wv, order)):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
