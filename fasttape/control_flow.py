@@ -36,7 +36,9 @@ reads the spec) are the staging path's. Nodes:
   outputs have the loop variables' shape invariants (their static shapes, or
   `shape_invariants`), which the body's results must fit (checked at build).
 - at most _MAX_OUTPUTS outputs: the core gives a VJP at most 16 arguments
-  (one per output gradient, plus the inputs and the spec).
+  (one per output gradient, plus the inputs and the spec). A gradient node
+  (Note [Control-flow gradients]) has one output per float input, so more
+  inputs than that make several gradient nodes, each re-running the forward.
 
 Note [Control-flow gradients]
 ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -428,10 +430,14 @@ def _vjp(spec, gs, inputs):
     if not wrt:
         return [None] * len(inputs)
     if any(_core.is_symbolic(x) for x in list(inputs) + gs if x is not None):
+        # a gradient node per _MAX_OUTPUTS inputs (each re-runs the forward)
         present = [g is not None for g in gs]
-        gspec = _GradSpec(spec, wrt, present, [inputs[i] for i in wrt], len(inputs))
-        outs = _build_node(gspec, list(inputs) + [g for g in gs if g is not None],
-                           None, gspec.what)
+        outs = []
+        for k in range(0, len(wrt), _MAX_OUTPUTS):
+            part = wrt[k:k + _MAX_OUTPUTS]
+            gspec = _GradSpec(spec, part, present, [inputs[i] for i in part], len(inputs))
+            outs += _build_node(gspec, list(inputs) + [g for g in gs if g is not None],
+                                None, gspec.what)
     else:
         outs = spec.gradients(inputs, gs, wrt)
     res = [None] * len(inputs)

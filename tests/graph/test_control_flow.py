@@ -327,6 +327,43 @@ def test_graph_vjp_is_a_gradient_node_run_by_the_session(case):
         np.testing.assert_allclose(got["w"], want[1].numpy(), rtol=1e-10, atol=1e-12)
 
 
+def test_many_captures_make_several_gradient_nodes():
+    """A gradient node has one output per float input and at most 14: a body
+    capturing 20 tensors gets two, whose gradients are the eager tape's."""
+    g = ft.Graph()
+    with g.as_default():
+        ws = [ft.placeholder(ft.float64, (), name=f"w{k}") for k in range(20)]
+        x = ft.placeholder(ft.float64, (2,), name="x")
+
+        def body(i, s):
+            return i + 1, ft.sin(s * ws[0]) + ft.add_n(ws[1:]) * s
+        i, y = ft.while_loop(lambda i, s: i < 2, body, (ft.constant(0), x))
+        grads = y.op.op_def.vjp_sources(None, ft.ones_like(y), list(y.op.inputs),
+                                        y.op.attrs[0])
+    assert len([n for n in g.get_operations() if n.type == "while_loop_grad"]) == 2
+    values = [0.1 * (k + 1) for k in range(20)]
+    feed = dict(zip(ws, values))
+    feed[x] = [0.5, -0.3]
+    position = {id(t): k for k, t in enumerate(y.op.inputs)}
+    got = ft.Session(graph=g).run([grads[position[id(t)]] for t in (ws[0], ws[-1])], feed)
+    wt = [ft.constant(v, ft.float64) for v in values]
+    s = ft.constant([0.5, -0.3], ft.float64)
+    with ft.GradientTape() as tape:
+        tape.watch(wt)
+        for _ in range(2):
+            s = ft.sin(s * wt[0]) + ft.add_n(wt[1:]) * s
+    want = tape.gradient(s, [wt[0], wt[-1]])
+    np.testing.assert_allclose(got, [w.numpy() for w in want], rtol=1e-12)
+
+
+def test_too_many_loop_variables_raise_at_build():
+    g = ft.Graph()
+    with g.as_default():
+        xs = [ft.placeholder(ft.float32, (), name=f"x{k}") for k in range(15)]
+        with pytest.raises(ValueError, match=r"15 outputs; a control-flow node has at most 14"):
+            ft.while_loop(lambda *v: v[0] < 1.0, lambda *v: v, xs)
+
+
 def test_gradient_node_runs_inside_an_entered_session():
     """`with sess:` makes the thread stage; the gradient node's re-run is eager anyway."""
     g, x, w, y = _graph_of(CASES[4], POINTS[0])
