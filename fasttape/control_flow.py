@@ -405,12 +405,16 @@ def _run(branch, values):
     try:
         return branch.plan.run(values)
     except Exception as e:
-        if getattr(e, "ft_node", None) is not None and not getattr(e, "ft_branch", False):
-            lines = str(e).split("\n")
-            built = [ln.strip() for ln in lines if " was built at " in ln]
-            e.ft_detail = f"{lines[0]} (in {branch.label}: {built[-1] if built else ''})"
-            e.ft_branch = True
+        _name_branch(e, branch)
         raise
+
+
+def _name_branch(e, branch):
+    if getattr(e, "ft_node", None) is not None and not getattr(e, "ft_branch", False):
+        lines = str(e).split("\n")
+        built = [ln.strip() for ln in lines if " was built at " in ln]
+        e.ft_detail = f"{lines[0]} (in {branch.label}: {built[-1] if built else ''})"
+        e.ft_branch = True
 
 
 def _is_float(x):
@@ -516,13 +520,22 @@ class _WhileSpec(_Spec):
         n = self.n_vars
         loop = values[:n]
         m = int(values[-1]) if self.has_max else -1
-        c, b = self.cond, self.body
+        c_run, b_run = self.cond.plan.run, self.body.plan.run
         c_extra = [values[i] for i in self.c_index]
         b_extra = [values[i] for i in self.b_index]
         i = 0
-        while i != m and _run(c, loop + c_extra)[0]:
-            loop = _run(b, loop + b_extra)
-            i += 1
+        running = self.cond
+        try:  # the hot loop: See _run
+            while i != m:
+                running = self.cond
+                if not c_run(loop + c_extra)[0]:
+                    break
+                running = self.body
+                loop = b_run(loop + b_extra)
+                i += 1
+        except Exception as e:
+            _name_branch(e, running)
+            raise
         return loop
 
     def eager(self, xs):

@@ -77,6 +77,20 @@ def test_the_branch_not_taken_does_not_run():
     assert "ft.linalg.inv(m)" in str(e.value)
 
 
+def test_an_error_in_a_body_names_the_body_and_its_node():
+    g = ft.Graph()
+    with g.as_default():
+        m = ft.placeholder(ft.float64, (2, 2), name="m")
+        (y,) = ft.while_loop(lambda a: ft.reduce_sum(a) < 100.0,
+                             lambda a: (ft.linalg.inv(a - 1.0) * 10.0,), (m,))
+    sess = ft.Session(graph=g)
+    with pytest.raises(InvalidArgumentError) as e:
+        sess.run(y, {m: np.ones((2, 2))})
+    msg = str(e.value)
+    assert re.search(r"in body \(.*<lambda> at .*test_control_flow\.py:\d+", msg), msg
+    assert "node 'MatrixInverse' was built at" in msg and "ft.linalg.inv(a - 1.0)" in msg
+
+
 def test_while_loop_shape_invariants_let_a_dim_grow():
     g = ft.Graph()
     with g.as_default():
