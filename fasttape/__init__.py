@@ -24,6 +24,8 @@ from fasttape._core.core import convert_to_tensor as convert_to_tensor
 from fasttape.backprop import GradientTape as GradientTape
 from fasttape.backprop import UnconnectedGradients as UnconnectedGradients
 from fasttape.backprop import custom_gradient as custom_gradient
+from fasttape.control_flow import cond as cond  # noqa: E402
+from fasttape.control_flow import while_loop as while_loop  # noqa: E402
 from fasttape.dtypes import as_dtype as as_dtype
 from fasttape.dtypes import (  # noqa: F401
     bool,

@@ -521,6 +521,17 @@ def _mark_import_done():
 
 def _graph_for(inputs):
     """The graph an op call stages into (Note [Graph tensors and eager tensors])."""
+    if _core.staging():
+        default = get_default_graph()
+        encloses = getattr(default, "encloses", None)
+        if encloses is not None:
+            # a branch of ft.cond / body of ft.while_loop: tensors of the graphs
+            # it is nested in are captured (Note [Control-flow nodes])
+            for x in inputs:
+                if _core.is_symbolic(x) and not encloses(x.op._graph):
+                    raise ValueError(f"Tensor {x.name} must be from the same graph as the "
+                                     "default graph or one it is nested in")
+            return default
     graph = None
     for x in inputs:
         if _core.is_symbolic(x):
@@ -547,10 +558,12 @@ def _capture(graph, x, name):
     """An input of a node: symbolic tensors as they are, variables as read
     nodes, other values as Const nodes named `name`, a full name under the
     node's (TensorFlow's '<node>/<input name>': 'add/y', 'scope/add/y')."""
-    if _core.is_symbolic(x):
-        return x
     if isinstance(x, _core.Variable):
         return _read_variable_node(graph, x)
+    if _core.is_symbolic(x):
+        if x.op._graph is not graph and hasattr(graph, "capture"):
+            return graph.capture(x)  # an outer tensor in a control-flow branch
+        return x
     if not isinstance(x, _core.Tensor):
         x = _core.convert_to_tensor(x)
     value = _core.tensor_value(x)
@@ -703,6 +716,8 @@ def _read_variable_node(graph, v):
     """Variable `v` read in `graph` when it runs: a ReadVariableOp node (a
     graph variable only in its own graph: Note [Graph variables] in
     fasttape/session.py)."""
+    if hasattr(graph, "capture"):  # in a control-flow branch: read in the outermost graph
+        return graph.capture(_read_variable_node(graph.root(), v))
     info = getattr(v, "_graph_var", None)
     if info is not None and info.graph is not graph:
         raise ValueError(f"ReadVariableOp: the graph variable '{v.name}' belongs to another "

@@ -219,7 +219,10 @@ def _variable_graph(v, what):
     info = v._graph_var
     if info is None:
         return _graph.get_default_graph()
-    if _core.staging() and _graph.get_default_graph() is not info.graph:
+    default = _graph.get_default_graph()
+    if getattr(default, "root", None) is not None and default.root() is info.graph:
+        return default  # a control-flow branch of its graph: the read is captured
+    if _core.staging() and default is not info.graph:
         raise ValueError(f"{what}: the graph variable '{v.name}' belongs to another graph "
                          "than the default graph (`with g.as_default():`)")
     return info.graph

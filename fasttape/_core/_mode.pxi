@@ -124,7 +124,7 @@ cdef class SymbolicTensor(Tensor):
             f"{self._shape_str()}, dtype {self._dtype.name}), which exists only when its "
             f"graph runs; run it with ft.Session (graph mode) or compute eagerly"
             + ("; for graph control flow use ft.cond / ft.while_loop"
-               if what in ("bool()", "iteration") else ""))
+               if what == "iteration" else ""))
 
     def numpy(self):
         self._no_value(".numpy()")
@@ -138,7 +138,24 @@ cdef class SymbolicTensor(Tensor):
         self._no_value("NumPy conversion (np.asarray)")
 
     def __bool__(self):
-        self._no_value("bool()")
+        # Note [Truth values of graph tensors]: `if t:`, `while t:`, `t and u`,
+        # `not t` all reach here; the message names the user's line and the
+        # graph functions that do what the Python statement meant
+        where = _errors.user_frame()
+        g = self.op.graph
+        while getattr(g, "_outer", None) is not None:  # a branch of ft.cond / ft.while_loop
+            g = g._outer
+        fn = getattr(g, "_ft_function", None)
+        raise TypeError(
+            f"the truth value of the symbolic ft.Tensor '{self.name}' (shape "
+            f"{self._shape_str()}, dtype {self._dtype.name}) is needed"
+            + (f" at {where[0]}:{where[1]}: {where[2]}" if where is not None else "")
+            + (f", inside the traced ft.function {fn}" if fn is not None else "")
+            + "; a graph tensor has a value only when the graph runs, so Python `if`, "
+            "`while`, `and`, `or` and `not` cannot branch on it. Use "
+            "ft.cond(pred, true_fn, false_fn) for `if`, "
+            "ft.while_loop(cond, body, loop_vars) for `while`, and ft.logical_and / "
+            "ft.logical_or / ft.logical_not (or & | ~) for `and` / `or` / `not`")
 
     def __float__(self):
         self._no_value("float()")

@@ -157,6 +157,8 @@ from fasttape import (  # noqa: F401
     zeros,
     zeros_like,
 )
+from fasttape.control_flow import cond_v1 as cond  # noqa: F401
+from fasttape.control_flow import while_loop_v1 as while_loop  # noqa: F401
 from fasttape.linalg import cholesky as cholesky  # noqa: F401
 from fasttape.linalg import det as matrix_determinant  # noqa: F401
 from fasttape.linalg import diag as matrix_diag  # noqa: F401

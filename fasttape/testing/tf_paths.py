@@ -269,6 +269,13 @@ API = [
     E("function", "tf.function"),
     E("TensorSpec", "tf.TensorSpec"),
     E("init_scope", "tf.init_scope"),
+    # --- control flow -----------------------------------------------------------------------
+    E("cond", "tf.cond", notes="tf.compat.v1.cond is TensorFlow 1's (fn1/fn2, strict=False "
+      "unpacks one-element results)"),
+    E("while_loop", "tf.while_loop",
+      notes="tf.compat.v1.while_loop is TensorFlow 1's (return_same_structure=False)"),
+    E("cond_v1", "tf.compat.v1.cond"),
+    E("while_loop_v1", "tf.compat.v1.while_loop"),
 ]
 
 

@@ -36,7 +36,9 @@ NOT_OPS = {"as_dtype", "custom_gradient", "enable_eager_execution", "set_seed",
            "function", "init_scope",
            # symbolic gradients: tests/graph/test_gradients.py and
            # tests/function/test_tape_in_function.py cover them
-           "gradients"}
+           "gradients",
+           # control flow (takes functions): tests/graph/test_control_flow.py covers them
+           "cond", "while_loop"}
 
 
 def test_every_public_function_is_an_op_or_a_composite():
