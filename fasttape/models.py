@@ -117,9 +117,12 @@ def _as_array(v, what):
 
 def _array_like(x):
     """True for an array, a tensor, or a list/tuple/dict holding only those
-    (or numbers): data to slice in batches; False for an iterable of batches."""
+    (or numbers): data to slice in batches; False for an iterable of batches
+    (a dataset, a generator, a list of tuples)."""
     if _is_array(x):
         return True
+    if isinstance(x, list) and x and all(isinstance(b, tuple) for b in x):
+        return False  # a list of (x, y) batches
     if isinstance(x, (list, tuple, dict)):
         leaves = _nest.flatten(x)
         return bool(leaves) and all(
@@ -796,10 +799,11 @@ class Model(Layer):
                 step += 1
                 if self.stop_training:
                     break
-            if logs is None:
+            if data.exhausted:
                 warnings.warn("Model.fit: your input ran out of data; interrupting training. "
                               "Make sure the dataset or generator can produce `steps_per_epoch "
                               "* epochs` batches.", UserWarning, stacklevel=2)
+            if logs is None:
                 break
             if cbs.params.get("steps") is None:
                 cbs.params["steps"] = data.steps
