@@ -223,6 +223,7 @@ def constant(value, dtype=None, shape=None, name=None):
 from fasttape import activations as activations  # noqa: E402
 from fasttape import callbacks as callbacks  # noqa: E402
 from fasttape import compat as compat  # noqa: E402
+from fasttape import data as data  # noqa: E402
 from fasttape import initializers as initializers  # noqa: E402
 from fasttape import keras as keras  # noqa: E402
 from fasttape import layers as layers  # noqa: E402
