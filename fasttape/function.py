@@ -223,8 +223,8 @@ class ConcreteFunction:
         self._bind = bind
         self._plan = plan
         self._name = name
-        flat = _flatten_outputs(structured_outputs)
-        self._single = len(flat) == 1 and len(outputs) == 1 and flat[0] is outputs[0]
+        # one bare tensor (not a one-element list or dict: those keep their structure)
+        self._single = len(outputs) == 1 and structured_outputs is outputs[0]
         plan.single = self._single
         plan.pack = self._pack
 

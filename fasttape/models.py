@@ -22,6 +22,7 @@ from fasttape import nest as _nest
 from fasttape import optimizers as _optimizers
 from fasttape._core import core as _core
 from fasttape.backprop import GradientTape
+from fasttape.function import function
 from fasttape.layers.base import Layer, sum_losses
 from fasttape.layers.input_layer import InputLayer, KerasInput
 from fasttape.ops import random_ops as _random
@@ -46,12 +47,12 @@ __all__ = ["Model", "Sequential"]
 # changes a number: inference mode draws no random numbers and updates no
 # statistics, and slots start at the same values either way, so both paths
 # step identically.
-# `_TRACED_STEPS` says whether the traced path is used: it needs gradients
-# of graphs (a GradientTape inside ft.function) and variable assignments in
-# the executor. While those are missing it is False and every step runs
-# eagerly, whatever `run_eagerly` says (`model.run_eagerly` reports False
-# as requested; the steps are the same Python code either way).
-_TRACED_STEPS = False
+# `_TRACED_STEPS` says which steps take the traced path: the train step needs
+# gradients of graphs (a GradientTape inside ft.function); while those are
+# missing it runs eagerly whatever `run_eagerly` says (`model.run_eagerly`
+# reports False as requested; the step is the same Python code either way).
+# The test and predict steps (forward pass, metric updates: assignments) trace.
+_TRACED_STEPS = {"train": False, "test": True, "predict": True}
 
 # Note [Model input signature]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -483,7 +484,6 @@ class Model(Layer):
         self._functions = {}
         self._input_signature = None  # Note [Model input signature]
         self._in_call_build = False
-        self._prepared = False
 
     # --- building -----------------------------------------------------------------------
 
@@ -576,7 +576,6 @@ class Model(Layer):
         self._compiled = _Compiled(loss_obj, resolved, loss_weights)
         self._run_eagerly = bool(run_eagerly)
         self._functions = {}
-        self._prepared = False
         self.stop_training = False
 
     @property
@@ -686,16 +685,14 @@ class Model(Layer):
         x, _, _ = unpack_x_y_sample_weight(data)
         return self(x, training=False)
 
-    def _traced(self):
-        return _TRACED_STEPS and not self._run_eagerly
+    def _traced(self, kind):
+        return _TRACED_STEPS[kind] and not self._run_eagerly
 
     def _make_function(self, kind):
         fn = self._functions.get(kind)
         if fn is None:
             fn = getattr(self, f"{kind}_step")
-            if self._traced():
-                from fasttape.function import function
-
+            if self._traced(kind):
                 fn = function(fn)
             self._functions[kind] = fn
         return fn
@@ -717,19 +714,20 @@ class Model(Layer):
             self._functions.pop("predict", None)
         return self._make_function("predict")
 
-    def _prepare(self, batch, training):
-        """Before the first traced step: builds the model, the shape-dependent
-        metrics and the optimizer's slots eagerly (Note [Traced train step])."""
-        if not self._traced() or (self._prepared and self.built):
+    def _prepare(self, batch, kind):
+        """Before a traced step: builds the model, the shape-dependent metrics
+        and (train) the optimizer's slots eagerly (Note [Traced train step]).
+        Called on the first batch of each epoch and of each *_on_batch call."""
+        if not self._traced(kind):
             return
         x, y, _ = unpack_x_y_sample_weight(batch)
-        if not self.built or (self._compiled is not None and not self._compiled.resolved):
+        metrics = kind != "predict" and self._compiled is not None and y is not None
+        if not self.built or (metrics and not self._compiled.resolved):
             y_pred = self(x, training=False)
-            if self._compiled is not None and y is not None:
+            if metrics:
                 self._compiled.resolve(y, y_pred)
-        if training:
+        if kind == "train":
             self.optimizer.build(self.trainable_variables)
-            self._prepared = True
 
     # --- fit / evaluate / predict --------------------------------------------------------
 
@@ -792,7 +790,7 @@ class Model(Layer):
                 if begin:
                     cbs.on_train_batch_begin(step)
                 if step == 0:
-                    self._prepare(batch, training=True)
+                    self._prepare(batch, "train")
                 logs = train(batch)
                 if end:
                     cbs.on_train_batch_end(step, logs)
@@ -827,7 +825,7 @@ class Model(Layer):
             if begin:
                 cbs.on_test_batch_begin(step)
             if step == 0:
-                self._prepare(batch, training=False)
+                self._prepare(batch, "test")
             logs = test(batch)
             if end:
                 cbs.on_test_batch_end(step, logs)
@@ -868,7 +866,7 @@ class Model(Layer):
             if begin:
                 cbs.on_predict_batch_begin(step)
             if step == 0:
-                self._prepare(batch, training=False)
+                self._prepare(batch, "predict")
             out = fn(batch)
             outputs.append(out)
             if end:
@@ -892,7 +890,7 @@ class Model(Layer):
         over calls."""
         self._assert_compiled("train_on_batch")
         batch = self._single_batch("Model.train_on_batch", x, y, sample_weight, class_weight)
-        self._prepare(batch, training=True)
+        self._prepare(batch, "train")
         if reset_metrics:
             self.reset_metrics()
         logs = _callbacks.to_python(self.make_train_function()(batch))
@@ -905,7 +903,7 @@ class Model(Layer):
         """The loss (and metrics) of one batch, as `evaluate`."""
         self._assert_compiled("test_on_batch")
         batch = self._single_batch("Model.test_on_batch", x, y, sample_weight)
-        self._prepare(batch, training=False)
+        self._prepare(batch, "test")
         if reset_metrics:
             self.reset_metrics()
         logs = _callbacks.to_python(self.make_test_function()(batch))
@@ -916,7 +914,7 @@ class Model(Layer):
     def predict_on_batch(self, x):
         """The outputs for one batch, as NumPy arrays."""
         batch = self._single_batch("Model.predict_on_batch", x, None, None)
-        self._prepare(batch, training=False)
+        self._prepare(batch, "predict")
         return _concat_outputs([self.make_predict_function()(batch)])
 
     # --- summary --------------------------------------------------------------------------

@@ -106,6 +106,15 @@ def test_nested_structures_in_and_out():
     assert len(count) == 3
 
 
+@pytest.mark.parametrize("wrap", [lambda t: {"loss": t}, lambda t: [t], lambda t: (t,),
+                                  lambda t: {"a": [t]}], ids=["dict", "list", "tuple", "nested"])
+def test_one_output_keeps_its_structure(wrap):
+    f = ft.function(lambda x: wrap(x * 2.0))
+    for _ in range(2):  # the trace, then the plan's fast path
+        out = f(ft.constant(1.5))
+        assert type(out) is type(wrap(0)) and float(ft.nest.flatten(out)[0]) == 3.0
+
+
 def test_input_signature_with_unknown_dims_traces_once():
     count = []
 

@@ -441,7 +441,7 @@ def test_plain_lines_without_tqdm(capsys, monkeypatch):
 # --- the traced step --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(not ft_models._TRACED_STEPS, strict=True,
+@pytest.mark.xfail(not ft_models._TRACED_STEPS["train"], strict=True,
                    reason="the traced train step needs a GradientTape inside ft.function and "
                           "variable assignments in the executor (Note [Traced train step])")
 def test_traced_and_eager_steps_give_the_same_numbers():
@@ -462,3 +462,25 @@ def test_traced_and_eager_steps_give_the_same_numbers():
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6, atol=1e-6)
     for a, b in zip(traced.get_weights(), eager.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_traced_evaluate_and_predict_match_eager():
+    x, y = _blobs(50)
+    model = ft.Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
+                           layers.BatchNormalization(), layers.Dense(3)])
+    results = {}
+    for run_eagerly in (False, True):
+        model.compile("sgd", _scce(), metrics=["accuracy"], run_eagerly=run_eagerly)
+        results[run_eagerly] = (model.evaluate(x, y, batch_size=16, verbose=0),
+                                model.predict(x, batch_size=16, verbose=0),
+                                model.test_on_batch(x[:10], y[:10]))
+        traced = isinstance(model.make_test_function(), ft.function(lambda: None).__class__)
+        assert traced == (not run_eagerly) and traced == isinstance(
+            model.make_predict_function(), ft.function(lambda: None).__class__)
+    for a, b in zip(results[False], results[True]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # one trace per batch shape (16 and the last 2)
+    model.compile("sgd", _scce(), metrics=["accuracy"])
+    model.evaluate(x, y, batch_size=16, verbose=0)
+    model.evaluate(x, y, batch_size=16, verbose=0)
+    assert model.make_test_function().experimental_get_tracing_count() == 2
