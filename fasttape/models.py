@@ -54,6 +54,16 @@ __all__ = ["Model", "Sequential"]
 # The test and predict steps (forward pass, metric updates: assignments) trace.
 _TRACED_STEPS = {"train": False, "test": True, "predict": True}
 
+# Note [Layers walked once per epoch]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# `trainable_variables` and `losses` walk the layer tree (Note [Layer
+# tracking]): ~1 ms a step for a 7-layer convnet, more than the framework's
+# whole budget. `fit` walks it once per epoch, after the epoch's first step
+# (`_walk_cache`: the trainable variables and the layers; the first step
+# may build the model), and the default train_step and compute_loss read
+# that; a layer frozen or added by a batch hook counts from the next epoch. Outside fit (and in a
+# custom train_step that reads `self.trainable_variables`) every step walks.
+
 # Note [Model input signature]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 # A model remembers the shapes (batch dim None) and dtypes of the input it
@@ -484,6 +494,7 @@ class Model(Layer):
         self._functions = {}
         self._input_signature = None  # Note [Model input signature]
         self._in_call_build = False
+        self._walk_cache = None  # Note [Layers walked once per epoch]
 
     # --- building -----------------------------------------------------------------------
 
@@ -631,7 +642,8 @@ class Model(Layer):
                 else c.loss(y, y_pred)
             if c.loss_weight is not None:
                 total = total * float(c.loss_weight)
-        extra = self.losses
+        cache = self._walk_cache
+        extra = self.losses if cache is None else self._losses_of(cache[1])
         if extra:
             reg = sum_losses(extra)
             total = reg if total is None else total + reg
@@ -669,7 +681,9 @@ class Model(Layer):
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
-        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        cache = self._walk_cache  # Note [Layers walked once per epoch]
+        trainable = self.trainable_variables if cache is None else cache[0]
+        self.optimizer.minimize(loss, trainable, tape=tape)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def test_step(self, data):
@@ -782,6 +796,16 @@ class Model(Layer):
         self.stop_training = False
         cbs.on_train_begin()
         epoch_logs = {}
+        try:
+            self._fit_epochs(data, val, cbs, train, initial_epoch, epochs, validation_freq,
+                             begin, end, epoch_logs)
+        finally:
+            self._walk_cache = None
+        cbs.on_train_end(epoch_logs)
+        return self.history
+
+    def _fit_epochs(self, data, val, cbs, train, initial_epoch, epochs, validation_freq,
+                    begin, end, epoch_logs):
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
@@ -792,6 +816,9 @@ class Model(Layer):
                 if step == 0:
                     self._prepare(batch, "train")
                 logs = train(batch)
+                if step == 0:  # built now
+                    self._walk_cache = (list(self.trainable_variables),
+                                        self._flatten_layers(include_self=True))
                 if end:
                     cbs.on_train_batch_end(step, logs)
                 step += 1
@@ -800,20 +827,20 @@ class Model(Layer):
             if data.exhausted:
                 warnings.warn("Model.fit: your input ran out of data; interrupting training. "
                               "Make sure the dataset or generator can produce `steps_per_epoch "
-                              "* epochs` batches.", UserWarning, stacklevel=2)
+                              "* epochs` batches.", UserWarning, stacklevel=3)
             if logs is None:
                 break
             if cbs.params.get("steps") is None:
                 cbs.params["steps"] = data.steps
-            epoch_logs = _callbacks.to_python(logs)
+            epoch_logs.clear()
+            epoch_logs.update(_callbacks.to_python(logs))
+            self._walk_cache = None
             if val is not None and (epoch + 1) % int(validation_freq) == 0:
                 val_logs = self._run_test(val, cbs)
                 epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training or data.exhausted:
                 break
-        cbs.on_train_end(epoch_logs)
-        return self.history
 
     def _run_test(self, data, cbs):
         self.reset_metrics()

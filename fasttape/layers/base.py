@@ -435,8 +435,13 @@ class Layer(Module):
         """The regularization penalties of this layer and its sublayers,
         computed now (so a tape records them), and the losses given to
         `add_loss` outside calls or during this layer's last call."""
+        return self._losses_of(self._flatten_layers(include_self=True))
+
+    def _losses_of(self, layers):
+        """`losses` over `layers` (this layer and its sublayers, walked
+        before: Model.fit walks them once per epoch)."""
         out = []
-        for layer in self._flatten_layers(include_self=True):
+        for layer in layers:
             pending = list(layer._persistent_losses)
             if layer._loss_token is not None and layer._loss_token is self._token:
                 pending += layer._call_losses
