@@ -384,9 +384,13 @@ def test_custom_train_step_is_used_by_fit():
 
     x, y = _blobs(32)
     model = Counting([layers.Dense(3, input_shape=(4,))])
-    model.compile("sgd", _scce())
+    model.compile("sgd", _scce(), run_eagerly=True)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)
-    assert Counting.steps == 8
+    assert Counting.steps == 8 and int(model.optimizer.iterations.numpy()) == 8
+    model.compile("sgd", _scce())  # traced: the Python step runs once per trace
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 8
+    assert Counting.steps == 8 + (1 if ft_models._TRACED_STEPS["train"] else 8)
 
 
 # --- output -------------------------------------------------------------------------------
