@@ -329,3 +329,47 @@ def test_callback_list_rejects_non_callbacks_and_skips_unused_hooks():
     assert not only_epochs.wants("on_train_batch_end")
     assert only_epochs.wants("on_epoch_begin") and only_epochs.wants("on_epoch_end")
     assert isinstance(only_epochs.callbacks[-1], cb.History)
+
+
+class _OptimizerOnly:
+    def __init__(self, lr):
+        self.optimizer = ft.optimizers.SGD(lr)
+        self.stop_training = False
+
+
+# (values, kwargs, the learning rate after each epoch), starting at 1.0
+_PLATEAU = [
+    ([3, 3, 3, 3, 3], {"patience": 2, "factor": 0.5}, [1, 1, 0.5, 0.5, 0.25]),
+    ([3, 3, 3, 3, 3], {"patience": 1, "factor": 0.5, "cooldown": 2},  # the cooldown's last
+     [1, 0.5, 0.5, 0.25, 0.25]),                                     # epoch counts again
+    ([3, 2, 1, 1, 1], {"patience": 1, "factor": 0.1}, [1, 1, 1, 0.1, 0.01]),
+    ([3, 3, 3, 3], {"patience": 1, "factor": 0.1, "min_lr": 0.05}, [1, 0.1, 0.05, 0.05]),
+    ([3, 2.99995, 2.9999], {"patience": 1, "factor": 0.5, "min_delta": 1e-3}, [1, 0.5, 0.25]),
+    ([0.5, 0.6, 0.6, 0.6], {"patience": 2, "factor": 0.5, "mode": "max"}, [1, 1, 1, 0.5]),
+]
+
+
+@pytest.mark.parametrize("values, kwargs, lrs", _PLATEAU)
+def test_reduce_lr_on_plateau_table(values, kwargs, lrs):
+    model = _OptimizerOnly(1.0)
+    plateau = cb.ReduceLROnPlateau(monitor="m", **kwargs)
+    plateau.set_model(model)
+    plateau.on_train_begin()
+    seen = []
+    for epoch, value in enumerate(values):
+        logs = {"m": value}
+        plateau.on_epoch_end(epoch, logs)
+        seen.append(float(model.optimizer.learning_rate.numpy()))
+        assert logs["lr"] == pytest.approx(seen[-2] if epoch else 1.0)
+    np.testing.assert_allclose(seen, lrs, rtol=1e-6)
+
+
+def test_reduce_lr_on_plateau_in_fit():
+    x, y = _data(32)
+    model = _model(lr=0.1)
+    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[
+        cb.ReduceLROnPlateau(monitor="val_loss", patience=1, factor=0.5, min_delta=100.0)],
+        validation_data=(x, y))
+    np.testing.assert_allclose(history.history["lr"], [0.1, 0.1, 0.05, 0.025], rtol=1e-6)
+    with pytest.raises(ValueError, match="factor must be < 1"):
+        cb.ReduceLROnPlateau(factor=2.0)
