@@ -479,6 +479,12 @@ class Model(Layer):
     [(3, 8), (8,), (8, 1), (1,)]
     """
 
+    # the training state is not tracked (not layers, weights or checkpoint
+    # children); `optimizer` is, as in Keras (checkpoints save its state)
+    _BOOKKEEPING = Layer._BOOKKEEPING | {
+        "_compiled", "_functions", "_walk_cache", "_input_signature", "_in_call_build",
+        "_run_eagerly", "history", "stop_training", "loss"}
+
     def __init__(self, *args, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise NotImplementedError(

@@ -166,6 +166,9 @@ class Layer(Module):
     """
 
     _autocast = True  # floating inputs are cast to the layer's dtype
+    # attributes that are the layer's own bookkeeping, not tracked (subclasses
+    # such as Model add theirs)
+    _BOOKKEEPING = _LAYER_BOOKKEEPING
 
     def __init__(self, trainable=True, name=None, dtype=None, dynamic=False, **kwargs):
         allowed = {"input_shape", "batch_input_shape", "batch_size", "input_dim", "weights"}
@@ -223,7 +226,7 @@ class Layer(Module):
 
     def _attributes(self):
         # assignment order (Keras's); see Note [Layer tracking]
-        skip = _LAYER_BOOKKEEPING
+        skip = self._BOOKKEEPING
         return [(k, v) for k, v in vars(self).items() if k not in skip]
 
     def _scan(self):
@@ -258,7 +261,7 @@ class Layer(Module):
                     for _, x in _sorted_items(v):
                         visit(x)
 
-        skip = _LAYER_BOOKKEEPING
+        skip = self._BOOKKEEPING
         for k, v in vars(self).items():
             if k not in skip:
                 visit(v)

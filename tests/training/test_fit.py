@@ -488,3 +488,24 @@ def test_traced_evaluate_and_predict_match_eager():
     model.evaluate(x, y, batch_size=16, verbose=0)
     model.evaluate(x, y, batch_size=16, verbose=0)
     assert model.make_test_function().experimental_get_tracing_count() == 2
+
+
+def test_training_state_is_not_tracked():
+    """What fit keeps on the model (compiled loss and metrics, traced steps,
+    the per-epoch walk, the history) is not a layer, weight or attribute
+    that tracking or checkpoints see; the optimizer is (Keras's)."""
+    x, y = _blobs(32)
+    model = _mlp()
+    layers_before = [id(layer) for layer in model.layers]
+    weights_before = [id(w) for w in model.weights]
+    model.compile("adam", _scce(), metrics=["accuracy"])
+    seen = []
+    probe = ft.keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: seen.append(
+        ([id(layer) for layer in model.layers], [id(w) for w in model.weights],
+         [k for k, _ in model._attributes()])))
+    model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), callbacks=[probe], verbose=0)
+    assert len(seen) == 8
+    for layer_ids, weight_ids, attributes in seen:
+        assert layer_ids == layers_before and weight_ids == weights_before
+        assert "optimizer" in attributes
+        assert not set(attributes) & {"_compiled", "_functions", "_walk_cache", "history"}
