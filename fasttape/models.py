@@ -644,6 +644,11 @@ class Model(Layer):
             if y is None:
                 raise ValueError(f'model "{self.name}": the compiled loss {c.loss.name!r} '
                                  "needs targets: pass y to fit/evaluate (or (x, y) batches)")
+            if isinstance(y_pred, (list, tuple, dict)):
+                raise ValueError(
+                    f'model "{self.name}" returns {len(_nest.flatten(y_pred))} outputs, but '
+                    "compile takes one loss for one output; return one tensor from call(), or "
+                    "override compute_loss / train_step to combine the outputs' losses")
             total = c.loss(y, y_pred, sample_weight) if sample_weight is not None \
                 else c.loss(y, y_pred)
             if c.loss_weight is not None:

@@ -256,6 +256,21 @@ def test_fit_argument_errors(kwargs, match):
         model.fit(**args)
 
 
+def test_several_outputs_need_a_custom_loss():
+    class TwoOutputs(ft.Model):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = layers.Dense(2), layers.Dense(1)
+
+        def call(self, x):
+            return self.a(x), self.b(x)
+
+    model = TwoOutputs()
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="returns 2 outputs, but compile takes one loss"):
+        model.fit(*_blobs(8), verbose=0)
+
+
 def test_fit_needs_targets_for_the_loss():
     model = _mlp()
     model.compile("sgd", _scce())
