@@ -396,6 +396,12 @@ class ProgbarLogger(Callback):
             print(f"{steps}/{total} - {_duration(took, steps)}{format_logs(shown)}",
                   file=sys.stdout, flush=True)
 
+    def close(self):
+        """Closes an open bar (fit/evaluate/predict interrupted by an error)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
     def on_train_begin(self, logs=None):
         self._in_fit = True
 

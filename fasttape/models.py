@@ -812,6 +812,8 @@ class Model(Layer):
                              begin, end, epoch_logs)
         finally:
             self._walk_cache = None
+            if cbs._progbar is not None:
+                cbs._progbar.close()
         cbs.on_train_end(epoch_logs)
         return self.history
 
