@@ -146,7 +146,7 @@ def main(argv=None):
     bare = med["fasttape bare loop"]
     from fasttape import models
 
-    traced = models._TRACED_STEPS["train"]
+    traced = models.traced_train_step_supported()
     print(f"fit_digits: {len(x)} samples, batch {BATCH}, median of {args.epochs} epochs"
           + ("" if traced else " (the train step runs eagerly: no tapes in traces yet)"))
     print(f"{'':30s} {'ms/epoch':>9s} {'vs torch':>9s} {'vs bare':>8s}")

@@ -39,20 +39,43 @@ __all__ = ["Model", "Sequential"]
 # updates, returning {name: result}). Unless `compile(run_eagerly=True)` it
 # is meant to run through `ft.function`: one trace per batch signature (the
 # last, smaller batch makes a second one), the tape and the optimizer and
-# metric updates inside the graph. Variables cannot be created while
-# tracing (Note [Variables while tracing] in fasttape/function.py), so before
-# the first traced step `_prepare` builds everything eagerly: the model (a
+# metric updates inside the graph. Variables can only be made on a
+# function's first trace (Note [Variables while tracing] in
+# fasttape/function.py), and a retrace (the last, smaller batch) must not
+# make slots, so before the first traced step `_prepare` builds everything eagerly: the model (a
 # forward pass in inference mode on the first batch), the metrics whose kind
 # depends on the shapes ("accuracy"), and the optimizer's slots. None of that
 # changes a number: inference mode draws no random numbers and updates no
 # statistics, and slots start at the same values either way, so both paths
 # step identically.
-# `_TRACED_STEPS` says which steps take the traced path: the train step needs
-# gradients of graphs (a GradientTape inside ft.function); while those are
-# missing it runs eagerly whatever `run_eagerly` says (`model.run_eagerly`
-# reports False as requested; the step is the same Python code either way).
-# The test and predict steps (forward pass, metric updates: assignments) trace.
-_TRACED_STEPS = {"train": False, "test": True, "predict": True}
+# The test and predict steps (forward pass, metric updates: assignments)
+# always trace. The train step needs gradients of graphs (a GradientTape
+# inside ft.function): `traced_train_step_supported()` finds out once, by
+# tracing a two-line tape function; until it works the train step runs
+# eagerly whatever `run_eagerly` says (`model.run_eagerly` reports False as
+# requested; the step is the same Python code either way).
+_TAPES_IN_TRACES = None
+
+
+def traced_train_step_supported():
+    """True when a GradientTape works inside ft.function, so that `fit`'s
+    train step can be traced (Note [Traced train step]); checked once."""
+    global _TAPES_IN_TRACES
+    if _TAPES_IN_TRACES is None:
+        def square_grad(x):
+            with GradientTape() as tape:
+                tape.watch(x)
+                y = x * x
+            return tape.gradient(y, x)
+
+        try:
+            got = function(square_grad)(_core.convert_to_tensor(np.float32(3.0)))
+            _TAPES_IN_TRACES = bool(float(got.numpy()) == 6.0)
+        except TypeError as e:  # "tapes record eager ops only and cannot differentiate a graph"
+            if "graph" not in str(e):
+                raise
+            _TAPES_IN_TRACES = False
+    return _TAPES_IN_TRACES
 
 # Note [Layers walked once per epoch]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -711,7 +734,9 @@ class Model(Layer):
         return self(x, training=False)
 
     def _traced(self, kind):
-        return _TRACED_STEPS[kind] and not self._run_eagerly
+        if self._run_eagerly:
+            return False
+        return kind != "train" or traced_train_step_supported()
 
     def _make_function(self, kind):
         fn = self._functions.get(kind)
