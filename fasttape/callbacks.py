@@ -396,6 +396,12 @@ class ProgbarLogger(Callback):
             print(f"{steps}/{total} - {_duration(took, steps)}{format_logs(shown)}",
                   file=sys.stdout, flush=True)
 
+    def close(self):
+        """Closes an open bar (fit/evaluate/predict interrupted by an error)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
     def on_train_begin(self, logs=None):
         self._in_fit = True
 
@@ -563,6 +569,75 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the optimizer's learning rate by `factor` when `monitor` has
+    not improved by more than `min_delta` for `patience` epochs, then waits
+    `cooldown` epochs before counting again; never below `min_lr`. The
+    epoch's logs get an "lr" entry (Keras's ReduceLROnPlateau)."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
+        if "epsilon" in kwargs:  # Keras's old name
+            min_delta = kwargs.pop("epsilon")
+        if kwargs:
+            raise TypeError(f"ReduceLROnPlateau: unexpected arguments {sorted(kwargs)}")
+        self.monitor = monitor
+        self.factor = float(factor)
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.min_delta = float(min_delta)
+        self.cooldown = int(cooldown)
+        self.min_lr = float(min_lr)
+        self._op = _monitor_mode("ReduceLROnPlateau", monitor, mode)
+        self._reset()
+
+    def _reset(self):
+        self.best = np.inf if self._op is np.less else -np.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _improves(self, value):
+        if self._op is np.less:
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        opt = self.model.optimizer
+        logs["lr"] = float(opt.learning_rate.numpy())
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"ReduceLROnPlateau: the monitored value {self.monitor!r} is not in the logs; "
+                f"available: {sorted(logs)}", UserWarning, stacklevel=2)
+            return
+        current = float(current)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improves(current):
+            self.best = current
+            self.wait = 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(opt.learning_rate.numpy())
+                if old > np.float32(self.min_lr):
+                    new = max(old * self.factor, self.min_lr)
+                    opt.learning_rate = new
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                              f"to {new}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
 
 
 class TerminateOnNaN(Callback):

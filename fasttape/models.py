@@ -22,6 +22,7 @@ from fasttape import nest as _nest
 from fasttape import optimizers as _optimizers
 from fasttape._core import core as _core
 from fasttape.backprop import GradientTape
+from fasttape.function import function
 from fasttape.layers.base import Layer, sum_losses
 from fasttape.layers.input_layer import InputLayer, KerasInput
 from fasttape.ops import random_ops as _random
@@ -38,20 +39,53 @@ __all__ = ["Model", "Sequential"]
 # updates, returning {name: result}). Unless `compile(run_eagerly=True)` it
 # is meant to run through `ft.function`: one trace per batch signature (the
 # last, smaller batch makes a second one), the tape and the optimizer and
-# metric updates inside the graph. Variables cannot be created while
-# tracing (Note [Variables while tracing] in fasttape/function.py), so before
-# the first traced step `_prepare` builds everything eagerly: the model (a
+# metric updates inside the graph. Variables can only be made on a
+# function's first trace (Note [Variables while tracing] in
+# fasttape/function.py), and a retrace (the last, smaller batch) must not
+# make slots, so before the first traced step `_prepare` builds everything eagerly: the model (a
 # forward pass in inference mode on the first batch), the metrics whose kind
 # depends on the shapes ("accuracy"), and the optimizer's slots. None of that
 # changes a number: inference mode draws no random numbers and updates no
 # statistics, and slots start at the same values either way, so both paths
 # step identically.
-# `_TRACED_STEPS` says whether the traced path is used: it needs gradients
-# of graphs (a GradientTape inside ft.function) and variable assignments in
-# the executor. While those are missing it is False and every step runs
-# eagerly, whatever `run_eagerly` says (`model.run_eagerly` reports False
-# as requested; the steps are the same Python code either way).
-_TRACED_STEPS = False
+# The test and predict steps (forward pass, metric updates: assignments)
+# always trace. The train step needs gradients of graphs (a GradientTape
+# inside ft.function): `traced_train_step_supported()` finds out once, by
+# tracing a two-line tape function; until it works the train step runs
+# eagerly whatever `run_eagerly` says (`model.run_eagerly` reports False as
+# requested; the step is the same Python code either way).
+_TAPES_IN_TRACES = None
+
+
+def traced_train_step_supported():
+    """True when a GradientTape works inside ft.function, so that `fit`'s
+    train step can be traced (Note [Traced train step]); checked once."""
+    global _TAPES_IN_TRACES
+    if _TAPES_IN_TRACES is None:
+        def square_grad(x):
+            with GradientTape() as tape:
+                tape.watch(x)
+                y = x * x
+            return tape.gradient(y, x)
+
+        try:
+            got = function(square_grad)(_core.convert_to_tensor(np.float32(3.0)))
+            _TAPES_IN_TRACES = bool(float(got.numpy()) == 6.0)
+        except TypeError as e:  # "tapes record eager ops only and cannot differentiate a graph"
+            if "graph" not in str(e):
+                raise
+            _TAPES_IN_TRACES = False
+    return _TAPES_IN_TRACES
+
+# Note [Layers walked once per epoch]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+# `trainable_variables` and `losses` walk the layer tree (Note [Layer
+# tracking]): ~1 ms a step for a 7-layer convnet, more than the framework's
+# whole budget. `fit` walks it once per epoch, after the epoch's first step
+# (`_walk_cache`: the trainable variables and the layers; the first step
+# may build the model), and the default train_step and compute_loss read
+# that; a layer frozen or added by a batch hook counts from the next epoch. Outside fit (and in a
+# custom train_step that reads `self.trainable_variables`) every step walks.
 
 # Note [Model input signature]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -117,9 +151,12 @@ def _as_array(v, what):
 
 def _array_like(x):
     """True for an array, a tensor, or a list/tuple/dict holding only those
-    (or numbers): data to slice in batches; False for an iterable of batches."""
+    (or numbers): data to slice in batches; False for an iterable of batches
+    (a dataset, a generator, a list of tuples)."""
     if _is_array(x):
         return True
+    if isinstance(x, list) and x and all(isinstance(b, tuple) for b in x):
+        return False  # a list of (x, y) batches
     if isinstance(x, (list, tuple, dict)):
         leaves = _nest.flatten(x)
         return bool(leaves) and all(
@@ -465,6 +502,12 @@ class Model(Layer):
     [(3, 8), (8,), (8, 1), (1,)]
     """
 
+    # the training state is not tracked (not layers, weights or checkpoint
+    # children); `optimizer` is, as in Keras (checkpoints save its state)
+    _BOOKKEEPING = Layer._BOOKKEEPING | {
+        "_compiled", "_functions", "_walk_cache", "_input_signature", "_in_call_build",
+        "_run_eagerly", "history", "stop_training", "loss"}
+
     def __init__(self, *args, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise NotImplementedError(
@@ -480,7 +523,7 @@ class Model(Layer):
         self._functions = {}
         self._input_signature = None  # Note [Model input signature]
         self._in_call_build = False
-        self._prepared = False
+        self._walk_cache = None  # Note [Layers walked once per epoch]
 
     # --- building -----------------------------------------------------------------------
 
@@ -573,7 +616,6 @@ class Model(Layer):
         self._compiled = _Compiled(loss_obj, resolved, loss_weights)
         self._run_eagerly = bool(run_eagerly)
         self._functions = {}
-        self._prepared = False
         self.stop_training = False
 
     @property
@@ -625,11 +667,17 @@ class Model(Layer):
             if y is None:
                 raise ValueError(f'model "{self.name}": the compiled loss {c.loss.name!r} '
                                  "needs targets: pass y to fit/evaluate (or (x, y) batches)")
+            if isinstance(y_pred, (list, tuple, dict)):
+                raise ValueError(
+                    f'model "{self.name}" returns {len(_nest.flatten(y_pred))} outputs, but '
+                    "compile takes one loss for one output; return one tensor from call(), or "
+                    "override compute_loss / train_step to combine the outputs' losses")
             total = c.loss(y, y_pred, sample_weight) if sample_weight is not None \
                 else c.loss(y, y_pred)
             if c.loss_weight is not None:
                 total = total * float(c.loss_weight)
-        extra = self.losses
+        cache = self._walk_cache
+        extra = self.losses if cache is None else self._losses_of(cache[1])
         if extra:
             reg = sum_losses(extra)
             total = reg if total is None else total + reg
@@ -667,7 +715,9 @@ class Model(Layer):
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
-        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        cache = self._walk_cache  # Note [Layers walked once per epoch]
+        trainable = self.trainable_variables if cache is None else cache[0]
+        self.optimizer.minimize(loss, trainable, tape=tape)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def test_step(self, data):
@@ -683,16 +733,16 @@ class Model(Layer):
         x, _, _ = unpack_x_y_sample_weight(data)
         return self(x, training=False)
 
-    def _traced(self):
-        return _TRACED_STEPS and not self._run_eagerly
+    def _traced(self, kind):
+        if self._run_eagerly:
+            return False
+        return kind != "train" or traced_train_step_supported()
 
     def _make_function(self, kind):
         fn = self._functions.get(kind)
         if fn is None:
             fn = getattr(self, f"{kind}_step")
-            if self._traced():
-                from fasttape.function import function
-
+            if self._traced(kind):
                 fn = function(fn)
             self._functions[kind] = fn
         return fn
@@ -714,19 +764,20 @@ class Model(Layer):
             self._functions.pop("predict", None)
         return self._make_function("predict")
 
-    def _prepare(self, batch, training):
-        """Before the first traced step: builds the model, the shape-dependent
-        metrics and the optimizer's slots eagerly (Note [Traced train step])."""
-        if not self._traced() or (self._prepared and self.built):
+    def _prepare(self, batch, kind):
+        """Before a traced step: builds the model, the shape-dependent metrics
+        and (train) the optimizer's slots eagerly (Note [Traced train step]).
+        Called on the first batch of each epoch and of each *_on_batch call."""
+        if not self._traced(kind):
             return
         x, y, _ = unpack_x_y_sample_weight(batch)
-        if not self.built or (self._compiled is not None and not self._compiled.resolved):
+        metrics = kind != "predict" and self._compiled is not None and y is not None
+        if not self.built or (metrics and not self._compiled.resolved):
             y_pred = self(x, training=False)
-            if self._compiled is not None and y is not None:
+            if metrics:
                 self._compiled.resolve(y, y_pred)
-        if training:
+        if kind == "train":
             self.optimizer.build(self.trainable_variables)
-            self._prepared = True
 
     # --- fit / evaluate / predict --------------------------------------------------------
 
@@ -781,6 +832,18 @@ class Model(Layer):
         self.stop_training = False
         cbs.on_train_begin()
         epoch_logs = {}
+        try:
+            self._fit_epochs(data, val, cbs, train, initial_epoch, epochs, validation_freq,
+                             begin, end, epoch_logs)
+        finally:
+            self._walk_cache = None
+            if cbs._progbar is not None:
+                cbs._progbar.close()
+        cbs.on_train_end(epoch_logs)
+        return self.history
+
+    def _fit_epochs(self, data, val, cbs, train, initial_epoch, epochs, validation_freq,
+                    begin, end, epoch_logs):
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
@@ -789,29 +852,33 @@ class Model(Layer):
                 if begin:
                     cbs.on_train_batch_begin(step)
                 if step == 0:
-                    self._prepare(batch, training=True)
+                    self._prepare(batch, "train")
                 logs = train(batch)
+                if step == 0:  # built now
+                    self._walk_cache = (list(self.trainable_variables),
+                                        self._flatten_layers(include_self=True))
                 if end:
                     cbs.on_train_batch_end(step, logs)
                 step += 1
                 if self.stop_training:
                     break
-            if logs is None:
+            if data.exhausted:
                 warnings.warn("Model.fit: your input ran out of data; interrupting training. "
                               "Make sure the dataset or generator can produce `steps_per_epoch "
-                              "* epochs` batches.", UserWarning, stacklevel=2)
+                              "* epochs` batches.", UserWarning, stacklevel=3)
+            if logs is None:
                 break
             if cbs.params.get("steps") is None:
                 cbs.params["steps"] = data.steps
-            epoch_logs = _callbacks.to_python(logs)
+            epoch_logs.clear()
+            epoch_logs.update(_callbacks.to_python(logs))
+            self._walk_cache = None
             if val is not None and (epoch + 1) % int(validation_freq) == 0:
                 val_logs = self._run_test(val, cbs)
                 epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training or data.exhausted:
                 break
-        cbs.on_train_end(epoch_logs)
-        return self.history
 
     def _run_test(self, data, cbs):
         self.reset_metrics()
@@ -823,7 +890,7 @@ class Model(Layer):
             if begin:
                 cbs.on_test_batch_begin(step)
             if step == 0:
-                self._prepare(batch, training=False)
+                self._prepare(batch, "test")
             logs = test(batch)
             if end:
                 cbs.on_test_batch_end(step, logs)
@@ -864,7 +931,7 @@ class Model(Layer):
             if begin:
                 cbs.on_predict_batch_begin(step)
             if step == 0:
-                self._prepare(batch, training=False)
+                self._prepare(batch, "predict")
             out = fn(batch)
             outputs.append(out)
             if end:
@@ -888,7 +955,7 @@ class Model(Layer):
         over calls."""
         self._assert_compiled("train_on_batch")
         batch = self._single_batch("Model.train_on_batch", x, y, sample_weight, class_weight)
-        self._prepare(batch, training=True)
+        self._prepare(batch, "train")
         if reset_metrics:
             self.reset_metrics()
         logs = _callbacks.to_python(self.make_train_function()(batch))
@@ -901,7 +968,7 @@ class Model(Layer):
         """The loss (and metrics) of one batch, as `evaluate`."""
         self._assert_compiled("test_on_batch")
         batch = self._single_batch("Model.test_on_batch", x, y, sample_weight)
-        self._prepare(batch, training=False)
+        self._prepare(batch, "test")
         if reset_metrics:
             self.reset_metrics()
         logs = _callbacks.to_python(self.make_test_function()(batch))
@@ -912,7 +979,7 @@ class Model(Layer):
     def predict_on_batch(self, x):
         """The outputs for one batch, as NumPy arrays."""
         batch = self._single_batch("Model.predict_on_batch", x, None, None)
-        self._prepare(batch, training=False)
+        self._prepare(batch, "predict")
         return _concat_outputs([self.make_predict_function()(batch)])
 
     # --- summary --------------------------------------------------------------------------

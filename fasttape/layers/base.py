@@ -166,6 +166,9 @@ class Layer(Module):
     """
 
     _autocast = True  # floating inputs are cast to the layer's dtype
+    # attributes that are the layer's own bookkeeping, not tracked (subclasses
+    # such as Model add theirs)
+    _BOOKKEEPING = _LAYER_BOOKKEEPING
 
     def __init__(self, trainable=True, name=None, dtype=None, dynamic=False, **kwargs):
         allowed = {"input_shape", "batch_input_shape", "batch_size", "input_dim", "weights"}
@@ -223,7 +226,7 @@ class Layer(Module):
 
     def _attributes(self):
         # assignment order (Keras's); see Note [Layer tracking]
-        skip = _LAYER_BOOKKEEPING
+        skip = self._BOOKKEEPING
         return [(k, v) for k, v in vars(self).items() if k not in skip]
 
     def _scan(self):
@@ -258,7 +261,7 @@ class Layer(Module):
                     for _, x in _sorted_items(v):
                         visit(x)
 
-        skip = _LAYER_BOOKKEEPING
+        skip = self._BOOKKEEPING
         for k, v in vars(self).items():
             if k not in skip:
                 visit(v)
@@ -435,8 +438,13 @@ class Layer(Module):
         """The regularization penalties of this layer and its sublayers,
         computed now (so a tape records them), and the losses given to
         `add_loss` outside calls or during this layer's last call."""
+        return self._losses_of(self._flatten_layers(include_self=True))
+
+    def _losses_of(self, layers):
+        """`losses` over `layers` (this layer and its sublayers, walked
+        before: Model.fit walks them once per epoch)."""
         out = []
-        for layer in self._flatten_layers(include_self=True):
+        for layer in layers:
             pending = list(layer._persistent_losses)
             if layer._loss_token is not None and layer._loss_token is self._token:
                 pending += layer._call_losses

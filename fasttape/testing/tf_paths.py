@@ -245,8 +245,9 @@ API = [
     E("enable_eager_execution", "tf.compat.v1.enable_eager_execution"),
     E("as_dtype", "tf.as_dtype"),
     E("Module", "tf.Module"),
-    E("Model", "tf.keras.Model"),
-    E("Sequential", "tf.keras.Sequential"),
+    E("Model", "tf.keras.Model tf.keras.models.Model", fasttape_only=("ft.Model",)),
+    E("Sequential", "tf.keras.Sequential tf.keras.models.Sequential",
+      fasttape_only=("ft.Sequential",)),
     # --- graph mode ------------------------------------------------------------------------
     E("Graph", "tf.Graph tf.compat.v1.Graph"),
     E("Operation", "tf.Operation tf.compat.v1.Operation"),

@@ -239,3 +239,13 @@ def test_keras_paths(path, obj):
 def test_top_level_names():
     assert ft.Model is ft.keras.Model and ft.Sequential is ft.keras.Sequential
     assert ft.callbacks is ft.keras.callbacks and ft.keras.models is ft_models
+
+
+def test_input_dtype_builds_integer_models_and_summary():
+    model = ft.Sequential([ft.keras.Input(shape=(5,), dtype="int32"), layers.Embedding(10, 3),
+                           layers.Flatten(), layers.Dense(2)])
+    assert model.built and [tuple(w.shape) for w in model.weights] == [(10, 3), (15, 2), (2,)]
+    lines = _summary(model)
+    assert _row(lines, model.layers[0])[2:] == ["(None,", "5,", "3)", "30"]
+    out = model(np.array([[1, 2, 3, 4, 5]], np.int32))
+    assert out.shape == (1, 2)
