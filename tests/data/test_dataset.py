@@ -444,3 +444,22 @@ def test_fit_trains_from_a_dataset_and_leaves_no_threads():
     assert history.history["accuracy"][-1] > 0.9
     _settle()
     assert _data_threads() == []
+
+
+def test_parallel_map_keeps_input_order_and_passes_errors():
+    def slow_first(x):
+        time.sleep(0.02 if int(x) % 3 == 0 else 0.0)  # later calls finish first
+        return x * 10
+
+    ds = D.range(12).map(slow_first, num_parallel_calls=4)
+    assert as_lists(ds) == [10 * i for i in range(12)]
+
+    def failing(x):
+        if int(x) == 5:
+            raise KeyError("five")
+        return x
+
+    with pytest.raises(KeyError, match="five"):
+        list(D.range(12).map(failing, num_parallel_calls=3))
+    _settle()
+    assert _data_threads() == []
