@@ -17,8 +17,9 @@ tracked as Keras's fit does; each variant in its own process:
   apply_gradients, the two metrics): what fit adds is the difference;
 - torch eager: the same model, data and loop in PyTorch (NCHW), one thread.
 
-Each cell: one warm-up epoch, then the median of `repeats` timed epochs; the
-variants run in turn `rounds` times and each keeps its best round.
+Each cell: one warm-up epoch, then the median CPU time of `repeats` timed
+epochs (Note [CPU time]); the variants run in turn `rounds` times and each
+keeps its best round.
 """
 
 import os
@@ -149,11 +150,16 @@ def cell(variant, repeats):
     x, y = data()
     epoch = run_torch(x, y) if variant == "torch_eager" else run_fasttape(variant, x, y)
     epoch()  # warm-up: builds, first-call costs
+    # Note [CPU time]: the process's CPU time, not the wall clock: every
+    # variant runs on one thread (BLAS, torch), so on an idle core the two
+    # agree, and on a shared machine the CPU time leaves out the time the
+    # process waited for other processes (the wall clock varied 2x between
+    # runs here, the CPU time by a few percent)
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         epoch()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return {"variant": variant, "median": statistics.median(times), "min": min(times),
             "max": max(times), "repeats": repeats}
 
@@ -212,7 +218,7 @@ def table(results):
     torch_r, bare = results.get("torch_eager"), results.get("bare_loop")
     goals = {"fit_traced": "≤ 0.8× torch, ≤ 1.1× bare", "fit_eager": "≤ 1.0× torch",
              "bare_loop": "", "torch_eager": ""}
-    lines = ["| fit_digits (1 epoch, batch 64) | time/epoch | × torch | × bare loop | goal |",
+    lines = ["| fit_digits (1 epoch, batch 64) | CPU time/epoch | × torch | × bare loop | goal |",
              "|---|---:|---:|---:|---|"]
 
     def ratio(r, ref):
