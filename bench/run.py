@@ -93,6 +93,8 @@ def main():
     parser.add_argument("--cpu", type=int, default=1, help="core to pin cells to (default 1)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per cell")
     parser.add_argument("--json", metavar="PATH", help="also write every cell's result here")
+    parser.add_argument("--fit-digits", action="store_true",
+                        help="also run bench/fit_digits.py (fit vs a bare loop vs torch)")
     args = parser.parse_args()
 
     libs = [lib for lib in args.libs.split(",") if lib]
@@ -125,6 +127,9 @@ def main():
           " overhead_* iterations are 1000 adds, so their ms read as µs per add.")
     if args.quick:
         print("--quick: smoke test only, these timings are not measurements.")
+    if args.fit_digits:
+        cmd = [sys.executable, os.path.join(HERE, "fit_digits.py"), "--cpu", str(args.cpu)]
+        subprocess.run(cmd + (["--quick"] if args.quick else []), check=False)
     for w in workloads:
         for lib in libs:
             r = results[w][lib]

@@ -99,7 +99,10 @@ class PrefetchIterator:
             thread.join(timeout=10.0)
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (interpreter shutdown: the daemon threads end anyway)
+            pass
 
 
 class ParallelMapIterator:
@@ -152,4 +155,7 @@ class ParallelMapIterator:
             close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (interpreter shutdown: the daemon threads end anyway)
+            pass

@@ -204,7 +204,15 @@ class Dataset:
     def from_tensor_slices(tensors, name=None):
         """One element per row of `tensors` (a tensor, array, list, or a tuple /
         dict / namedtuple of them, nested): all components must have the same
-        first dimension."""
+        first dimension.
+
+        >>> import fasttape as ft
+        >>> ds = ft.data.Dataset.from_tensor_slices({"x": [[1.0, 2.0], [3.0, 4.0]], "y": [0, 1]})
+        >>> ds.element_spec["x"]
+        TensorSpec(shape=(2,), dtype=float32, name=None)
+        >>> next(iter(ds))["y"]
+        <ft.Tensor shape=() dtype=int32 numpy=0>
+        """
         return _TensorSlices(tensors)
 
     @staticmethod
@@ -217,7 +225,17 @@ class Dataset:
                        output_signature=None, name=None):
         """Elements from `generator()` (called anew for each iteration, with
         `*args`), checked against `output_signature` (a nested structure of
-        `ft.TensorSpec`) or the older `output_types` / `output_shapes`."""
+        `ft.TensorSpec`) or the older `output_types` / `output_shapes`.
+
+        >>> import fasttape as ft
+        >>> def squares():
+        ...     for i in range(1, 4):
+        ...         yield [i] * i, i * i
+        >>> ds = ft.data.Dataset.from_generator(squares, output_signature=(
+        ...     ft.TensorSpec([None], ft.int32), ft.TensorSpec([], ft.int32)))
+        >>> [(x.numpy().tolist(), int(y)) for x, y in ds]
+        [([1], 1), ([2, 2], 4), ([3, 3, 3], 9)]
+        """
         return _Generator(generator, output_types, output_shapes, args, output_signature)
 
     @staticmethod
@@ -237,7 +255,15 @@ class Dataset:
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True, name=None):
         """Elements drawn at random from a buffer of `buffer_size` elements, which
         refills from upstream (tf.data's buffer semantics: a buffer at least as
-        large as the dataset gives a uniform shuffle)."""
+        large as the dataset gives a uniform shuffle). The order depends only
+        on `seed` and the iteration's number (`reshuffle_each_iteration`).
+
+        >>> import fasttape as ft
+        >>> ds = ft.data.Dataset.range(5).shuffle(5, seed=1)
+        >>> a, b = [int(x) for x in ds], [int(x) for x in ds]
+        >>> sorted(a) == sorted(b) == [0, 1, 2, 3, 4], a == b
+        (True, False)
+        """
         return _Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
 
     def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
