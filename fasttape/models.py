@@ -48,34 +48,9 @@ __all__ = ["Model", "Sequential"]
 # changes a number: inference mode draws no random numbers and updates no
 # statistics, and slots start at the same values either way, so both paths
 # step identically.
-# The test and predict steps (forward pass, metric updates: assignments)
-# always trace. The train step needs gradients of graphs (a GradientTape
-# inside ft.function): `traced_train_step_supported()` finds out once, by
-# tracing a two-line tape function; until it works the train step runs
-# eagerly whatever `run_eagerly` says (`model.run_eagerly` reports False as
-# requested; the step is the same Python code either way).
-_TAPES_IN_TRACES = None
-
-
-def traced_train_step_supported():
-    """True when a GradientTape works inside ft.function, so that `fit`'s
-    train step can be traced (Note [Traced train step]); checked once."""
-    global _TAPES_IN_TRACES
-    if _TAPES_IN_TRACES is None:
-        def square_grad(x):
-            with GradientTape() as tape:
-                tape.watch(x)
-                y = x * x
-            return tape.gradient(y, x)
-
-        try:
-            got = function(square_grad)(_core.convert_to_tensor(np.float32(3.0)))
-            _TAPES_IN_TRACES = bool(float(got.numpy()) == 6.0)
-        except TypeError as e:  # "tapes record eager ops only and cannot differentiate a graph"
-            if "graph" not in str(e):
-                raise
-            _TAPES_IN_TRACES = False
-    return _TAPES_IN_TRACES
+# All three steps trace unless `run_eagerly` (the train step's GradientTape
+# records into the step's graph: Note [Tapes in graphs] in
+# fasttape/backprop.py).
 
 # Note [Layers walked once per epoch]
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -733,16 +708,11 @@ class Model(Layer):
         x, _, _ = unpack_x_y_sample_weight(data)
         return self(x, training=False)
 
-    def _traced(self, kind):
-        if self._run_eagerly:
-            return False
-        return kind != "train" or traced_train_step_supported()
-
     def _make_function(self, kind):
         fn = self._functions.get(kind)
         if fn is None:
             fn = getattr(self, f"{kind}_step")
-            if self._traced(kind):
+            if not self._run_eagerly:
                 fn = function(fn)
             self._functions[kind] = fn
         return fn
@@ -768,7 +738,7 @@ class Model(Layer):
         """Before a traced step: builds the model, the shape-dependent metrics
         and (train) the optimizer's slots eagerly (Note [Traced train step]).
         Called on the first batch of each epoch and of each *_on_batch call."""
-        if not self._traced(kind):
+        if self._run_eagerly:
             return
         x, y, _ = unpack_x_y_sample_weight(batch)
         metrics = kind != "predict" and self._compiled is not None and y is not None

@@ -7,7 +7,6 @@ import pytest
 import fasttape as ft
 from fasttape import callbacks as ft_callbacks
 from fasttape import layers
-from fasttape import models as ft_models
 
 
 def _blobs(n=96, seed=0):
@@ -405,7 +404,7 @@ def test_custom_train_step_is_used_by_fit():
     model.compile("sgd", _scce())  # traced: the Python step runs once per trace
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 8
-    assert Counting.steps == 8 + (1 if ft_models.traced_train_step_supported() else 8)
+    assert Counting.steps == 8 + 1
 
 
 # --- output -------------------------------------------------------------------------------
@@ -460,9 +459,6 @@ def test_plain_lines_without_tqdm(capsys, monkeypatch):
 # --- the traced step --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(not ft_models.traced_train_step_supported(), strict=True,
-                   reason="the traced train step needs a GradientTape inside ft.function "
-                          "(Note [Traced train step]); it runs eagerly until then")
 def test_traced_and_eager_steps_give_the_same_numbers():
     x, y = _blobs(50)
     traced = ft.Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
