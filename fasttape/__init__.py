@@ -231,4 +231,10 @@ from fasttape import optimizers as optimizers  # noqa: E402
 from fasttape import regularizers as regularizers  # noqa: E402
 from fasttape.module import Module as Module  # noqa: E402
 
+# The seed's two bridges: Python code as a graph node, graph-style code
+# (templates, variable scopes) called from eager code; and ft.contrib.eager
+from fasttape.py_func import numpy_function as numpy_function  # noqa: E402
+from fasttape.py_func import py_func as py_func  # noqa: E402
+from fasttape.py_func import py_function as py_function  # noqa: E402
+
 graph._mark_import_done()

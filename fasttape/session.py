@@ -594,7 +594,9 @@ class Session:
                 try:
                     out = forward(*ins, *attrs)
                 except _FORWARD_ERRORS as e:
-                    raise _node_error(node, ins, e) from None
+                    # a py_func's error chains the function's own exception
+                    raise _node_error(node, ins, e) from (
+                        e.__cause__ if node.calls_python else None)
                 if single:
                     vals[out_ids[0]] = out if type(out) is np.ndarray else np.asarray(out)
                 else:
