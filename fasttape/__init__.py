@@ -222,6 +222,7 @@ def constant(value, dtype=None, shape=None, name=None):
 # above, so these come last)
 from fasttape import activations as activations  # noqa: E402
 from fasttape import compat as compat  # noqa: E402
+from fasttape import contrib as contrib  # noqa: E402
 from fasttape import initializers as initializers  # noqa: E402
 from fasttape import keras as keras  # noqa: E402
 from fasttape import layers as layers  # noqa: E402
@@ -236,5 +237,23 @@ from fasttape.module import Module as Module  # noqa: E402
 from fasttape.py_func import numpy_function as numpy_function  # noqa: E402
 from fasttape.py_func import py_func as py_func  # noqa: E402
 from fasttape.py_func import py_function as py_function  # noqa: E402
+from fasttape.variable_scope import AUTO_REUSE as AUTO_REUSE  # noqa: E402
+from fasttape.variable_scope import VariableScope as VariableScope  # noqa: E402
+from fasttape.variable_scope import (  # noqa: E402, F401
+    constant_initializer,
+    get_variable,
+    get_variable_scope,
+    glorot_normal_initializer,
+    glorot_uniform_initializer,
+    make_template,
+    ones_initializer,
+    orthogonal_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    truncated_normal_initializer,
+    variable_scope,
+    variance_scaling_initializer,
+    zeros_initializer,
+)
 
 graph._mark_import_done()
