@@ -252,9 +252,11 @@ def _call(what, kind, func, inp, Tout, stateful, name, node_type):
         if n == 0:
             staged = [x if isinstance(x, _core.Tensor) else _core.convert_to_tensor(x)
                       for x in inputs]
-            with _graph.op_name(name or node_type, op):
-                out = op.apply(tuple(staged), (call,))
-            return out  # no outputs: the node (an ft.Operation), as TensorFlow
+            g = _graph._graph_for(staged) or _graph.get_default_graph()
+            with g._lock:  # no outputs: the node (an ft.Operation), as TensorFlow
+                with _graph.op_name(name or node_type, op):
+                    op.apply(tuple(staged), (call,))
+                return g.get_operations()[-1]
         converted = tuple(x if isinstance(x, _core.Tensor) else _core.convert_to_tensor(x)
                           for x in inputs)
         with _graph.op_name(name or node_type, op):
