@@ -234,12 +234,12 @@ from fasttape.module import Module as Module  # noqa: E402
 
 # The seed's two bridges: Python code as a graph node, graph-style code
 # (templates, variable scopes) called from eager code; and ft.contrib.eager
-from fasttape.py_func import numpy_function as numpy_function  # noqa: E402
-from fasttape.py_func import py_func as py_func  # noqa: E402
-from fasttape.py_func import py_function as py_function  # noqa: E402
-from fasttape.variable_scope import AUTO_REUSE as AUTO_REUSE  # noqa: E402
-from fasttape.variable_scope import VariableScope as VariableScope  # noqa: E402
-from fasttape.variable_scope import (  # noqa: E402, F401
+from fasttape.script_ops import numpy_function as numpy_function  # noqa: E402
+from fasttape.script_ops import py_func as py_func  # noqa: E402
+from fasttape.script_ops import py_function as py_function  # noqa: E402
+from fasttape.template import AUTO_REUSE as AUTO_REUSE  # noqa: E402
+from fasttape.template import VariableScope as VariableScope  # noqa: E402
+from fasttape.template import (  # noqa: E402, F401
     constant_initializer,
     get_variable,
     get_variable_scope,

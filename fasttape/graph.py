@@ -179,7 +179,7 @@ _PYTHON_CALL_OPS = set()
 def mark_python_call(op_def):
     """Marks table entry `op_def` as calling arbitrary Python code when it
     runs: its nodes have `calls_python` set, which saved functions and ONNX
-    export refuse (Note [py_func nodes] in fasttape/py_func.py)."""
+    export refuse (Note [py_func nodes] in fasttape/script_ops.py)."""
     _PYTHON_CALL_OPS.add(op_def.index)
 
 

@@ -192,12 +192,12 @@ tensor_scatter_add = tensor_scatter_nd_add
 where_v2 = where
 tensor_scatter_update = tensor_scatter_nd_update
 
-# variable sharing and the seed's bridges (fasttape/variable_scope.py,
-# fasttape/py_func.py); TensorFlow 1's graph tf.py_func passes NumPy arrays
-from fasttape.py_func import numpy_function as numpy_function  # noqa: E402, F401
-from fasttape.py_func import numpy_function as py_func  # noqa: E402, F401
-from fasttape.py_func import py_function as py_function  # noqa: E402, F401
-from fasttape.variable_scope import (  # noqa: E402, F401
+# variable sharing and the seed's bridges (fasttape/template.py,
+# fasttape/script_ops.py); TensorFlow 1's graph tf.py_func passes NumPy arrays
+from fasttape.script_ops import numpy_function as numpy_function  # noqa: E402, F401
+from fasttape.script_ops import numpy_function as py_func  # noqa: E402, F401
+from fasttape.script_ops import py_function as py_function  # noqa: E402, F401
+from fasttape.template import (  # noqa: E402, F401
     AUTO_REUSE,
     EagerVariableStore,
     VariableScope,

@@ -23,9 +23,9 @@ from fasttape.backprop import GradientTape as GradientTape
 from fasttape.function import function as defun
 from fasttape.graph import enable_eager_execution as enable_eager_execution
 from fasttape.graph import executing_eagerly as executing_eagerly
-from fasttape.py_func import py_function as py_func
-from fasttape.variable_scope import EagerVariableStore as EagerVariableStore
-from fasttape.variable_scope import make_template as make_template
+from fasttape.script_ops import py_function as py_func
+from fasttape.template import EagerVariableStore as EagerVariableStore
+from fasttape.template import make_template as make_template
 
 __all__ = [
     "EagerVariableStore",

@@ -325,7 +325,7 @@ def test_gradient_node_is_itself_differentiable():
 def test_gradient_node_in_a_graph():
     """The VJP called with symbolic values (what ft.gradients' symbolic sweep
     passes it) stages a gradient node; running it gives the gradient."""
-    from fasttape.py_func import _vjp
+    from fasttape.script_ops import _vjp
 
     g = ft.Graph()
     with g.as_default():

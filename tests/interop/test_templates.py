@@ -26,9 +26,10 @@ def test_eager_first_call_creates_later_calls_reuse():
     y1 = t(x)
     vars1 = list(t.variables)
     y2 = t(x * 2.0)
-    assert [v.name for v in t.variables] == ["dense/w:0", "dense/b:0"]
+    scope = t.variable_scope_name  # "dense", or "dense_<n>" after other eager "dense"s
+    assert scope == "dense" or scope.startswith("dense_")
+    assert [v.name for v in t.variables] == [f"{scope}/w:0", f"{scope}/b:0"]
     assert all(a is b for a, b in zip(vars1, t.variables, strict=True))
-    assert t.variable_scope_name == "dense"
     w, b = (v.numpy() for v in t.variables)
     np.testing.assert_allclose(y1.numpy(), _np_dense(np.ones((2, 4)), w, b), rtol=1e-6)
     np.testing.assert_allclose(y2.numpy(), _np_dense(2 * np.ones((2, 4)), w, b), rtol=1e-6)
