@@ -607,7 +607,7 @@ def make_template(name_, func_, create_scope_now_=False, unique_name_=None,
     >>> y1 = layer(ft.constant([[1.0, 2.0]]))
     >>> y2 = layer(ft.constant([[3.0, 4.0]]))
     >>> [v.name for v in layer.variables], y2.numpy()
-    (['dense/w:0'], array([[7.]], dtype=float32))
+    (['dense.../w:0'], array([[7.]], dtype=float32))
     """
     if kwargs:
         func_ = functools.partial(func_, **kwargs)
