@@ -30,6 +30,7 @@ from fasttape.template import make_template as make_template
 __all__ = [
     "EagerVariableStore",
     "GradientTape",
+    "Iterator",
     "Variable",
     "defun",
     "enable_eager_execution",
@@ -56,6 +57,30 @@ class metrics:  # noqa: N801  (a namespace: tfe.metrics.Mean, as in TensorFlow 1
     CategoricalAccuracy = _ft_metrics.CategoricalAccuracy
     SparseAccuracy = _ft_metrics.SparseCategoricalAccuracy
     Metric = _ft_metrics.Metric
+
+
+class Iterator:
+    """TensorFlow 1's `tfe.Iterator(dataset)`: a Python iterator over an
+    `ft.data.Dataset`'s elements (eager tensors); `get_next()` raises
+    StopIteration at the end, as `next()` does (TensorFlow raised
+    OutOfRangeError)."""
+
+    def __init__(self, dataset):
+        if not hasattr(dataset, "__iter__"):
+            raise TypeError(f"tfe.Iterator: expects an ft.data.Dataset, got "
+                            f"{type(dataset).__name__}")
+        self._it = iter(dataset)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    next = __next__
+
+    def get_next(self, name=None):
+        return next(self._it)
 
 
 def __getattr__(name):

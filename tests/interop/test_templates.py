@@ -162,13 +162,8 @@ def test_template_first_called_inside_ft_function():
         return t(x)
 
     x = ft.ones([2, 4])
-    try:
-        y = f(x)
-    except NotImplementedError as e:
-        # creating variables on a function's first trace comes with ft.function's
-        # variable lifting (helper h2); until it lands the error must say so
-        assert "creating the variable 'dense/w'" in str(e)
-        pytest.skip("ft.function does not create variables on its first trace yet")
+    y = f(x)  # the first trace creates them (eagerly), later traces find them
+    assert all(v._graph_var is None for v in t.variables)
     w, b = (v.numpy() for v in t.variables)
     np.testing.assert_allclose(y.numpy(), _np_dense(np.ones((2, 4)), w, b), rtol=1e-6)
     f(ft.ones([3, 4]))  # a second trace reuses them

@@ -45,6 +45,17 @@ def test_metrics_are_the_keras_metrics():
     assert float(acc.result()) == pytest.approx(2 / 3)
 
 
+def test_iterator_over_a_dataset():
+    ds = ft.data.Dataset.from_tensor_slices(ft.constant([[1.0], [2.0], [3.0]])).batch(2)
+    it = tfe.Iterator(ds)
+    np.testing.assert_array_equal(it.get_next().numpy(), [[1.0], [2.0]])
+    assert [b.shape for b in it] == [ft.TensorShape([1, 1])]
+    with pytest.raises(StopIteration):
+        it.next()
+    with pytest.raises(TypeError, match="Dataset"):
+        tfe.Iterator(3)
+
+
 def test_checkpoint_is_looked_up_lazily():
     try:
         from fasttape.train import Checkpoint
