@@ -347,8 +347,9 @@ def test_symbolic_gradients_and_traced_train_step_when_available():
     g = ft.Graph()
     with g.as_default():
         p = ft.placeholder(ft.float64, [3])
-        y = ft.reduce_sum(ft.py_function(lambda x: _ft_body(x, 1.7), [p], ft.float64))
-        (gp,) = ft.gradients(y, [p])
+        out = ft.py_function(lambda x: _ft_body(x, 1.7), [p], ft.float64)
+        out.set_shape([3])  # unknown unless set; the graph walk needs the rank
+        (gp,) = ft.gradients(ft.reduce_sum(out), [p])
     xv = np.array([0.3, -1.2, 2.0])
     np.testing.assert_allclose(ft.Session(graph=g).run(gp, {p: xv}),
                                _fd(lambda v: _np_body(v, 1.7), xv), rtol=1e-7)
@@ -357,8 +358,9 @@ def test_symbolic_gradients_and_traced_train_step_when_available():
     @ft.function
     def step(x):
         with ft.GradientTape() as tape:
-            loss = ft.reduce_sum(ft.py_function(lambda a, b: ft.sin(a * b), [w, x],
-                                                ft.float64))
+            out = ft.py_function(lambda a, b: ft.sin(a * b), [w, x], ft.float64)
+            out.set_shape(x.shape)
+            loss = ft.reduce_sum(out)
         (gw,) = tape.gradient(loss, [w])
         return gw
 
