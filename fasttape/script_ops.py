@@ -31,6 +31,7 @@ __all__ = ["numpy_function", "py_func", "py_function"]
 # like any other (its forward), never with special cases.
 # - Shapes: the outputs' static shapes are unknown (unknown rank) unless the
 #   caller sets them (`y.set_shape(...)`), as in TensorFlow; dtypes are Tout.
+#   A gradient node's outputs have its inputs' static shapes (`like`).
 # - The forward runs the function in eager mode (Note [Eager inside graphs]
 #   in fasttape/_core/_mode.pxi: a Session run inside `with g.as_default():`
 #   would otherwise stage its ops). Each result must have its Tout dtype
@@ -57,9 +58,10 @@ __all__ = ["numpy_function", "py_func", "py_function"]
 class _PyCall:
     """The attribute of a py_func node: what to call and how."""
 
-    __slots__ = ("func", "tout", "many", "kind", "name", "__weakref__")
+    __slots__ = ("func", "tout", "many", "kind", "name", "like", "__weakref__")
 
-    def __init__(self, func, tout, many, kind, name):
+    def __init__(self, func, tout, many, kind, name, like=None):
+        self.like = like  # a gradient node's: output j has input like[j]'s static shape
         self.func = func
         self.tout = tout  # a tuple of np.dtypes
         self.many = many  # Tout was a list: the function returns a list or tuple
@@ -87,6 +89,9 @@ def _op(n_out, stateful):
         return outs[0] if n_out == 1 else tuple(outs)
 
     def shape_fn(shapes, call):
+        if call.like is not None:
+            out = tuple(shapes[k] for k in call.like)
+            return out[0] if n_out == 1 else out
         return None if n_out == 1 else (None,) * n_out
 
     def dtype_fn(dtypes, call):
@@ -206,7 +211,7 @@ def _vjp(gs, inputs, call):
         return [zeros_like(xs[k]) if g is None else g for k, g in zip(diff, grads)]
 
     tout = tuple(np.dtype(inputs[k].dtype) for k in diff)
-    gcall = _PyCall(grad, tout, True, "eager", f"the gradient of {call.name}")
+    gcall = _PyCall(grad, tout, True, "eager", f"the gradient of {call.name}", like=diff)
     op = _op(len(diff), True)
     with _graph.op_name("EagerPyFuncGrad", op):
         res = op.apply(tuple(inputs) + tuple(gs[j] for j in given), (gcall,))

@@ -334,6 +334,7 @@ def test_gradient_node_in_a_graph():
         gout = ft.placeholder(ft.float64, [3])
         (gp,) = _vjp([gout], [p], out.op.attrs[0])
     assert gp.op.calls_python and gp.op.name.startswith("EagerPyFuncGrad")
+    assert gp.shape == p.shape  # the input's static shape
     xv, gv = np.array([0.1, 0.5, 2.0]), np.array([1.0, 2.0, 3.0])
     np.testing.assert_allclose(ft.Session(graph=g).run(gp, {p: xv, gout: gv}),
                                gv * (np.cos(xv) * xv + np.sin(xv)), rtol=1e-12)
