@@ -368,3 +368,36 @@ def test_symbolic_gradients_and_traced_train_step_when_available():
     xv = np.array([1.0, 2.0])
     np.testing.assert_allclose(step(ft.constant(xv)).numpy(),
                                _fd(lambda v: np.sin(v * xv), w.numpy()), rtol=1e-7)
+
+
+def test_tf1_graph_program_after_disable_eager_execution():
+    """A TensorFlow 1 program in process-wide graph mode (a fresh interpreter):
+    a template and a py_function node, run by a Session; the body runs eagerly
+    although the process stages (Note [Eager inside graphs])."""
+    from tests.graph.test_modes import _run
+
+    out = _run("""
+        import numpy as np
+        import fasttape as ft
+        tf = ft.compat.v1
+        tf.disable_eager_execution()
+        seen = []
+        def body(x):
+            seen.append(ft.executing_eagerly())
+            return ft.tanh(x) * 2.0
+        def net(x):
+            w = tf.get_variable("w", [2, 2], initializer=tf.constant_initializer([1., 2., 3., 4.]))
+            return tf.matmul(x, w)
+        layer = tf.make_template("net", net)
+        x = tf.placeholder(tf.float32, [None, 2])
+        y = ft.py_function(body, [layer(x)], tf.float32)
+        y2 = layer(x * 2.0)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            a, b = sess.run([y, y2], {x: [[1.0, 0.0]]})
+        assert not ft.executing_eagerly() and seen == [True], seen
+        np.testing.assert_allclose(a, np.tanh([[1.0, 2.0]]) * 2, rtol=1e-6)
+        np.testing.assert_allclose(b, [[2.0, 4.0]])
+        print([v.name for v in layer.variables])
+    """)
+    assert out.strip() == "['net/w:0']"
