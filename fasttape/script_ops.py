@@ -7,6 +7,8 @@ the graph runs. See Note [py_func nodes].
 """
 
 import contextlib
+import inspect
+import threading
 import traceback
 
 import numpy as np
@@ -73,6 +75,7 @@ class _PyCall:
 
 
 _OPS = {}
+_OPS_LOCK = threading.Lock()
 
 
 def _op(n_out, stateful):
@@ -81,6 +84,14 @@ def _op(n_out, stateful):
     op = _OPS.get(key)
     if op is not None:
         return op
+    with _OPS_LOCK:  # one entry per key, even when threads ask at once
+        op = _OPS.get(key)
+        if op is None:
+            op = _OPS[key] = _register(n_out, stateful)
+    return op
+
+
+def _register(n_out, stateful):
     from fasttape.ops._registry import register
 
     def forward(*args):
@@ -100,8 +111,6 @@ def _op(n_out, stateful):
     def vjp(*args):
         return _vjp(args[:n_out], args[n_out], args[n_out + 1])
 
-    import inspect
-
     params = [f"g{j}" for j in range(n_out)] + ["inputs", "call"]
     vjp.__signature__ = inspect.Signature(
         [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
@@ -112,7 +121,6 @@ def _op(n_out, stateful):
                   attr_names=("call",), n_out=n_out, variadic=True, shape_fn=shape_fn,
                   dtype_fn=dtype_fn, stateful=stateful)
     _graph.mark_python_call(op)
-    _OPS[key] = op
     return op
 
 
