@@ -18,6 +18,7 @@ from fasttape import errors as _errors
 from fasttape import graph as _graph
 from fasttape import initializers as _init
 from fasttape._core import core as _core
+from fasttape.dtypes import as_dtype as _as_dtype
 from fasttape.ops import array_ops as _array
 
 __all__ = [
@@ -267,7 +268,6 @@ def _check_reuse(reuse):
                          f"got {reuse!r}")
 
 
-@contextlib.contextmanager
 def variable_scope(name_or_scope=None, default_name=None, values=None, initializer=None,
                    regularizer=None, caching_device=None, partitioner=None,
                    custom_getter=None, reuse=None, dtype=None, use_resource=None,
@@ -291,51 +291,71 @@ def variable_scope(name_or_scope=None, default_name=None, values=None, initializ
     ...         ft.get_variable_scope().name
     'layer/inner'
     """
-    for arg, val in (("caching_device", caching_device), ("partitioner", partitioner),
-                     ("custom_getter", custom_getter), ("constraint", constraint)):
-        if val is not None:
-            raise NotImplementedError(f"variable_scope: {arg}= is not supported")
+    if (caching_device is not None or partitioner is not None or custom_getter is not None
+            or constraint is not None):
+        arg = next(a for a, v in (("caching_device", caching_device),
+                                  ("partitioner", partitioner),
+                                  ("custom_getter", custom_getter),
+                                  ("constraint", constraint)) if v is not None)
+        raise NotImplementedError(f"variable_scope: {arg}= is not supported")
     _check_reuse(reuse)
     if name_or_scope is None and default_name is None:
         raise TypeError("variable_scope: if name_or_scope is None, default_name must be given")
     if name_or_scope is not None and not isinstance(name_or_scope, (str, VariableScope)):
         raise TypeError(f"variable_scope: name_or_scope must be a str or a VariableScope, got "
                         f"{_errors.describe(name_or_scope)}")
-    parent = get_variable_scope()
-    if isinstance(name_or_scope, VariableScope):
-        full = name_or_scope.name
-        base = name_or_scope
-        # a new name scope named after its last part ("dense_1" on a template's
-        # second call in a graph), as TensorFlow 1
-        name_scope_name = full.rsplit("/", 1)[-1]
-        reuse_from = name_or_scope.reuse
-    else:
-        if name_or_scope is not None:
-            _graph._check_scope_name(name_or_scope)
-            full = f"{parent.name}/{name_or_scope}" if parent.name else name_or_scope
-            _scope_counts()[full] = _scope_counts().get(full, 0) + 1
-            local = name_or_scope
+    return _ScopeContext(name_or_scope, default_name, values, initializer, regularizer, reuse,
+                         dtype, auxiliary_name_scope)
+
+
+class _ScopeContext:
+    """What `variable_scope(...)` returns: opens the scope on `__enter__` (a
+    class, not a generator: templates enter one per call)."""
+
+    __slots__ = ("_args", "_ns")
+
+    def __init__(self, *args):
+        self._args = args
+
+    def __enter__(self):
+        (name_or_scope, default_name, values, initializer, regularizer, reuse, dtype,
+         auxiliary_name_scope) = self._args
+        parent = get_variable_scope()
+        if isinstance(name_or_scope, VariableScope):
+            full = name_or_scope.name
+            base = name_or_scope
+            # a new name scope named after its last part ("dense_1" on a template's
+            # second call in a graph), as TensorFlow 1
+            name_scope_name = full.rsplit("/", 1)[-1]
+            reuse_from = name_or_scope.reuse
         else:
-            _graph._check_scope_name(default_name)
-            want = f"{parent.name}/{default_name}" if parent.name else default_name
-            full = _unique_scope(want)
-            local = full.rsplit("/", 1)[-1]
-        base = parent
-        name_scope_name = local
-        reuse_from = None
-    if parent.reuse is True:
-        new_reuse = True
-    elif reuse is not None:
-        new_reuse = reuse
-    elif reuse_from is not None:
-        new_reuse = reuse_from
-    else:
-        new_reuse = parent.reuse
-    staging = _core.staging() or (values is not None and any(
-        _core.is_symbolic(v) for v in _graph._core_flatten(values)))
-    ns = (_graph.name_scope(name_scope_name, values=values)
-          if staging and auxiliary_name_scope else contextlib.nullcontext(None))
-    with ns as opened:
+            if name_or_scope is not None:
+                _graph._check_scope_name(name_or_scope)
+                full = f"{parent.name}/{name_or_scope}" if parent.name else name_or_scope
+                counts = _scope_counts()
+                counts[full] = counts.get(full, 0) + 1
+                name_scope_name = name_or_scope
+            else:
+                _graph._check_scope_name(default_name)
+                want = f"{parent.name}/{default_name}" if parent.name else default_name
+                full = _unique_scope(want)
+                name_scope_name = full.rsplit("/", 1)[-1]
+            base = parent
+            reuse_from = None
+        if parent.reuse is True:
+            new_reuse = True
+        elif reuse is not None:
+            new_reuse = reuse
+        elif reuse_from is not None:
+            new_reuse = reuse_from
+        else:
+            new_reuse = parent.reuse
+        self._ns = None
+        opened = None
+        if auxiliary_name_scope and (_core.staging() or (values is not None and any(
+                _core.is_symbolic(v) for v in _graph._core_flatten(values)))):
+            self._ns = _graph.name_scope(name_scope_name, values=values)
+            opened = self._ns.__enter__()
         scope = VariableScope(
             new_reuse, full,
             initializer if initializer is not None else base.initializer,
@@ -343,12 +363,14 @@ def variable_scope(name_or_scope=None, default_name=None, values=None, initializ
             dtype if dtype is not None else base.dtype,
             name_or_scope.original_name_scope if isinstance(name_or_scope, VariableScope)
             else opened if isinstance(opened, str) else (full + "/" if full else ""))
-        stack = _scopes()
-        stack.append(scope)
-        try:
-            yield scope
-        finally:
-            stack.pop()
+        _scopes().append(scope)
+        return scope
+
+    def __exit__(self, *exc):
+        _scopes().pop()
+        if self._ns is not None:
+            return self._ns.__exit__(*exc)
+        return False
 
 
 # ------------------------------------------------------------------ get_variable
@@ -395,21 +417,25 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     >>> v is w, v.name
     (True, 's/v:0')
     """
-    for arg, val in (("caching_device", caching_device), ("partitioner", partitioner),
-                     ("custom_getter", custom_getter), ("constraint", constraint)):
-        if val is not None:
-            raise NotImplementedError(f"get_variable: {arg}= is not supported")
+    if (caching_device is not None or partitioner is not None or custom_getter is not None
+            or constraint is not None):
+        arg = next(a for a, v in (("caching_device", caching_device),
+                                  ("partitioner", partitioner),
+                                  ("custom_getter", custom_getter),
+                                  ("constraint", constraint)) if v is not None)
+        raise NotImplementedError(f"get_variable: {arg}= is not supported")
     if not isinstance(name, str) or not name:
         raise TypeError(f"get_variable: name must be a non-empty str, got {name!r}")
     scope = get_variable_scope()
     full = f"{scope.name}/{name}" if scope.name else name
-    from fasttape.dtypes import as_dtype
-
     want_dtype = dtype if dtype is not None else scope.dtype
-    want_dtype = np.dtype(as_dtype(want_dtype)) if want_dtype is not None else None
+    want_dtype = np.dtype(_as_dtype(want_dtype)) if want_dtype is not None else None
     want_shape = None
     if shape is not None:
-        want_shape = tuple(_graph._static_shape("get_variable", shape))
+        if type(shape) in (list, tuple) and all(type(d) is int and d >= 0 for d in shape):
+            want_shape = tuple(shape)  # the common case, without building a TensorShape
+        else:
+            want_shape = tuple(_graph._static_shape("get_variable", shape))
     store = _current_store()
     reuse = scope.reuse
     entry = store._vars.get(full)
