@@ -401,3 +401,21 @@ def test_tf1_graph_program_after_disable_eager_execution():
         print([v.name for v in layer.variables])
     """)
     assert out.strip() == "['net/w:0']"
+
+
+def test_every_py_func_entry_is_marked_as_calling_python():
+    """Saved functions and ONNX export refuse nodes with calls_python: every
+    entry py_func makes (any output count, stateful or not) has it."""
+    from fasttape import script_ops
+
+    with ft.Graph().as_default():
+        p = ft.placeholder(ft.float32, [])
+        for tout in (ft.float32, [ft.float32] * 2, [ft.float32] * 3, []):
+            for stateful in (True, False):
+                ft.py_func(lambda x: x, [p], tout, stateful=stateful)
+    entries = list(script_ops._OPS.values())
+    assert len(entries) >= 8
+    for op in entries:
+        assert op.index in ft.graph._PYTHON_CALL_OPS, op.name
+    table = [op for op in _core.registered_ops() if op.name.startswith("py_func")]
+    assert sorted(op.index for op in table) == sorted(op.index for op in entries)

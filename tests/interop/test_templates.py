@@ -324,3 +324,21 @@ def test_constant_initializer_with_a_list():
     with pytest.raises(ValueError, match="6 elements"):
         init([4, 4])
     assert ft.zeros_initializer(dtype=ft.int32)([2]).dtype == np.int32
+
+
+def test_scopes_and_stores_are_per_thread():
+    import threading
+
+    seen = {}
+
+    def other():
+        seen["scope"] = ft.get_variable_scope().name
+        seen["var"] = ft.get_variable("t", [1]).name
+
+    with ft.compat.v1.EagerVariableStore().as_default() as _:
+        with ft.variable_scope("main_thread"):
+            th = threading.Thread(target=other)
+            th.start()
+            th.join()
+            assert ft.get_variable_scope().name == "main_thread"
+    assert seen == {"scope": "", "var": "t:0"}
