@@ -227,6 +227,7 @@ def constant(value, dtype=None, shape=None, name=None):
 from fasttape import activations as activations  # noqa: E402
 from fasttape import callbacks as callbacks  # noqa: E402
 from fasttape import compat as compat  # noqa: E402
+from fasttape import contrib as contrib  # noqa: E402
 from fasttape import data as data  # noqa: E402
 from fasttape import initializers as initializers  # noqa: E402
 from fasttape import keras as keras  # noqa: E402
@@ -238,5 +239,29 @@ from fasttape import regularizers as regularizers  # noqa: E402
 from fasttape.models import Model as Model  # noqa: E402
 from fasttape.models import Sequential as Sequential  # noqa: E402
 from fasttape.module import Module as Module  # noqa: E402
+
+# The seed's two bridges: Python code as a graph node, graph-style code
+# (templates, variable scopes) called from eager code; and ft.contrib.eager
+from fasttape.script_ops import numpy_function as numpy_function  # noqa: E402
+from fasttape.script_ops import py_func as py_func  # noqa: E402
+from fasttape.script_ops import py_function as py_function  # noqa: E402
+from fasttape.template import AUTO_REUSE as AUTO_REUSE  # noqa: E402
+from fasttape.template import VariableScope as VariableScope  # noqa: E402
+from fasttape.template import (  # noqa: E402, F401
+    constant_initializer,
+    get_variable,
+    get_variable_scope,
+    glorot_normal_initializer,
+    glorot_uniform_initializer,
+    make_template,
+    ones_initializer,
+    orthogonal_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    truncated_normal_initializer,
+    variable_scope,
+    variance_scaling_initializer,
+    zeros_initializer,
+)
 
 graph._mark_import_done()

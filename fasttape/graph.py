@@ -161,8 +161,26 @@ class Operation:
             return self.attrs[names.index(name)]
         raise ValueError(f"Operation '{self._name}' ({self._type}) has no attribute {name!r}")
 
+    @property
+    def calls_python(self):
+        """True for a node whose forward calls arbitrary Python code (py_func,
+        py_function, numpy_function): a graph holding one cannot be saved or
+        exported without its Python source (mark_python_call)."""
+        return self.op_def is not None and self.op_def.index in _PYTHON_CALL_OPS
+
     def __repr__(self):
         return f"<ft.Operation '{self._name}' type={self._type}>"
+
+
+#: indices of the table entries whose forward calls arbitrary Python code
+_PYTHON_CALL_OPS = set()
+
+
+def mark_python_call(op_def):
+    """Marks table entry `op_def` as calling arbitrary Python code when it
+    runs: its nodes have `calls_python` set, which saved functions and ONNX
+    export refuse (Note [py_func nodes] in fasttape/script_ops.py)."""
+    _PYTHON_CALL_OPS.add(op_def.index)
 
 
 #: attribute names of the nodes that are not ops of the table

@@ -796,7 +796,10 @@ def _plan_error(node, ins, exc):
     are, an op's as _node_error."""
     if node.op_def is None:
         return exc
-    return _node_error(node, ins, exc)
+    err = _node_error(node, ins, exc)
+    if node.calls_python:  # a py_func's error chains the function's own exception
+        err.__cause__ = exc.__cause__
+    return err
 
 
 def _node_error(node, ins, exc):

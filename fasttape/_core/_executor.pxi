@@ -396,7 +396,7 @@ cdef class Plan:
                 err = self.error(self._nodes[s], values, e)
                 if err is e:
                     raise
-                raise err from None
+                raise err from err.__cause__  # None unless the hook chains one (py_func)
             self._raise_step_error(s, slots, e)
         return [slots[self._results[k]] for k in range(self.n_results)]
 

@@ -275,6 +275,27 @@ def exit_graph_mode():
     ft_graph_exit()
 
 
+# Note [Eager inside graphs]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~
+# py_func's node calls Python code that must run eagerly when the graph runs,
+# and a Session often runs inside `with g.as_default():` (or after
+# ft.disable_eager_execution()), where the thread stages. push_eager() makes
+# the thread eager until pop_eager(saved): it zeroes the thread's graph depth
+# and sets a per-thread flag that masks the process-wide graph mode (read only
+# when that mode is on, so the eager hot path pays nothing). A graph entered
+# inside (`with g.as_default():` in the Python function) stages as usual.
+
+def push_eager():
+    """Makes this thread execute eagerly; returns the state for pop_eager.
+    See Note [Eager inside graphs]."""
+    return ft_eager_push()
+
+
+def pop_eager(long saved):
+    """Restores the thread's mode saved by push_eager."""
+    ft_eager_pop(saved)
+
+
 def set_global_graph_mode(bint on):
     """Switches the whole process to graph mode (ft.disable_eager_execution) or back."""
     ft_graph_set_global(on)

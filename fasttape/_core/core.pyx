@@ -50,7 +50,25 @@ cdef extern from *:
        process runs in graph mode (ft.disable_eager_execution). */
     static __thread int ft_graph_depth_ = 0;
     static int ft_graph_global_ = 0;
-    static inline int ft_staging(void) { return ft_graph_depth_ | ft_graph_global_; }
+    /* Set on a thread that runs Python code eagerly while a graph runs
+       (py_func's body, Note [Eager inside graphs]): the process-wide graph
+       mode does not apply to it. Read only when the global mode is on. */
+    static __thread int ft_eager_forced_ = 0;
+    static inline int ft_staging(void) {
+        return ft_graph_depth_ || (ft_graph_global_ && !ft_eager_forced_);
+    }
+    /* Enter/leave eager execution on this thread: the graph depth and the
+       forced flag, packed into one saved value. */
+    static inline long ft_eager_push(void) {
+        long saved = ((long)ft_graph_depth_ << 1) | ft_eager_forced_;
+        ft_graph_depth_ = 0;
+        ft_eager_forced_ = 1;
+        return saved;
+    }
+    static inline void ft_eager_pop(long saved) {
+        ft_graph_depth_ = (int)(saved >> 1);
+        ft_eager_forced_ = (int)(saved & 1);
+    }
     static inline int ft_graph_depth(void) { return ft_graph_depth_; }
     static inline void ft_graph_enter(void) { ft_graph_depth_++; }
     static inline void ft_graph_exit(void) { ft_graph_depth_--; }
@@ -70,6 +88,8 @@ cdef extern from *:
     void ft_graph_enter() nogil
     void ft_graph_exit() nogil
     void ft_graph_set_global(int on) nogil
+    long ft_eager_push() nogil
+    void ft_eager_pop(long saved) nogil
     int ft_build_depth() nogil
     void ft_build_enter() nogil
     void ft_build_exit() nogil

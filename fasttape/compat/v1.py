@@ -194,3 +194,28 @@ floormod = mod
 tensor_scatter_add = tensor_scatter_nd_add
 where_v2 = where
 tensor_scatter_update = tensor_scatter_nd_update
+
+# variable sharing and the seed's bridges (fasttape/template.py,
+# fasttape/script_ops.py); TensorFlow 1's graph tf.py_func passes NumPy arrays
+from fasttape.script_ops import numpy_function as numpy_function  # noqa: E402, F401
+from fasttape.script_ops import numpy_function as py_func  # noqa: E402, F401
+from fasttape.script_ops import py_function as py_function  # noqa: E402, F401
+from fasttape.template import (  # noqa: E402, F401
+    AUTO_REUSE,
+    EagerVariableStore,
+    VariableScope,
+    constant_initializer,
+    get_variable,
+    get_variable_scope,
+    glorot_normal_initializer,
+    glorot_uniform_initializer,
+    make_template,
+    ones_initializer,
+    orthogonal_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    truncated_normal_initializer,
+    variable_scope,
+    variance_scaling_initializer,
+    zeros_initializer,
+)

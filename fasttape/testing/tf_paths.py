@@ -277,6 +277,30 @@ API = [
       notes="tf.compat.v1.while_loop is TensorFlow 1's (return_same_structure=False)"),
     E("cond_v1", "tf.compat.v1.cond"),
     E("while_loop_v1", "tf.compat.v1.while_loop"),
+    # --- the seed's bridges: Python code in graphs, variable sharing (TensorFlow 1's
+    # top-level names, tf.X in 1.x, are ft.X) ------------------------------------------------
+    E("py_function", "tf.py_function tf.compat.v1.py_function tf.contrib.eager.py_func"),
+    E("numpy_function", "tf.numpy_function tf.compat.v1.numpy_function tf.compat.v1.py_func"),
+    E("py_func", "", fasttape_only=("ft.py_func",),
+      notes="SPEC's py_func: eager Tensors in and out, differentiable, with TensorFlow 1's "
+            "stateful flag; TensorFlow 1's graph tf.py_func (NumPy arrays) is numpy_function"),
+    E("make_template", "tf.compat.v1.make_template tf.contrib.eager.make_template",
+      fasttape_only=("ft.make_template",)),
+    E("variable_scope", "tf.compat.v1.variable_scope", fasttape_only=("ft.variable_scope",)),
+    E("VariableScope", "tf.compat.v1.VariableScope", fasttape_only=("ft.VariableScope",)),
+    E("get_variable", "tf.compat.v1.get_variable", fasttape_only=("ft.get_variable",)),
+    E("get_variable_scope", "tf.compat.v1.get_variable_scope",
+      fasttape_only=("ft.get_variable_scope",)),
+    E("EagerVariableStore", "tf.contrib.eager.EagerVariableStore",
+      fasttape_only=("ft.compat.v1.EagerVariableStore",)),
+    *[E(n, f"tf.compat.v1.{n}", fasttape_only=(f"ft.{n}",),
+        notes="TensorFlow 1's initializer class: dtype argument, __call__(shape, dtype, "
+              "partition_info)")
+      for n in ("zeros_initializer", "ones_initializer", "constant_initializer",
+                "random_normal_initializer", "truncated_normal_initializer",
+                "random_uniform_initializer", "glorot_uniform_initializer",
+                "glorot_normal_initializer", "variance_scaling_initializer",
+                "orthogonal_initializer")],
 ]
 
 

@@ -84,6 +84,7 @@ CALLS = {
     ("zeros", "shape"): lambda b: ft.zeros([b]),
     ("zeros", "shape as str"): lambda b: ft.zeros(str(b)),
     ("Variable", "shape"): lambda b: ft.Variable([1.0, 2.0], shape=[b]),
+    ("get_variable", "shape"): lambda b: ft.get_variable("v", [b, 3]),
     ("clip_by_norm", "axes"): lambda b: ft.clip_by_norm(X, 1.0, axes=[b]),
     ("count_nonzero", "axis"): lambda b: ft.math.count_nonzero(X, axis=b),
     ("math.unsorted_segment_sum", "num_segments"):
