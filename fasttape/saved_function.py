@@ -201,7 +201,7 @@ def _read_container(data):
         if not isinstance(e, dict) or set(e) != {"dtype", "shape", "data_offsets"}:
             raise _Refused(f"tensor {key[:60]!r}: entry is not {{dtype, shape, data_offsets}}")
         code, shape, offs = e["dtype"], e["shape"], e["data_offsets"]
-        if code not in _ST_DTYPES:
+        if not isinstance(code, str) or code not in _ST_DTYPES:
             raise _Refused(f"tensor {key[:60]!r}: unknown dtype code {str(code)[:20]!r}")
         shape = _parse_shape(shape, f"tensor {key[:60]!r}", allow_unknown=False)
         if (not isinstance(offs, list) or len(offs) != 2
@@ -776,6 +776,9 @@ def load(path, max_tensor_bytes=MAX_TENSOR_BYTES):
         return _load(p, data, int(max_tensor_bytes))
     except _Refused as e:
         raise _invalid(p, str(e)) from None
+    except (Exception, RecursionError) as e:  # noqa: BLE001  (a check this loader lacks)
+        raise _invalid(p, f"{type(e).__name__} escaped the loader's checks: {str(e)[:200]}") \
+            from None
 
 
 def _load(path, data, budget):

@@ -212,3 +212,27 @@ def test_oversized_and_wrong_version_files(tmp_path):
         ft.saved_function.load(p)
     with pytest.raises(InvalidSavedFunctionError, match="missing.ftsf.*cannot be read"):
         ft.saved_function.load(tmp_path / "missing.ftsf")
+
+
+def test_fuzzed_files_give_one_clear_error(tmp_path):
+    """10,000 truncated, bit-flipped, oversized-shape, wrong-version and
+    hostile files (tests/deploy/fuzz_saved_function.py, seeded) each load or
+    raise InvalidSavedFunctionError naming the file; run in a subprocess so
+    that a crash, a hang or a large allocation shows."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    env = dict(os.environ, PYTHONPATH=root, OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, os.path.join(here, "fuzz_saved_function.py"),
+                           "10000", "0", str(tmp_path)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["n_failures"] == 0, report["failures"]
+    assert report["n"] == 10_000
+    refused = sum(v for k, v in report["counts"].items() if k.endswith("refused"))
+    assert refused > 9_000, report["counts"]
+    for kind in ("truncated", "bit-flipped", "oversized shape", "wrong version",
+                 "hostile graph", "hostile container", "header length", "garbage"):
+        assert report["counts"].get(f"{kind}: refused", 0) > 500, (kind, report["counts"])
+    assert report["slowest"] < 2.0, report          # no input takes long (no hang)
+    assert report["maxrss_mb"] < 1024, report       # nothing near a large allocation
