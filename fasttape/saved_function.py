@@ -81,8 +81,8 @@ _ST_CODES = {"b1": "BOOL", "u1": "U8", "i1": "I8", "u2": "U16", "i2": "I16", "u4
              "i4": "I32", "u8": "U64", "i8": "I64", "f2": "F16", "f4": "F32", "f8": "F64"}
 _ST_DTYPES = {v: np.dtype("<" + k if k != "b1" else "?") for k, v in _ST_CODES.items()}
 _DTYPE_RE = re.compile(r"^[<>|=]?([biufcUS])(\d{1,5})$")
-#: nodes that are not ops of the table
-_SOURCES = ("Placeholder", "Const", "ReadVariableOp")
+#: nodes that are not ops of the table but read or update an eager variable
+_VARIABLE_NODES = ("ReadVariableOp", "Assign", "AssignAdd", "AssignSub")
 #: table ops that call back into Python (helper ops without a data form)
 _NOT_SERIALIZABLE = frozenset({"py_func", "numpy_function", "py_function", "eager_py_func"})
 
@@ -424,9 +424,11 @@ def _is_serializable(op_def):
 
 
 def _function_json(cf, enc, variables):
+    from fasttape.function import _plan_operations
+
     index = {}   # symbolic tensor -> [node, output]
     nodes = []
-    for k, node in enumerate(cf.graph.get_operations()):
+    for k, node in enumerate(_plan_operations(cf.graph, cf.outputs)):
         kind = node.type
         where = f"node '{node.name}' ({kind}){_where(node)}"
         entry = {"name": node.name, "op": kind}
@@ -437,8 +439,11 @@ def _function_json(cf, enc, variables):
                          None if shape.rank is None else list(shape)]
             elif kind == "Const":
                 attrs = [{"t": "ndarray", "v": enc.add_tensor(node.attrs[0], "const")}]
-            elif kind == "ReadVariableOp":
+            elif kind in _VARIABLE_NODES:
                 v = node.attrs[0]
+                if getattr(v, "_graph_var", None) is not None:
+                    raise ValueError(f"ft.saved_function.save: {where} uses the graph variable "
+                                     f"'{v.name}', whose value lives in a Session")
                 if v.ref() not in variables:
                     variables[v.ref()] = (len(variables), v)
                 attrs = [{"t": "variable", "v": variables[v.ref()][0]}]
@@ -666,7 +671,9 @@ def _build(name, fdoc, dec, variables, budget):
     structure = _structure(fdoc.get("structure"), results, dec, 0)
     g.finalize()
     try:
-        plan = _core.build_plan(g.get_operations(), feeds, results)
+        from fasttape import session as _session
+        plan = _core.build_plan(g.get_operations(), feeds, results,
+                                special=_session.function_node)
     except (Exception, RecursionError) as e:  # noqa: BLE001
         raise _Refused(f"its graph does not compile: {type(e).__name__}: {str(e)[:300]}") \
             from None
@@ -709,12 +716,22 @@ def _build_node(g, op, nname, ins, attrs, dec, variables, table):
             raise _Refused("a Const's value is not a tensor")
         return g._add_op("Const", None, (), (value,), nname, [value.shape], [value.dtype],
                          scoped=False).outputs
-    if op == "ReadVariableOp":
+    if op in _VARIABLE_NODES:
         a = attrs[0] if len(attrs) == 1 else None
-        if ins or not isinstance(a, dict) or a.get("t") != "variable" or type(
+        n_in = 0 if op == "ReadVariableOp" else 1
+        if len(ins) != n_in or not isinstance(a, dict) or a.get("t") != "variable" or type(
                 a.get("v")) is not int or not 0 <= a["v"] < len(variables):
-            raise _Refused("a ReadVariableOp has no inputs and attrs [a variable of the file]")
-        return [_graph._read_variable_node(g, variables[a["v"]])]
+            raise _Refused(f"a {op} has {n_in} input{'s' if n_in != 1 else ''} and attrs "
+                           "[a variable of the file]")
+        v = variables[a["v"]]
+        if op == "ReadVariableOp":
+            return [_graph._read_variable_node(g, v)]
+        value = ins[0]
+        if value.dtype != v.dtype or value.shape.rank is None or tuple(value.shape) != tuple(
+                v.shape):
+            raise _Refused(f"{op} of variable '{v.name}' {v.dtype.name} {tuple(v.shape)} is "
+                           f"given a value of {value.dtype.name} {value.shape}")
+        return g._add_op(op, None, (value,), (v,), nname, [tuple(v.shape)], [v.dtype]).outputs
     op_def = table.get(op)
     if op_def is None or not _is_serializable(op_def):
         raise _Refused(f"{op[:40]!r} is not an op of fasttape's table that can be loaded")

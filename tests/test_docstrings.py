@@ -8,10 +8,11 @@ import pytest
 import fasttape
 import fasttape.backprop
 import fasttape.debugging
+import fasttape.saved_function
 from fasttape._core import core
 from fasttape.ops import nn_ops
 
-MODULES = [fasttape, fasttape.backprop, fasttape.debugging, core, nn_ops]
+MODULES = [fasttape, fasttape.backprop, fasttape.debugging, core, nn_ops, fasttape.saved_function]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

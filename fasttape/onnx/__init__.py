@@ -83,7 +83,9 @@ def to_model(f, input_signature=None, opset=17, name=None):
         pname = ctx.unique(p.op.name)
         ctx.bind(p, pname)
         graph_inputs.append(ctx.value_info(pname, p.dtype, p.shape, symbolic_prefix=pname))
-    for node in cf.graph.get_operations():
+    from fasttape.function import _plan_operations
+
+    for node in _plan_operations(cf.graph, cf.outputs):
         kind = node.type
         where = f"node '{node.name}' (op {kind})" + _where(node)
         if kind == "Placeholder":

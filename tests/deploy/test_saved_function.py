@@ -236,3 +236,24 @@ def test_fuzzed_files_give_one_clear_error(tmp_path):
         assert report["counts"].get(f"{kind}: refused", 0) > 500, (kind, report["counts"])
     assert report["slowest"] < 2.0, report          # no input takes long (no hang)
     assert report["maxrss_mb"] < 1024, report       # nothing near a large allocation
+
+
+def test_assigns_in_a_traced_function_run_after_loading(tmp_path):
+    """A traced function that updates its variables (a counter, a running
+    mean) saves its assigns; the loaded function updates the loaded variables."""
+    count = ft.Variable(0.0)
+    mean = ft.Variable(np.zeros(3, np.float32))
+
+    @ft.function(input_signature=[ft.TensorSpec([3], ft.float32)])
+    def update(x):
+        count.assign_add(1.0)
+        mean.assign(mean + (x - mean) / count)
+        return mean * 1.0
+
+    ft.saved_function.save(update, tmp_path / "f.ftsf")
+    loaded = ft.saved_function.load(tmp_path / "f.ftsf")
+    xs = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    for x in xs:
+        _same(loaded(x), update(x), "step")
+    np.testing.assert_allclose(loaded.variables[1].numpy(), xs.mean(0), rtol=1e-6)
+    assert float(loaded.variables[0].numpy()) == 4.0
