@@ -170,3 +170,16 @@ def test_unrolled_rnn(tmp_path):
 
     _check_batches(rnn, lambda b: rng.normal(size=(b, steps, n_in)).astype(np.float32),
                    tmp_path / "rnn.onnx")
+
+
+def test_signature_given_at_export(tmp_path):
+    """An ft.function without input_signature exports with the one given to
+    export (None dims dynamic); without either, the error says what to pass."""
+    f = ft.function(lambda x: ft.reduce_mean(ft.nn.sigmoid(x), axis=-1, keepdims=True))
+    with pytest.raises(ValueError, match="input_signature"):
+        ft.onnx.export(f, tmp_path / "f.onnx")
+    model = ft.onnx.export(f, tmp_path / "f.onnx",
+                           input_signature=[ft.TensorSpec([None, None, 4], ft.float32)])
+    x = np.random.default_rng(3).normal(size=(2, 5, 4)).astype(np.float32)
+    (got,) = _run(model, [x])
+    _close(got, f(x).numpy(), "signature at export")
