@@ -418,7 +418,10 @@ def _signatures(f, signatures):
 
 
 def _is_serializable(op_def):
+    """Whether table entry `op_def` is data: not marked as calling Python
+    (graph.mark_python_call: py_func, deferred VJPs) and found by its name."""
     return (op_def.name not in _NOT_SERIALIZABLE
+            and op_def.index not in getattr(_graph, "_PYTHON_CALL_OPS", ())
             and getattr(op_def, "serializable", True) is not False
             and _op_table().get(op_def.name) is op_def)
 
@@ -451,7 +454,7 @@ def _function_json(cf, enc, variables):
                 raise ValueError(f"ft.saved_function.save: {where} is not an op of the table "
                                  "and cannot be saved")
         else:
-            if not _is_serializable(node.op_def):
+            if getattr(node, "calls_python", False) or not _is_serializable(node.op_def):
                 raise ValueError(
                     f"ft.saved_function.save: {where} calls back into Python (or is not in the "
                     "op table) and cannot be saved as data; a graph holding it cannot be "
@@ -823,7 +826,7 @@ def _load(path, data, budget):
             raise _Refused(f"variable #{i} needs a name and trainable")
         value = dec.tensor(v.get("tensor"))
         try:
-            variables.append(_core.Variable(value, name=v["name"][:200] or None,
+            variables.append(_core.Variable(np.array(value), name=v["name"][:200] or None,
                                             trainable=v["trainable"]))
         except (Exception, RecursionError) as e:  # noqa: BLE001
             raise _Refused(f"variable #{i}: {type(e).__name__}: {str(e)[:200]}") from None

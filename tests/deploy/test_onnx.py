@@ -183,3 +183,13 @@ def test_signature_given_at_export(tmp_path):
     x = np.random.default_rng(3).normal(size=(2, 5, 4)).astype(np.float32)
     (got,) = _run(model, [x])
     _close(got, f(x).numpy(), "signature at export")
+
+
+def test_node_calling_python_is_refused(tmp_path, monkeypatch):
+    from fasttape.graph import Operation
+
+    f = ft.function(lambda x: ft.sin(x) * 2.0, input_signature=[ft.TensorSpec([None])])
+    monkeypatch.setattr(Operation, "calls_python", property(lambda n: n.type == "sin"),
+                        raising=False)
+    with pytest.raises(ft.onnx.ONNXExportError, match=r"node 'Sin' \(op sin\).*calls Python"):
+        ft.onnx.export(f, tmp_path / "f.onnx")

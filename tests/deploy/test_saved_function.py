@@ -172,15 +172,21 @@ def test_attribute_without_data_form_is_refused(tmp_path):
     assert not (tmp_path / "f.ftsf").exists()
 
 
-def test_node_outside_the_table_is_refused(tmp_path, monkeypatch):
-    """A node calling back into Python (py_func's marker: not a data op) is refused naming it."""
-    from fasttape import saved_function
+def test_node_calling_python_is_refused(tmp_path, monkeypatch):
+    """A node whose table entry is marked as calling Python (graph.mark_python_call:
+    py_func, deferred VJPs) is refused at save naming it, and such an entry
+    is refused at load."""
+    from fasttape import graph
 
     f = ft.function(lambda x: ft.sin(x) * 2.0)
     cf = f.get_concrete_function(ft.TensorSpec([3]))
-    monkeypatch.setattr(saved_function, "_NOT_SERIALIZABLE", frozenset({"sin"}))
+    ft.saved_function.save(cf, tmp_path / "ok.ftsf")
+    sin = next(n for n in cf.graph.get_operations() if n.type == "sin").op_def
+    monkeypatch.setattr(graph, "_PYTHON_CALL_OPS", {sin.index}, raising=False)
     with pytest.raises(ValueError, match=r"node 'Sin' \(sin\).*calls back into Python"):
         ft.saved_function.save(cf, tmp_path / "f.ftsf")
+    with pytest.raises(InvalidSavedFunctionError, match=r"ok\.ftsf.*'sin' is not an op"):
+        ft.saved_function.load(tmp_path / "ok.ftsf")
 
 
 def test_oversized_and_wrong_version_files(tmp_path):
