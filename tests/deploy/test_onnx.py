@@ -41,7 +41,9 @@ def _close(got, ref, where):
 
 
 def test_every_op_is_mapped_or_listed():
-    table = {op.name for op in registered_ops()}
+    # custom-gradient entries are made per user function (family "custom",
+    # attributes that are Python functions): export refuses them by family
+    table = {op.name for op in registered_ops() if op.family != "custom"}
     mapped, unmapped = set(ft.onnx.CONVERTERS), set(ft.onnx.UNMAPPED)
     assert not mapped & unmapped, mapped & unmapped
     assert mapped | unmapped == table, {"neither": sorted(table - mapped - unmapped),
