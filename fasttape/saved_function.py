@@ -42,7 +42,9 @@ A file may be truncated, damaged or made to attack the loader. Every
 problem raises ft.errors.InvalidSavedFunctionError naming the file (and the
 node): sizes are checked before allocating (the header against the file,
 each tensor's byte range against its dtype and shape, a byte budget for
-every node's static output size, `max_tensor_bytes`), JSON nesting and
+every node's static output size, `max_tensor_bytes`, and of everything
+computed from constants alone, which the plan folds at load,
+MAX_FOLDED_BYTES), JSON nesting and
 lengths are bounded, integers fit int64, dtypes are NumPy's plain numeric,
 bool and string dtypes only, op names must be in the op table, arities and
 attributes are checked, and every node is rebuilt by the op's own shape and
@@ -71,6 +73,9 @@ VERSION = 1
 MAX_HEADER_BYTES = 64 << 20
 #: default budget of one tensor's bytes (stored or a node's static output)
 MAX_TENSOR_BYTES = 1 << 30
+#: the bytes of the values a graph computes from constants alone (its plan
+#: folds them at load: a tiny file could otherwise ask for large arrays)
+MAX_FOLDED_BYTES = 256 << 20
 _MAX_DEPTH = 24          # nesting of attribute values
 _MAX_LEN = 1 << 20       # items of one list, characters of one string
 _MAX_RANK = 32
@@ -638,6 +643,9 @@ def _build(name, fdoc, dec, variables, budget):
     g = _graph.Graph()
     g._ft_function = name
     outputs = []   # per node: its output tensors
+    constant = set()   # tensors computed from constants only: folded at load
+    folded = 0         # their bytes (Note [Loading hostile files])
+    fold_budget = min(budget, MAX_FOLDED_BYTES)
     placeholders = {}
     with g.as_default():
         for k, entry in enumerate(fdoc["nodes"]):
@@ -662,6 +670,14 @@ def _build(name, fdoc, dec, variables, budget):
             outputs.append(outs)
             if op == "Placeholder":
                 placeholders[k] = outs[0]
+            elif op == "Const" or op in table and not table[op].stateful and all(
+                    t in constant for t in ins):
+                constant.update(outs)
+                if op != "Const":
+                    folded += sum(math.prod(t.shape) * t.dtype.itemsize for t in outs)
+                    if folded > fold_budget:
+                        raise _Refused(f"{label}: the nodes computed from constants alone "
+                                       f"(when the graph compiles) exceed {fold_budget} bytes")
     ins = fdoc.get("inputs")
     if not isinstance(ins, list) or len(set(map(repr, ins))) != len(ins) or not all(
             type(i) is int and i in placeholders for i in ins):

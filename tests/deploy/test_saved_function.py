@@ -263,3 +263,18 @@ def test_assigns_in_a_traced_function_run_after_loading(tmp_path):
         _same(loaded(x), update(x), "step")
     np.testing.assert_allclose(loaded.variables[1].numpy(), xs.mean(0), rtol=1e-6)
     assert float(loaded.variables[0].numpy()) == 4.0
+
+
+def test_constants_folded_at_load_are_bounded(tmp_path, monkeypatch):
+    """A small file whose graph computes a large constant (folded when the
+    plan compiles) is refused before the plan allocates it."""
+    from fasttape import saved_function
+
+    f = ft.function(lambda x: x + ft.reduce_sum(ft.ones([64, 64])))
+    one = np.array(1.0, np.float32)
+    f(one)
+    ft.saved_function.save(f, tmp_path / "f.ftsf")
+    assert float(ft.saved_function.load(tmp_path / "f.ftsf")(one)) == 4097.0
+    monkeypatch.setattr(saved_function, "MAX_FOLDED_BYTES", 64 * 64 * 4 - 1)
+    with pytest.raises(InvalidSavedFunctionError, match=r"f\.ftsf.*ones.*computed from constants"):
+        ft.saved_function.load(tmp_path / "f.ftsf")
