@@ -15,6 +15,7 @@ UNMAPPED = {
     "_avg_pool_grad": "a gradient helper", "_spectral_norm": "an SVD; ONNX has none",
     "_where_indices": "value-dependent output shape", "boolean_mask": "value-dependent shape",
     "atan2": "no ONNX op", "conj": "complex dtypes; ONNX Runtime has no complex kernels",
+    "linspace": "not converted yet",
     "scatter_nd": "ONNX ScatterND overwrites duplicates; TensorFlow's scatter_nd sums them",
     "tensor_scatter_nd_add": "ONNX Runtime rejects duplicate indices with reduction",
     "tensor_scatter_nd_update": "duplicate indices are order-dependent",
@@ -28,7 +29,7 @@ UNMAPPED = {
     "dropout": "random (stateful); export the inference function",
     "sparse_softmax_cross_entropy_with_logits": "a training loss with two outputs",
     "softmax_cross_entropy_with_logits": "a training loss with two outputs",
-    "conv2d_transpose": "not converted yet", "linspace": "not converted yet",
+    "conv2d_transpose": "not converted yet",
     "bitwise_and": "BitwiseAnd needs opset 18 (ONNX Runtime 1.16+)",
     "bitwise_or": "BitwiseOr needs opset 18", "bitwise_xor": "BitwiseXor needs opset 18",
     "invert": "BitwiseNot needs opset 18",
@@ -541,6 +542,13 @@ def _getitem(ctx, node, ins):
         else:
             expanded.append(k)
     expanded += [slice(None)] * (rank - sum(1 for k in expanded if k is not None))
+    arrays = [i for i, k in enumerate(expanded) if isinstance(k, np.ndarray)]
+    if len(arrays) == 1 and expanded[arrays[0]].dtype.kind in "iu" \
+            and all(isinstance(k, slice) and k == slice(None)
+                    for i, k in enumerate(expanded) if i != arrays[0]):
+        # one integer array among full slices: NumPy's x[..., idx, ...] is Gather
+        idx = ctx.const(expanded[arrays[0]].astype(np.int64), "indices")
+        return ctx.op("Gather", [ins[0], idx], axis=arrays[0], hint=node.name)
     starts, ends, axes, steps, squeeze, unsqueeze = [], [], [], [], [], []
     in_axis = out_axis = 0
     for k in expanded:
@@ -548,9 +556,10 @@ def _getitem(ctx, node, ins):
             unsqueeze.append(out_axis)
             out_axis += 1
             continue
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer, slice)):
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer, slice)) \
+                or isinstance(k, np.ndarray):
             _refuse(f"an index of type {type(k).__name__} (ONNX export takes ints, slices, "
-                    "Ellipsis and None)")
+                    "Ellipsis, None, and one integer array among full slices)")
         if isinstance(k, slice):
             step = 1 if k.step is None else int(k.step)
             if not (k.start is None and k.stop is None and step == 1):
