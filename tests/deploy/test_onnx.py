@@ -195,3 +195,19 @@ def test_node_calling_python_is_refused(tmp_path, monkeypatch):
                         raising=False)
     with pytest.raises(ft.onnx.ONNXExportError, match=r"node 'Sin' \(op sin\).*calls Python"):
         ft.onnx.export(f, tmp_path / "f.onnx")
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18])
+def test_reductions_across_opsets(opset):
+    """Reductions take their axes as an attribute before opset 18 (ReduceSum:
+    13) and as an input from 18 on."""
+    def fn(x):
+        return (ft.reduce_mean(x, axis=1), ft.reduce_max(x, axis=[0, 2], keepdims=True),
+                ft.reduce_sum(x, axis=-1), ft.reduce_logsumexp(x), ft.nn.softmax(x, axis=1))
+
+    f = ft.function(fn, input_signature=[ft.TensorSpec([None, 3, 4], ft.float32)])
+    model = ft.onnx.to_model(f, opset=opset)
+    assert model.opset_import[0].version == opset
+    x = np.random.default_rng(opset).normal(size=(2, 3, 4)).astype(np.float32)
+    for g, r in zip(_run(model, [x]), f(x)):
+        _close(g, r.numpy(), f"opset {opset}")
