@@ -211,3 +211,21 @@ def test_reductions_across_opsets(opset):
     x = np.random.default_rng(opset).normal(size=(2, 3, 4)).astype(np.float32)
     for g, r in zip(_run(model, [x]), f(x)):
         _close(g, r.numpy(), f"opset {opset}")
+
+
+def test_layers_model_deploys_both_ways(tmp_path):
+    """A Sequential of layers (Dense, BatchNormalization, Dropout at
+    inference), traced for inference, exports to ONNX and saves."""
+    model = ft.Sequential([ft.layers.Dense(8, activation="relu"),
+                           ft.layers.BatchNormalization(), ft.layers.Dropout(0.5),
+                           ft.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(4).normal(size=(6, 5)).astype(np.float32)
+    model(x)
+    f = ft.function(lambda x: model(x, training=False),
+                    input_signature=[ft.TensorSpec([None, 5], ft.float32)])
+    (got,) = _run(ft.onnx.export(f, tmp_path / "m.onnx"), [x])
+    _close(got, f(x).numpy(), "onnx")
+    ft.saved_function.save(f, tmp_path / "m.ftsf")
+    loaded = ft.saved_function.load(tmp_path / "m.ftsf")
+    assert len(loaded.variables) == len(model.variables)
+    np.testing.assert_array_equal(loaded(x[:2]).numpy(), f(x[:2]).numpy())
