@@ -103,10 +103,9 @@ def to_model(f, input_signature=None, opset=17, name=None):
             ctx.bind(node.outputs[0], ctx.const(np.asarray(value), hint))
             continue
         conv = CONVERTERS.get(kind)
-        if getattr(node, "calls_python", False) or node.op_def.family == "custom":
+        if getattr(node, "calls_python", False):
             raise ONNXExportError(f"ft.onnx.export: {where} calls Python code when it runs "
-                                  "(py_func, custom_gradient, or a gradient deferred to run "
-                                  "time); ONNX "
+                                  "(py_func, or a gradient deferred to run time); ONNX "
                                   "cannot hold it")
         if conv is None:
             raise ONNXExportError(

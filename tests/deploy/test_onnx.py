@@ -42,7 +42,7 @@ def _close(got, ref, where):
 
 def test_every_op_is_mapped_or_listed():
     # custom-gradient entries are made per user function (family "custom",
-    # attributes that are Python functions): export refuses them by family
+    # attributes that are Python functions): they have no converter
     table = {op.name for op in registered_ops() if op.family != "custom"}
     mapped, unmapped = set(ft.onnx.CONVERTERS), set(ft.onnx.UNMAPPED)
     assert not mapped & unmapped, mapped & unmapped
