@@ -20,6 +20,12 @@ class FailedPreconditionError(ValueError):
     its Session has not initialised (TensorFlow's name; a ValueError)."""
 
 
+class InvalidSavedFunctionError(ValueError):
+    """A saved-function file (ft.saved_function.load) is damaged, of another
+    format version, or describes a graph that fasttape's ops reject; the
+    message names the file and, where it can, the node."""
+
+
 def user_frame():
     """Returns (filename, lineno, source) of the first caller outside fasttape, or None."""
     f = sys._getframe(1)

@@ -9,13 +9,14 @@ import fasttape
 import fasttape.backprop
 import fasttape.contrib.eager
 import fasttape.debugging
+import fasttape.saved_function
 import fasttape.script_ops
 import fasttape.template
 from fasttape._core import core
 from fasttape.ops import nn_ops
 
 MODULES = [fasttape, fasttape.backprop, fasttape.debugging, core, nn_ops, fasttape.script_ops,
-           fasttape.template, fasttape.contrib.eager]
+           fasttape.template, fasttape.contrib.eager, fasttape.saved_function]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
