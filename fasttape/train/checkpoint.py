@@ -207,6 +207,8 @@ class _Restore:
                                               for i, n in enumerate(self.nodes)
                                               if n.get("tensor") is not None})
         self.waiting = {}  # id(object) -> object this restore is registered on
+        # the objects still waiting hold this restore: it dies with them (or at exit)
+        weakref.finalize(self, _warn_unrestored, self.progress)
         # Checkpoint(root=model): the model's children are the root node's; its
         # builds notify the model, which stands for the checkpoint
         ckpt_root = getattr(root, "_root", None) if isinstance(root, Checkpoint) else None
@@ -344,7 +346,6 @@ class CheckpointLoadStatus:
     def __init__(self, restore, checkpoint):
         self._restore = restore
         self._checkpoint = checkpoint
-        weakref.finalize(self, _warn_unrestored, restore.progress)
 
     def _refresh(self):
         self._restore.walk()
@@ -532,11 +533,16 @@ class Checkpoint:
         created (Note [Deferred restoration])."""
         file = _format.read_checkpoint(save_path)
         restore = _Restore(file, self)
-        status = CheckpointLoadStatus(restore, self)
-        restore.walk()
+        try:
+            restore.walk()
+        except BaseException:
+            restore.progress.silenced = True  # the error says it all
+            for owner in list(restore.waiting.values()):
+                restore._unregister(owner)
+            raise
         restore.detach_values()
         restore.finish()
-        return status
+        return CheckpointLoadStatus(restore, self)
 
     def restore(self, save_path, options=None):
         """As `read`; `save_path` may also be a directory (its latest

@@ -196,10 +196,7 @@ class CheckpointManager:
         _write_state(self._directory, path, list(self._kept), list(self._kept.values()),
                      self._last_preserved)
         for p in doomed:  # after the state file no longer names them
-            try:
-                os.remove(p)
-            except FileNotFoundError:
-                pass
+            _format.remove_file(p)
         return path
 
     def _sweep(self):
