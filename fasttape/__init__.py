@@ -222,7 +222,9 @@ def constant(value, dtype=None, shape=None, name=None):
 # metrics: docs/design.md), and TensorFlow 1's names (compat imports the names
 # above, so these come last)
 from fasttape import activations as activations  # noqa: E402
+from fasttape import callbacks as callbacks  # noqa: E402
 from fasttape import compat as compat  # noqa: E402
+from fasttape import data as data  # noqa: E402
 from fasttape import initializers as initializers  # noqa: E402
 from fasttape import keras as keras  # noqa: E402
 from fasttape import layers as layers  # noqa: E402
@@ -230,6 +232,8 @@ from fasttape import losses as losses  # noqa: E402
 from fasttape import metrics as metrics  # noqa: E402
 from fasttape import optimizers as optimizers  # noqa: E402
 from fasttape import regularizers as regularizers  # noqa: E402
+from fasttape.models import Model as Model  # noqa: E402
+from fasttape.models import Sequential as Sequential  # noqa: E402
 from fasttape.module import Module as Module  # noqa: E402
 
 graph._mark_import_done()

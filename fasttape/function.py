@@ -37,12 +37,26 @@ Note [Variables while tracing]
 ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 An eager Variable read inside a traced function is a ReadVariableOp node
 holding the variable (graph.py's capture): each call reads its value then,
-so an assign between calls is seen by the next call. Creating a Variable
-while tracing raises NotImplementedError naming the variable and the line:
-TensorFlow's rule (create on the first trace only, then reuse) needs
-graph-mode variables in traced functions, which are not implemented yet.
+so an assign between calls is seen by the next call; assigns are stateful
+nodes run in program order (session.function_node).
+Creating a Variable while tracing follows TensorFlow's rule: on the
+function's first trace it is created once, eagerly (its initial value
+computed under `init_scope`: a callable is called, a tensor of the trace
+that does not read the arguments - ft.zeros, ft.random.normal - is run
+once and its nodes are left out of the plan), and then read through
+ReadVariableOp nodes like any captured variable: later calls do not run the
+Python code, so they reuse it, as do later traces, which find it where the
+first one put it (`self.w`, a layer's weights). Creating one on a later
+trace raises ValueError naming the variable and the line that made it (a
+new variable per trace would silently reset state); an initial value
+reading an argument raises naming the argument. Layers that build on their
+first call (fasttape/layers: add_weight draws the initial value under
+`init_scope`) therefore work inside ft.function: `f = ft.function(lambda
+x: model(x))`. Per-instance methods trace per instance, so each instance
+makes its variables on its own first trace.
 """
 
+import contextlib
 import functools
 import inspect
 import threading
@@ -53,6 +67,7 @@ import numpy as np
 
 from fasttape import errors as _errors
 from fasttape import graph as _graph
+from fasttape import session as _session
 from fasttape._core import core as _core
 from fasttape.tensor_shape import TensorShape
 
@@ -513,6 +528,8 @@ class Function(_core.TracedCallable):
     def _trace(self, args, kwargs, tensors, key, stacklevel=5, call_args=None):
         g = _graph.Graph()
         g._ft_function = self._name
+        g._ft_creates_variables = self.tracing_count == 0  # Note [Variables while tracing]
+        g._ft_lifted = set()
         with g.as_default():
             placeholders = []
             for path, x in tensors:
@@ -538,7 +555,8 @@ class Function(_core.TracedCallable):
                     raise ValueError(f"ft.function {self._name}: it returned {x.name}, a "
                                      "tensor of another graph")
                 outputs.append(x)
-        plan = _core.build_plan(g.get_operations(), placeholders, outputs)
+        plan = _core.build_plan(_plan_operations(g, outputs), placeholders, outputs,
+                               special=_session.function_node)
         layout = _flat_layout(args if call_args is None else call_args, kwargs, len(tensors)) \
             if self._input_signature is None else None
         if layout is not None:
@@ -712,19 +730,100 @@ def _placeholder_name(path):
 
 
 
-def _variable_while_staging(name):
-    """Called by ft.Variable() while the thread builds a graph: raises inside
-    a trace (Note [Variables while tracing])."""
+@contextlib.contextmanager
+def init_scope():
+    """Leaves the traced functions being built on this thread for the
+    context the outermost of them was called from (eager mode, as
+    TensorFlow's tf.init_scope): what runs inside runs eagerly even while
+    tracing, e.g. a layer drawing its initial weights on its first call
+    (Note [Variables while tracing]). Inside a plain graph (`with
+    g.as_default():`) it stays in that graph."""
+    stack = _graph._default_stack()
+    lifted = []
+    while stack and getattr(stack[-1], "_ft_function", None) is not None:
+        lifted.append(stack.pop())
+        _core.exit_graph_mode()
+    try:
+        yield
+    finally:
+        for g in reversed(lifted):
+            stack.append(g)
+            _core.enter_graph_mode()
+
+
+def _variable_while_staging(name, initial_value, dtype):
+    """Called by ft.Variable() while the thread builds a graph: inside a
+    trace, the eager initial value of a variable made once, on the
+    function's first trace, or an error on a later trace; None outside
+    traces (a graph variable). See Note [Variables while tracing]."""
     g = _graph.get_default_graph()
     if getattr(g, "_ft_function", None) is None:
-        return
+        return None
+    label = f"'{name}'" if name else "(unnamed)"
     where = _errors.user_frame()
-    raise NotImplementedError(
-        f"ft.function {g._ft_function}: creating the variable '{name or 'Variable'}' inside a "
-        "traced function is not supported yet"
-        + (f" (at {where[0]}:{where[1]}: {where[2]})" if where else "")
-        + "; create it outside the function (e.g. in __init__ or before the first call) "
-        "and read it inside")
+    at = f" at {where[0]}:{where[1]}: {where[2]}" if where else ""
+    if not g._ft_creates_variables:
+        raise ValueError(
+            f"ft.function {g._ft_function}: the variable {label} is created{at}, on a trace "
+            "that is not the function's first; a traced function may create variables on "
+            "its first trace only (they are then reused by every call and trace). Create "
+            "it once: outside the function, or on the first call only (e.g. `if self.w is "
+            "None: self.w = ft.Variable(...)`)")
+    with init_scope():
+        if callable(initial_value):
+            initial_value = initial_value()
+        if _core.is_symbolic(initial_value):
+            initial_value = _lifted_value(g, initial_value, label, at)
+        return _core.convert_to_tensor(initial_value, dtype)
+
+
+def _lifted_value(g, t, label, at):
+    """The value of `t`, a tensor of trace graph `g` that does not depend on
+    the function's arguments (e.g. ft.zeros(...), ft.random.normal(...)),
+    computed once; its nodes are marked to be left out of the trace's
+    plan when nothing else reads them."""
+    if t.graph is not g:
+        raise ValueError(f"ft.function {g._ft_function}: the initial value {t.name} of the "
+                         f"variable {label}{at} is a tensor of another graph")
+    ops, stack, seen = [], [t.op], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.type == "Placeholder":
+            raise ValueError(
+                f"ft.function {g._ft_function}: the initial value {t.name} of the variable "
+                f"{label}{at} depends on the function's argument '{node.name}'; a variable "
+                "is created once, so its initial value must not depend on the arguments "
+                "(use Python or NumPy data, an initializer, or assign it after creating it)")
+        ops.append(node)
+        stack.extend(x.op for x in node.inputs)
+        stack.extend(node.control_inputs)
+    position = {id(n): i for i, n in enumerate(g.get_operations())}
+    ops.sort(key=lambda n: position[id(n)])
+    g._ft_lifted.update(id(n) for n in ops)
+    return _core.build_plan(ops, [], [t]).run([])[0]
+
+
+def _plan_operations(g, outputs):
+    """The trace's operations for its plan: those computing lifted initial
+    values (Note [Variables while tracing]) are left out unless another
+    node or an output reads them."""
+    ops = g.get_operations()
+    lifted = g._ft_lifted
+    if not lifted:
+        return ops
+    read = {id(t.op) for t in outputs}
+    kept = []
+    for n in reversed(ops):  # creation order is topological: readers come later
+        if id(n) in lifted and id(n) not in read:
+            continue
+        kept.append(n)
+        read.update(id(t.op) for t in n.inputs)
+        read.update(id(c) for c in n.control_inputs)
+    kept.reverse()
+    return kept
 
 
 _core.set_special("variable_while_staging", _variable_while_staging)

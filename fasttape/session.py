@@ -2,7 +2,8 @@
 
 `Session.run(fetches, feed_dict)` runs the part of a graph (fasttape/graph.py)
 that the fetches need, calling each node's table entry (`op_def.forward`) on
-NumPy arrays, in the order the nodes were built. Variables made while
+NumPy arrays, in the order the nodes were built, through the compiled Plan
+that runs ft.function's traces (Note [Executor]). Variables made while
 staging live in the graph as nodes (Note [Graph variables]); their values
 live in each Session.
 
@@ -13,8 +14,12 @@ Note [Running a graph]
   something else needs it). They run in the order they were built: that is
   a topological order (a node's inputs exist before it), and it is program
   order, so stateful nodes (assigns, random ops) and variable reads in one
-  run happen as the program wrote them. The schedule is computed once per
-  (fetches, fed tensors) and kept by the Session.
+  run happen as the program wrote them. The schedule is compiled once per
+  (fetches, fed tensors) into a Plan (fasttape/_core/_executor.pxi: constants
+  folded, duplicates merged, buffers reused) kept by the Session; a run is
+  the Plan's C loop, with the variables' nodes as steps calling the
+  Session (`_read`, `_assign`). Folding runs a constant subgraph when the
+  plan is built; one that raises stays a step and raises when run.
 - Before anything runs: every fetch and feed key is resolved (tensors,
   Operations, names "add:0" / "add"); every fed value is converted as
   `ft.convert_to_tensor(value, dtype=<the tensor's dtype>)` converts it
@@ -354,16 +359,6 @@ _KINDS = {"Const": _K_CONST, "ReadVariableOp": _K_READ, "VariableV2": _K_READ,
 #: node kinds whose outputs are values the graph or the Session keeps
 _HELD = (_K_CONST, _K_READ, _K_ASSIGN)
 
-_FORWARD_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, np.linalg.LinAlgError)
-
-
-class _Plan:
-    """A memoised schedule: the steps (node, kind, input ids, output ids,
-    forward, attrs, single output) to run, in build order, and the ids of the
-    outputs that are values the graph or the Session keeps."""
-
-    __slots__ = ("steps", "held")
-
 
 class Session:
     """Runs graphs: `sess.run(fetches, feed_dict)`. Holds the values of the
@@ -519,11 +514,12 @@ class Session:
         return out
 
     # --- the schedule --------------------------------------------------------
-    def _plan(self, elements, fed_ids):
-        key = (tuple((id(n), i) for n, i in elements), frozenset(fed_ids))
-        plan = self._plans.get(key)
-        if plan is not None:
-            return plan
+    def _plan(self, elements, feeds):
+        key = (tuple((id(n), i) for n, i in elements), frozenset(feeds))
+        entry = self._plans.get(key)
+        if entry is not None:
+            return entry
+        fed_ids = feeds
         needed = {}
         stack = []
         for node, index in elements:
@@ -551,24 +547,33 @@ class Session:
                 f"dtype {p.dtype.name} and shape {p.shape}" + _built_at(missing[0])
                 + (f" (unfed placeholders the fetches need: "
                    f"{', '.join(n.name for n in missing)})" if len(missing) > 1 else ""))
-        steps = []
         for n in order:
-            kind = _KINDS.get(n._type, _K_OP)
-            if kind == _K_OP and n.op_def is None:
+            if n.op_def is None and n._type not in _KINDS:
                 raise NotImplementedError(f"Session.run: node '{n.name}' of type {n._type} "
                                           "cannot run in a Session")
-            fwd = n.op_def.forward if kind == _K_OP else None
-            # a fed output of a node that runs anyway keeps the fed value: the
-            # node writes it to slot 0, which nothing reads
-            steps.append((n, kind, tuple(id(t) for t in n._inputs),
-                          tuple(0 if id(t) in fed_ids else id(t) for t in n._outputs), fwd,
-                          n.attrs,
-                          kind == _K_OP and n.op_def.n_out == 1))
-        plan = _Plan()
-        plan.steps = steps
-        plan.held = {id(t) for s in steps if s[1] in _HELD for t in s[0]._outputs}
-        self._plans[key] = plan
-        return plan
+        fed = [t for t, _ in feeds.values()]
+        results = []
+        for node, index in elements:
+            if index is not None:
+                results.append(node._outputs[index])
+            elif node._outputs and node.op_def is not None:
+                results.append(node._outputs[0])  # a fetched Operation runs (its value unused)
+        plan = _core.build_plan(order, fed, results, special=self._special)
+        plan.error = _plan_error
+        kinds = {id(t): _KINDS.get(t.op._type, _K_OP) for t in results}
+        # results that are values the graph or the Session keeps are copied
+        held = [not made or kinds[id(t)] in _HELD for t, made in zip(results, plan.result_made)]
+        entry = self._plans[key] = (plan, [id(t) for t in fed], held)
+        return entry
+
+    def _special(self, node):
+        """build_plan's steps of the variables' nodes (Note [Graph variables])."""
+        kind = _KINDS[node._type]
+        if kind == _K_READ:
+            return self._read, (node,), True
+        if kind == _K_ASSIGN:
+            return self._assign_step, (node,), True
+        return None  # NoOp: its control inputs run (they are in the schedule)
 
     # --- running -------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
@@ -585,40 +590,23 @@ class Session:
         leaves = []
         template = self._flatten(fetches, leaves)
         feeds = self._feeds(feed_dict)
-        plan = self._plan(leaves, feeds)
-        vals = {k: arr for k, (_, arr) in feeds.items()}
-        debug = self._debug_checks
-        for node, kind, in_ids, out_ids, forward, attrs, single in plan.steps:
-            if kind == _K_OP:
-                ins = [vals[i] for i in in_ids]
-                try:
-                    out = forward(*ins, *attrs)
-                except _FORWARD_ERRORS as e:
-                    raise _node_error(node, ins, e) from None
-                if single:
-                    vals[out_ids[0]] = out if type(out) is np.ndarray else np.asarray(out)
-                else:
-                    for i, o in zip(out_ids, out):
-                        vals[i] = np.asarray(o)
-            elif kind == _K_CONST:
-                vals[out_ids[0]] = node.attrs[0]
-            elif kind == _K_READ:
-                vals[out_ids[0]] = self._read(node)
-            elif kind == _K_ASSIGN:
-                vals[out_ids[0]] = self._assign(node, vals[in_ids[0]])
-            if debug:
-                _check_outputs(node, [vals[i] for i in out_ids])
+        plan, fed_order, copy = self._plan(leaves, feeds)
+        plan.after_step = _check_outputs if self._debug_checks else None
+        out = plan.run([feeds[i][1] for i in fed_order])
         results = []
         returned = set()
+        k = 0
         for node, index in leaves:
             if index is None:
                 results.append(None)
+                if node._outputs and node.op_def is not None:
+                    k += 1
                 continue
-            tid = id(node._outputs[index])
-            value = vals[tid]
-            if (tid in plan.held or tid in feeds or value.base is not None
+            value = out[k]
+            if (copy[k] or value.base is not None
                     or id(value) in returned):  # one array per result: See Note [Running a graph]
                 value = np.array(value, copy=True)
+            k += 1
             returned.add(id(value))
             results.append(value)
         return self._rebuild(template, results)
@@ -636,22 +624,12 @@ class Session:
                 f"sess.run(v.initializer)" + _built_at(node))
         return value
 
+    def _assign_step(self, value, node):
+        return self._assign(node, value)
+
     def _assign(self, node, value):
         v = node.attrs[0]
-        shape, dtype = tuple(v.shape), v.dtype
-        if value.shape != shape:
-            if value.size == 1 == int(np.prod(shape)):
-                value = value.reshape(shape)
-            else:
-                raise _errors.InvalidArgumentError(
-                    f"{node._type} '{node.name}': value of shape {value.shape} for variable "
-                    f"'{v.name}' of shape {shape}" + _built_at(node))
-        if node._type == "Assign":
-            new = np.array(value, dtype=dtype, copy=True)
-        elif node._type == "AssignAdd":
-            new = np.asarray(self._read(node) + value, dtype=dtype)
-        else:
-            new = np.asarray(self._read(node) - value, dtype=dtype)
+        new = _assigned_value(node, value, lambda: self._read(node))
         if v._graph_var is None:
             _core.variable_store(v, new)
         else:
@@ -751,11 +729,66 @@ def _feed_value(t, value):
     return arr
 
 
+def _assigned_value(node, value, read):
+    """The new value of an assign node's variable (a new array), given the
+    value fed to it and `read()` giving the current one."""
+    v = node.attrs[0]
+    shape, dtype = tuple(v.shape), v.dtype
+    if value.shape != shape:
+        if value.size == 1 == int(np.prod(shape)):
+            value = value.reshape(shape)
+        else:
+            raise _errors.InvalidArgumentError(
+                f"{node._type} '{node.name}': value of shape {value.shape} for variable "
+                f"'{v.name}' of shape {shape}" + _built_at(node))
+    if node._type == "Assign":
+        return np.array(value, dtype=dtype, copy=True)
+    if node._type == "AssignAdd":
+        return np.asarray(read() + value, dtype=dtype)
+    return np.asarray(read() - value, dtype=dtype)
+
+
+def _assign_eager(value, node):
+    """An assign node of an eager variable in a traced function's plan."""
+    v = node.attrs[0]
+    new = _assigned_value(node, value, lambda: _core.tensor_value(v))
+    _core.variable_store(v, new)
+    return new
+
+
+def function_node(node):
+    """build_plan's steps of the variables' nodes in a traced function
+    (ft.function): reads and assigns of eager variables, in program order."""
+    kind = _KINDS.get(node._type)
+    if kind in (_K_READ, _K_ASSIGN):
+        v = node.attrs[0]
+        if v._graph_var is not None:
+            raise ValueError(f"ft.function: node '{node.name}' uses the graph variable "
+                             f"'{v.name}', whose value lives in a Session")
+        if kind == _K_READ:
+            return _core.tensor_value, (v,), True
+        return _assign_eager, (node,), True
+    if kind == _K_NOOP:
+        return None
+    where = node.traceback
+    raise NotImplementedError(
+        f"ft.function: the executor cannot run node '{node.name}' of type {node._type}"
+        + (f" (built at {where[0]}:{where[1]}: {where[2]})" if where else ""))
+
+
 def _built_at(node):
     where = node.traceback
     if where is None:
         return ""
     return f"\n  built at {where[0]}:{where[1]}: {where[2]}"
+
+
+def _plan_error(node, ins, exc):
+    """The Session plan's error hook: a variable node's own errors as they
+    are, an op's as _node_error."""
+    if node.op_def is None:
+        return exc
+    return _node_error(node, ins, exc)
 
 
 def _node_error(node, ins, exc):

@@ -55,6 +55,13 @@
 #   node's name and the line where the user's code built it (Operation
 #   .traceback): TensorFlow 1's "error at sess.run, find the op yourself"
 #   does not happen.
+# - **Variables' nodes**: nodes with no op table entry (ReadVariableOp,
+#   Assign, ...) become steps through build_plan's `special`: ft.function
+#   reads and assigns eager variables (session.function_node), ft.Session
+#   reads and assigns its own values (Session._special). They are stateful.
+# - **Feeds**: any tensor may be fed (ft.Session): a node that makes a fed
+#   tensor and runs anyway writes it to a slot nothing reads, and a fed
+#   tensor is never folded or merged.
 # - **Tapes**: a call while a recording GradientTape follows one of its
 #   arguments, or when the plan reads a trainable variable under a recording
 #   tape, raises NotImplementedError: gradients through traced functions are
@@ -142,6 +149,13 @@ cdef class Plan:
     cdef Py_ssize_t _n_args
     cdef public bint single           # `call` returns its one result itself
     cdef public object pack           # else `call` returns pack(list of results)
+    # error(node, input values, exception): the exception a failing step
+    # raises (ft.Session's format); None: _raise_step_error's
+    cdef public object error
+    # after_step(node, output values): called after each step when set
+    # (ft.Session's debug checks)
+    cdef public object after_step
+    cdef readonly list result_made    # per result: True when a step makes it (not a constant or argument)
 
     def __dealloc__(self):
         free(self._in_off)
@@ -370,9 +384,18 @@ cdef class Plan:
                     outs = tuple(out)
                     for j in range(self._out_off[s + 1] - k):
                         slots[self._outs[k + j]] = _as_array(outs[j])
+                if self.after_step is not None:
+                    self.after_step(self._nodes[s],
+                                    [slots[self._outs[j]] for j in range(k, self._out_off[s + 1])])
                 for k in range(self._free_off[s], self._free_off[s + 1]):
                     slots[self._frees[k]] = None
         except (ValueError, TypeError, IndexError, ArithmeticError, np.linalg.LinAlgError) as e:
+            if self.error is not None:
+                values = [slots[self._ins[k]] for k in range(self._in_off[s], self._in_off[s + 1])]
+                err = self.error(self._nodes[s], values, e)
+                if err is e:
+                    raise
+                raise err from None
             self._raise_step_error(s, slots, e)
         return [slots[self._results[k]] for k in range(self.n_results)]
 
@@ -425,13 +448,19 @@ def _known_shape(t):
     return tuple(s)
 
 
-def build_plan(list ops, list feeds, list results):
+def build_plan(list ops, list feeds, list results, special=None):
     """Compiles a traced graph into a Plan (Note [Executor]).
 
-    ops: the graph's Operations in creation order; feeds: the placeholders
-    that are the arguments, in order; results: the symbolic tensors
-    returned, in order. Raises NotImplementedError for a node the executor
-    cannot run (naming its type and build line)."""
+    ops: the graph's Operations in creation order; feeds: the tensors whose
+    values are the arguments, in order (placeholders, or any tensor: a node
+    that makes a fed tensor and runs anyway leaves it as fed); results: the
+    symbolic tensors returned, in order. `special(node)` handles the nodes
+    with no op table entry besides Const and Placeholder (variables'
+    nodes): (forward, attrs, stateful), the step's forward called as
+    forward(*inputs, *attrs); None leaves the node out. Without it, a
+    ReadVariableOp of an eager variable is read with tensor_value. Raises
+    NotImplementedError for a node the executor cannot run (naming its
+    type and build line)."""
     cdef Plan plan = Plan.__new__(Plan)
     cdef Py_ssize_t i, s
     stats = {"nodes": len(ops), "folded": 0, "cse": 0, "dead": 0, "consts": 0,
@@ -449,6 +478,8 @@ def build_plan(list ops, list feeds, list results):
 
     def add_const(t, value):
         value = _as_array(value)
+        if t in feed_set:
+            return  # fed: the argument wins
         if value.size <= 64:
             key = (value.dtype.str, value.shape, value.tobytes())
             first = small.get(key)
@@ -467,6 +498,11 @@ def build_plan(list ops, list feeds, list results):
             elif kind == "Placeholder":
                 if outs[0] not in feed_set:
                     missing[outs[0]] = node
+            elif special is not None:
+                sp = special(node)
+                if sp is not None:
+                    steps.append((node, sp[0], [canon(t) for t in node.inputs], tuple(sp[1]),
+                                  outs, bool(sp[2])))
             elif kind == "ReadVariableOp":
                 steps.append((node, tensor_value, [], (node.attrs[0],), outs, True))
             else:
@@ -477,7 +513,8 @@ def build_plan(list ops, list feeds, list results):
             continue
         op = node.op_def
         ins = [canon(t) for t in node.inputs]
-        if not op.stateful:
+        fed_out = any(t in feed_set for t in outs)
+        if not op.stateful and not fed_out:
             if all(t in const_of for t in ins):
                 try:
                     out = op.forward(*[const_of[t] for t in ins], *node.attrs)
@@ -557,7 +594,13 @@ def build_plan(list ops, list feeds, list results):
         return [slot_of(t) for t in ins]
 
     step_ins = [in_slots(step) for step in live]
-    step_outs = [[slot_of(t) for t in step[4]] for step in live]
+    def out_slot(t):
+        if t in feed_set:  # a fed output: the node writes to a slot nothing reads
+            template.append(None)
+            return len(template) - 1
+        return slot_of(t)
+
+    step_outs = [[out_slot(t) for t in step[4]] for step in live]
     result_slots = [slot_of(canon(t)) for t in results]
     stats["consts"] = sum(1 for t in slot if t in const_of) + len(scalar_slot)
 
@@ -592,7 +635,7 @@ def build_plan(list ops, list feeds, list results):
                 for pos, t in enumerate(step[2]):
                     i = step_ins[s][pos]
                     producer = made.get(i)
-                    if (producer is not None and live[producer][0].type != "ReadVariableOp"
+                    if (producer is not None and live[producer][0].op_def is not None
                             and last.get(i) == s and i not in keep
                             and t.dtype == out_t.dtype and _known_shape(t) == shape):
                         r = pos
@@ -619,6 +662,7 @@ def build_plan(list ops, list feeds, list results):
     plan._reuse = _int_array(reuse)
     plan._feeds = _int_array(feed_slots)
     plan._results = _int_array(result_slots)
+    plan.result_made = [i in made for i in result_slots]
     plan._set_feeds(feeds)
     plan.set_layout([None] * len(feeds))
     plan._reads_trainable = any(

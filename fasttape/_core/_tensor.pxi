@@ -363,11 +363,16 @@ cdef class Variable(Tensor):
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, shape=None):
         if initial_value is None:
             raise ValueError("ft.Variable: initial_value must be given")
+        lifted = None
         if ft_staging():  # See Note [Variables while tracing] in fasttape/function.py
             hook = _SPECIAL.get("variable_while_staging")
             if hook is not None:
-                hook(name)  # raises inside a trace
-        if ft_staging():  # a graph variable: See Note [Graph variables]
+                # inside a trace: the eager initial value (the variable is
+                # made eagerly, once) or an error; else None
+                lifted = hook(name, initial_value, dtype)
+                if lifted is not None:
+                    initial_value = lifted
+        if lifted is None and ft_staging():  # a graph variable: See Note [Graph variables]
             info = _call_special("graph_variable", (self, initial_value, trainable, name,
                                                     dtype, shape))
             self._value = info.stand_in

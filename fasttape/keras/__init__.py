@@ -17,7 +17,16 @@ from fasttape.keras import backend as backend
 _LAZY = ("optimizers", "losses", "metrics", "callbacks", "models")
 
 
+# ft.keras.X -> fasttape.module.X, loaded when first read
+_LAZY_NAMES = {"Model": "models", "Sequential": "models", "Input": "layers.input_layer",
+               "InputLayer": "layers.input_layer"}
+
+
 def __getattr__(name):
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f"fasttape.{_LAZY_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
     if name in _LAZY:
         try:
             module = importlib.import_module(f"fasttape.{name}")

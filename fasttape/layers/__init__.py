@@ -30,6 +30,8 @@ from fasttape.layers.core import (  # noqa: F401
     Flatten,
     Reshape,
 )
+from fasttape.layers.input_layer import Input as Input
+from fasttape.layers.input_layer import InputLayer as InputLayer
 from fasttape.layers.normalization import (  # noqa: F401
     BatchNormalization,
     LayerNormalization,

@@ -11,6 +11,7 @@ from fasttape import regularizers as _regularizers
 from fasttape._core import core as _core
 from fasttape._trackable import created as _created
 from fasttape.dtypes import as_dtype as _as_dtype
+from fasttape.function import init_scope as _init_scope
 from fasttape.module import Module, _sorted_items, camel_to_snake
 from fasttape.ops.array_ops import cast as _cast
 from fasttape.ops.math_ops import reduce_sum as _reduce_sum
@@ -375,7 +376,12 @@ class Layer(Module):
         if initializer is None:
             initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
         init = _initializers.get(initializer)
-        value = init(shape, dtype=dtype)
+        # drawn eagerly on a traced function's first call (Note [Variables
+        # while tracing] in fasttape/function.py); in a plain graph, staged
+        with _init_scope():
+            value = init(shape, dtype=dtype)
+            if not _core.is_symbolic(value) and value.dtype != np.dtype(dtype):
+                value = _cast(value, dtype)
         if _core.is_symbolic(value):
             raise TypeError(
                 f'layer "{self.name}": cannot create weight {name!r} inside a graph (its '

@@ -251,18 +251,6 @@ def test_a_variable_returned_is_a_snapshot():
     np.testing.assert_array_equal(f().numpy(), [3.0, 4.0])
 
 
-def test_creating_a_variable_while_tracing_raises():
-    @ft.function
-    def f(x):
-        w = ft.Variable([1.0, 2.0], name="w")
-        return x * w
-
-    with pytest.raises(NotImplementedError, match=r"creating the variable 'w' inside a traced "
-                                                  r"function is not supported yet \(at .*"
-                                                  r"test_function.py"):
-        f(ft.constant([1.0, 2.0]))
-
-
 def test_random_ops_draw_fresh_numbers_each_call():
     @ft.function
     def f(x):
