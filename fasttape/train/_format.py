@@ -126,6 +126,16 @@ class _Reaper:
         self._queue = []
         self._cond = threading.Condition(self._lock)
         self._thread = None
+        if hasattr(os, "register_at_fork"):  # a forked child starts with no thread
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._queue = []
+        self._thread = None
 
     def unlink(self, path):
         import atexit
