@@ -14,6 +14,7 @@ callbacks.
 """
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -601,3 +602,85 @@ def _drop_self(fn):
         return fn(*args)
 
     return hook
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model's weights (an ft.train checkpoint file, see
+    `Model.save_weights`) at the end of every epoch, or every `save_freq`
+    batches (Keras's ModelCheckpoint).
+
+    Args:
+        filepath: where to save; may hold `str.format` fields filled from the
+            epoch (counted from 1) and the logs: "ckpt-{epoch:02d}-{val_loss:.3f}".
+        monitor, mode: the log value that decides "best" (as EarlyStopping).
+        save_best_only: save only when `monitor` improved (the file is
+            overwritten when `filepath` has no fields).
+        save_weights_only: accepted for Keras code; both save the
+            checkpoint (layers' weights and the optimizer's state): fasttape
+            has no whole-model format.
+        save_freq: "epoch", or an int: every this many training batches.
+        initial_value_threshold: a first "best" value to beat.
+        verbose: 1 prints each save.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch", options=None,
+                 initial_value_threshold=None):
+        super().__init__()
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int, "
+                             f"got {save_freq!r}")
+        self.filepath = str(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.save_freq = save_freq
+        self.options = options
+        self.monitor_op = _monitor_mode("ModelCheckpoint", monitor, mode)
+        self.best = initial_value_threshold if initial_value_threshold is not None else (
+            np.inf if self.monitor_op is np.less else -np.inf)
+        self._batches = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":
+            self._batches += 1
+            if self._batches % self.save_freq == 0:
+                self._save(self._epoch, to_python(logs), batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, to_python(logs))
+
+    def _save(self, epoch, logs, batch=None):
+        try:
+            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
+        except KeyError as e:
+            raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {e}, which is "
+                           f"not in the logs {sorted(logs)}") from None
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint: can save best model only with "
+                              f"{self.monitor!r} available, skipping (logs: {sorted(logs)})",
+                              UserWarning, stacklevel=2)
+                return
+            if not self.monitor_op(float(current), self.best):
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
+                          f"{self.best:.5f}")
+                return
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                      f"{float(current):.5f}, saving model to {path}")
+            self.best = float(current)
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self.model.save_weights(path, options=self.options)
