@@ -17,6 +17,7 @@ from fasttape import math as math  # noqa: E402
 from fasttape import nn as nn  # noqa: E402
 from fasttape import ops as _ops  # noqa: F401  (fills the op table)
 from fasttape import random as random
+from fasttape import summary as summary
 from fasttape import train as train
 from fasttape._core import core as _core
 from fasttape._core.core import Tensor as Tensor

@@ -684,3 +684,84 @@ class ModelCheckpoint(Callback):
         if directory:
             os.makedirs(directory, exist_ok=True)
         self.model.save_weights(path, options=self.options)
+
+
+class TensorBoard(Callback):
+    """Writes TensorBoard logs during `fit` (Keras's TensorBoard callback;
+    needs `fasttape[tensorboard]`): under `log_dir/train` and
+    `log_dir/validation`, the epoch's loss and metrics as scalars
+    "epoch_<name>" at step = epoch, optionally "batch_<name>" every
+    `update_freq` batches, and histograms of the model's weights every
+    `histogram_freq` epochs (tags: the weights' names, ':' as '_').
+
+    Args:
+        log_dir: the directory of the runs.
+        histogram_freq: write weight histograms every this many epochs (0: never).
+        update_freq: "epoch", or an int N: also write the running batch
+            logs every N training batches (step = the batch count).
+        write_graph, write_images, write_steps_per_second, profile_batch,
+            embeddings_freq, embeddings_metadata: accepted for Keras code;
+            only their defaults (off) are supported.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None):
+        super().__init__()
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch" and not (isinstance(update_freq, int) and update_freq > 0):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive "
+                             f"int, got {update_freq!r}")
+        for name, value in (("write_images", write_images), ("embeddings_freq", embeddings_freq),
+                            ("write_steps_per_second", write_steps_per_second)):
+            if value:
+                raise NotImplementedError(f"TensorBoard: {name} is not supported")
+        self.log_dir = str(log_dir)
+        self.histogram_freq = int(histogram_freq)
+        self.update_freq = update_freq
+        self._writers = {}
+        self._batches = 0
+
+    def _writer(self, kind):
+        from fasttape import summary
+
+        if kind not in self._writers:
+            self._writers[kind] = summary.create_file_writer(os.path.join(self.log_dir, kind))
+        return self._writers[kind]
+
+    def on_train_begin(self, logs=None):
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.update_freq != "epoch" and self._batches % self.update_freq == 0:
+            from fasttape import summary
+
+            with self._writer("train").as_default(step=self._batches):
+                for k, v in to_python(logs).items():
+                    if isinstance(v, (int, float)):
+                        summary.scalar(f"batch_{k}", v)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from fasttape import summary
+
+        logs = to_python(logs)
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        for kind, values in (("train", train), ("validation", val)):
+            if not values:
+                continue
+            with self._writer(kind).as_default(step=epoch):
+                for k, v in values.items():
+                    if isinstance(v, (int, float)):
+                        summary.scalar(f"epoch_{k}", v)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            with self._writer("train").as_default(step=epoch):
+                for w in self.model.weights:
+                    summary.histogram(w.name.replace(":", "_"), w)
+
+    def on_train_end(self, logs=None):
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
