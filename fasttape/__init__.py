@@ -16,6 +16,7 @@ from fasttape import linalg as linalg  # noqa: E402
 from fasttape import math as math  # noqa: E402
 from fasttape import nn as nn  # noqa: E402
 from fasttape import ops as _ops  # noqa: F401  (fills the op table)
+from fasttape import profiler as profiler
 from fasttape import random as random
 from fasttape import summary as summary
 from fasttape import train as train
