@@ -74,7 +74,7 @@ def _install():
         originals = list(vjps)
         op.forward = _forward_wrapper(op, fwd)
         for i, fn in enumerate(originals):
-            if fn is not None:
+            if callable(fn):  # None: no gradient; a marker object: the identity VJP
                 vjps[i] = _vjp_wrapper(op, fn, i)
         saved.append((op, fwd, originals))
     _SAVED = saved

@@ -27,8 +27,8 @@ def _assert_restored(snapshot):
 
 def _train_step(w, x):
     with ft.GradientTape() as tape:
-        h = ft.tanh(ft.matmul(x, w))
-        loss = ft.reduce_sum(h * h)
+        h = ft.tanh(ft.matmul(x, w)) + 1.0  # add: an identity VJP (a marker, not wrapped)
+        loss = ft.reduce_sum(h * h - ft.sigmoid(h))
     return loss, tape.gradient(loss, w)
 
 
