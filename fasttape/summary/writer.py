@@ -23,9 +23,10 @@ writer.as_default():`, a per-thread stack, or `writer.set_as_default()`):
   (tf.summary.text's form);
 - `flush()` writes the queue out; `close()` flushes and closes; a writer is
   flushed and closed when it is garbage collected and at interpreter exit.
-Inside `ft.function` the values are symbolic: summaries raise
-NotImplementedError there (not yet a stateful graph node) rather than record
-nothing.
+Inside `ft.function` a summary is a stateful "WriteSummary" node (its
+executor step, registered in session.NODE_STEPS, calls the eager summary):
+each call of the traced function writes, with the default writer, step and
+`record_if` of that call; it returns a bool tensor (written).
 """
 
 import contextlib
@@ -237,12 +238,55 @@ def _step_value(step, tag):
 
 
 def _array(data, tag, what):
-    if isinstance(data, _core.Tensor) and _core.is_symbolic(data):
-        raise NotImplementedError(
-            f"ft.summary.{what}({tag!r}) inside ft.function or a graph: summaries are not "
-            "graph nodes yet; write them outside the traced function (e.g. from its "
-            "returned values)")
     return np.asarray(data.numpy() if isinstance(data, _core.Tensor) else data)
+
+
+# --- inside traced functions ------------------------------------------------------------------
+
+def _staged(what, name, data, step, options):
+    """Inside ft.function: a stateful 'WriteSummary' node whose executor step
+    calls the eager summary at each call of the function, with the default
+    writer, step and record_if of that moment. Returns its output (a bool
+    scalar tensor: written)."""
+    from fasttape import graph as _graph
+
+    if isinstance(data, _core.Tensor) and _core.is_symbolic(data):
+        g = data.graph
+    else:
+        g = _graph.get_default_graph()
+    with g._lock:
+        node_name = g.unique_name(f"write_summary_{what}")
+        inputs = [_graph._capture(g, data, f"{node_name}/data")]
+        if isinstance(step, _core.Tensor):  # a variable (read at each call) or a tensor
+            inputs.append(_graph._capture(g, step, f"{node_name}/step"))
+            step = None
+            has_step = True
+        else:
+            has_step = False
+        node = g._add_op("WriteSummary", None, tuple(inputs),
+                         (what, name, step, has_step, options), node_name, [()],
+                         [np.dtype(bool)], exact=True)
+    return node._outputs[0]
+
+
+def _run_staged(*args):
+    *values, node = args
+    what, name, step, has_step, options = node.attrs
+    if has_step:
+        step = values[1]
+    fn = {"scalar": scalar, "histogram": histogram, "image": image, "text": text}[what]
+    return np.asarray(fn(name, values[0], step=step, **options))
+
+
+def _register_node():
+    from fasttape import graph as _graph
+    from fasttape import session as _session
+
+    _session.NODE_STEPS["WriteSummary"] = lambda node: (_run_staged, (node,), True)
+    _graph._SOURCE_ATTRS["WriteSummary"] = ("kind", "tag", "step", "has_step", "options")
+
+
+_register_node()
 
 
 def _metadata(summary_pb2, plugin, description=None):
@@ -268,6 +312,8 @@ def _write(tag, step, make_value):
 def scalar(name, data, step=None, description=None):
     """Writes a scalar (a float) at `step`; returns True if written (False:
     no default writer or `record_if` off)."""
+    if _core.staging():
+        return _staged("scalar", name, data, step, {"description": description})
     value = _array(data, name, "scalar")
     if value.size != 1:
         raise ValueError(f"ft.summary.scalar({name!r}): data must be a scalar, got shape "
@@ -302,6 +348,8 @@ def _histogram_proto(summary_pb2, values, buckets):
 def histogram(name, data, step=None, buckets=None, description=None):
     """Writes a histogram of `data`'s values: `buckets` (default 30)
     equal-width buckets between its min and max."""
+    if _core.staging():
+        return _staged("histogram", name, data, step, {"buckets": buckets, "description": description})
     values = _array(data, name, "histogram")
     buckets = 30 if buckets is None else int(buckets)
     if buckets < 1:
@@ -339,6 +387,8 @@ def image(name, data, step=None, max_outputs=3, description=None):
     """Writes up to `max_outputs` images of `data`, shaped (k, h, w, c) with
     c in 1, 3 or 4: floats in [0, 1] (scaled to 0..255) or uint8. One image
     is tagged `name`, several `name/image/i` (TensorFlow 1's tags)."""
+    if _core.staging():
+        return _staged("image", name, data, step, {"max_outputs": max_outputs, "description": description})
     arr = _array(data, name, "image")
     if arr.ndim != 4 or arr.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"ft.summary.image({name!r}): data must have shape (k, h, w, c) with "
@@ -368,6 +418,8 @@ def image(name, data, step=None, max_outputs=3, description=None):
 
 def text(name, data, step=None, description=None):
     """Writes a string (or an array of strings) as the text plugin's tensor."""
+    if _core.staging():
+        return _staged("text", name, data, step, {"description": description})
     arr = _array(data, name, "text")
     if arr.dtype.kind not in "USO":
         raise TypeError(f"ft.summary.text({name!r}): data must be strings, got {arr.dtype}")
