@@ -349,7 +349,8 @@ def histogram(name, data, step=None, buckets=None, description=None):
     """Writes a histogram of `data`'s values: `buckets` (default 30)
     equal-width buckets between its min and max."""
     if _core.staging():
-        return _staged("histogram", name, data, step, {"buckets": buckets, "description": description})
+        return _staged("histogram", name, data, step,
+                       {"buckets": buckets, "description": description})
     values = _array(data, name, "histogram")
     buckets = 30 if buckets is None else int(buckets)
     if buckets < 1:
@@ -388,7 +389,8 @@ def image(name, data, step=None, max_outputs=3, description=None):
     c in 1, 3 or 4: floats in [0, 1] (scaled to 0..255) or uint8. One image
     is tagged `name`, several `name/image/i` (TensorFlow 1's tags)."""
     if _core.staging():
-        return _staged("image", name, data, step, {"max_outputs": max_outputs, "description": description})
+        return _staged("image", name, data, step,
+                       {"max_outputs": max_outputs, "description": description})
     arr = _array(data, name, "image")
     if arr.ndim != 4 or arr.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"ft.summary.image({name!r}): data must have shape (k, h, w, c) with "
