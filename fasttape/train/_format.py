@@ -33,12 +33,15 @@ the target, fsync of the directory. A process killed at any moment leaves the
 previous file intact (and at worst a stray '.name.*.tmp' file).
 """
 
+import atexit
 import json
 import os
 import re
 import struct
 import tempfile
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -120,8 +123,6 @@ class _Reaper:
     """Unlinks files on a daemon thread (started on first use)."""
 
     def __init__(self):
-        import threading
-
         self._lock = threading.Lock()
         self._queue = []
         self._cond = threading.Condition(self._lock)
@@ -130,17 +131,12 @@ class _Reaper:
             os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self):
-        import threading
-
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._queue = []
         self._thread = None
 
     def unlink(self, path):
-        import atexit
-        import threading
-
         with self._lock:
             self._queue.append(path)
             if self._thread is None:
@@ -234,9 +230,7 @@ def atomic_write(path, chunks, durable=True):
 
 def _crc_views(views):
     """CRC-32 of each view, computed by a worker thread (zlib releases the GIL)
-    while the caller writes the previous ones: a generator of futures."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    while the caller writes the previous ones: a list of futures."""
     pool = ThreadPoolExecutor(1, thread_name_prefix="ft-ckpt-crc")
     try:
         return [pool.submit(zlib.crc32, v) for v in views]

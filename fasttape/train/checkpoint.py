@@ -48,7 +48,7 @@ import weakref
 import numpy as np
 
 from fasttape._core import core as _core
-from fasttape._trackable import PENDING_ATTR
+from fasttape._trackable import PENDING_ATTR, created
 from fasttape.module import _sorted_items
 from fasttape.train import _format
 
@@ -481,7 +481,6 @@ class Checkpoint:
         # ckpt.model = model adds a dependency (TensorFlow's)
         if not name.startswith("_") and _maybe_trackable(value) and not _is_container(value):
             self._deps[name] = value
-            from fasttape._trackable import created
             created(self)
         object.__setattr__(self, name, value)
 
