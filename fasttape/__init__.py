@@ -17,8 +17,11 @@ from fasttape import math as math  # noqa: E402
 from fasttape import nn as nn  # noqa: E402
 from fasttape import onnx as onnx  # noqa: E402
 from fasttape import ops as _ops  # noqa: F401  (fills the op table)
+from fasttape import profiler as profiler
 from fasttape import random as random
 from fasttape import saved_function as saved_function  # noqa: E402
+from fasttape import summary as summary  # noqa: E402
+from fasttape import train as train  # noqa: E402
 from fasttape._core import core as _core
 from fasttape._core.core import Tensor as Tensor
 from fasttape._core.core import Variable as Variable

@@ -14,6 +14,7 @@ callbacks.
 """
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -676,3 +677,166 @@ def _drop_self(fn):
         return fn(*args)
 
     return hook
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model's weights (an ft.train checkpoint file, see
+    `Model.save_weights`) at the end of every epoch, or every `save_freq`
+    batches (Keras's ModelCheckpoint).
+
+    Args:
+        filepath: where to save; may hold `str.format` fields filled from the
+            epoch (counted from 1) and the logs: "ckpt-{epoch:02d}-{val_loss:.3f}".
+        monitor, mode: the log value that decides "best" (as EarlyStopping).
+        save_best_only: save only when `monitor` improved (the file is
+            overwritten when `filepath` has no fields).
+        save_weights_only: accepted for Keras code; both save the
+            checkpoint (layers' weights and the optimizer's state): fasttape
+            has no whole-model format.
+        save_freq: "epoch", or an int: every this many training batches.
+        initial_value_threshold: a first "best" value to beat.
+        verbose: 1 prints each save.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch", options=None,
+                 initial_value_threshold=None):
+        super().__init__()
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int, "
+                             f"got {save_freq!r}")
+        self.filepath = str(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.save_freq = save_freq
+        self.options = options
+        self.monitor_op = _monitor_mode("ModelCheckpoint", monitor, mode)
+        self.best = initial_value_threshold if initial_value_threshold is not None else (
+            np.inf if self.monitor_op is np.less else -np.inf)
+        self._batches = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":
+            self._batches += 1
+            if self._batches % self.save_freq == 0:
+                self._save(self._epoch, to_python(logs), batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, to_python(logs))
+
+    def _save(self, epoch, logs, batch=None):
+        try:
+            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
+        except KeyError as e:
+            raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {e}, which is "
+                           f"not in the logs {sorted(logs)}") from None
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint: can save best model only with "
+                              f"{self.monitor!r} available, skipping (logs: {sorted(logs)})",
+                              UserWarning, stacklevel=2)
+                return
+            if not self.monitor_op(float(current), self.best):
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
+                          f"{self.best:.5f}")
+                return
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                      f"{float(current):.5f}, saving model to {path}")
+            self.best = float(current)
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self.model.save_weights(path, options=self.options)
+
+
+class TensorBoard(Callback):
+    """Writes TensorBoard logs during `fit` (Keras's TensorBoard callback;
+    needs `fasttape[tensorboard]`): under `log_dir/train` and
+    `log_dir/validation`, the epoch's loss and metrics as scalars
+    "epoch_<name>" at step = epoch, optionally "batch_<name>" every
+    `update_freq` batches, and histograms of the model's weights every
+    `histogram_freq` epochs (tags: the weights' names, ':' as '_').
+
+    Args:
+        log_dir: the directory of the runs.
+        histogram_freq: write weight histograms every this many epochs (0: never).
+        update_freq: "epoch", or an int N: also write the running batch
+            logs every N training batches (step = the batch count).
+        write_graph, write_images, write_steps_per_second, profile_batch,
+            embeddings_freq, embeddings_metadata: accepted for Keras code;
+            only their defaults (off) are supported.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None):
+        super().__init__()
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch" and not (isinstance(update_freq, int) and update_freq > 0):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive "
+                             f"int, got {update_freq!r}")
+        for name, value in (("write_images", write_images), ("embeddings_freq", embeddings_freq),
+                            ("write_steps_per_second", write_steps_per_second)):
+            if value:
+                raise NotImplementedError(f"TensorBoard: {name} is not supported")
+        self.log_dir = str(log_dir)
+        self.histogram_freq = int(histogram_freq)
+        self.update_freq = update_freq
+        self._writers = {}
+        self._batches = 0
+
+    def _writer(self, kind):
+        from fasttape import summary
+
+        if kind not in self._writers:
+            self._writers[kind] = summary.create_file_writer(os.path.join(self.log_dir, kind))
+        return self._writers[kind]
+
+    def on_train_begin(self, logs=None):
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.update_freq != "epoch" and self._batches % self.update_freq == 0:
+            from fasttape import summary
+
+            with self._writer("train").as_default(step=self._batches):
+                for k, v in to_python(logs).items():
+                    if isinstance(v, (int, float)):
+                        summary.scalar(f"batch_{k}", v)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from fasttape import summary
+
+        logs = to_python(logs)
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        for kind, values in (("train", train), ("validation", val)):
+            if not values:
+                continue
+            with self._writer(kind).as_default(step=epoch):
+                for k, v in values.items():
+                    if isinstance(v, (int, float)):
+                        summary.scalar(f"epoch_{k}", v)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            with self._writer("train").as_default(step=epoch):
+                for w in self.model.weights:
+                    summary.histogram(w.name.replace(":", "_"), w)
+
+    def on_train_end(self, logs=None):
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}

@@ -26,6 +26,11 @@ class InvalidSavedFunctionError(ValueError):
     message names the file and, where it can, the node."""
 
 
+class DataLossError(ValueError):
+    """A file (a checkpoint) is truncated, corrupt, of an unknown version or
+    hostile (TensorFlow's name; a ValueError). The message names the file."""
+
+
 def user_frame():
     """Returns (filename, lineno, source) of the first caller outside fasttape, or None."""
     f = sys._getframe(1)

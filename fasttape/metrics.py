@@ -126,6 +126,13 @@ class Metric:
 
     non_trainable_variables = variables
 
+    def _trackable_children(self):
+        """The state variables by name (Note [Object graph] in
+        fasttape/train/checkpoint.py)."""
+        prefix = self.name + "/"
+        return {(n[len(prefix):] if n.startswith(prefix) else n): v
+                for v in self._variables for n in [v.name.rsplit(":", 1)[0]]}
+
     @property
     def trainable_variables(self):
         return []

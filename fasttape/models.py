@@ -10,6 +10,7 @@ layers with Keras's training loop, `compile` / `fit` / `evaluate` / `predict`.
 See docs/design.md, "Models and fit".
 """
 
+import os
 import sys
 import warnings
 
@@ -984,6 +985,37 @@ class Model(Layer):
                 del layer.call
         return shapes
 
+    # --- weights on disk ----------------------------------------------------------------
+
+    def save_weights(self, filepath, overwrite=True, save_format=None, options=None):
+        """Writes the model's object graph (its layers' weights and, once
+        compiled, its optimizer's state) as an ft.train checkpoint file at
+        `filepath` (atomically), as TensorFlow's format of `save_weights`.
+        Paths are relative to the model ('layer-0/kernel' in a Sequential)."""
+        from fasttape.train import Checkpoint
+
+        filepath = os.fspath(filepath)
+        if save_format not in (None, "tf") or filepath.endswith((".h5", ".hdf5", ".keras")):
+            raise ValueError(f'model "{self.name}": save_weights writes fasttape checkpoints '
+                             f"only (HDF5 and .keras files are not supported), got "
+                             f"{filepath!r} save_format={save_format!r}")
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f'model "{self.name}": {filepath!r} exists and '
+                                  "overwrite=False")
+        return Checkpoint(root=self).write(filepath, options)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None):
+        """Restores weights written by `save_weights`; returns the restore
+        status (weights of layers not built yet are set when they are built;
+        see ft.train.Checkpoint)."""
+        from fasttape.train import Checkpoint
+
+        if skip_mismatch or by_name:
+            raise NotImplementedError(f'model "{self.name}": load_weights matches by the '
+                                      "object graph; skip_mismatch and by_name are not "
+                                      "supported")
+        return Checkpoint(root=self).read(os.fspath(filepath), options)
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
         """Prints a table of the model's layers (name and type, output shape,
@@ -1140,6 +1172,12 @@ class Sequential(Model):
     def layers(self):
         """The layers, in order (not the input)."""
         return list(self._stack)
+
+    def _trackable_children(self):
+        # TensorFlow's checkpoint names of a Sequential's layers: 'layer-0', ...
+        out = {f"layer-{i}": layer for i, layer in enumerate(self._stack)}
+        out.update((k, v) for k, v in super()._trackable_children().items() if k != "_stack")
+        return out
 
     def add(self, layer):
         """Adds a layer on top of the stack (an `Input` or `InputLayer` first

@@ -28,7 +28,7 @@ from fasttape.graph import name_scope as _name_scope
 # Attributes named in `_IGNORED_ATTRIBUTES` (the module's own bookkeeping) are
 # skipped.
 
-_IGNORED_ATTRIBUTES = frozenset({"_name", "_scope_name"})
+_IGNORED_ATTRIBUTES = frozenset({"_name", "_scope_name", "_checkpoint_pending"})
 
 _VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -145,6 +145,11 @@ class Module:
                     if recursive and isinstance(leaf, Module):
                         queue.append(leaf)
         return out
+
+    def _trackable_children(self):
+        """{name: object} a checkpoint walks (Note [Object graph] in
+        fasttape/train/checkpoint.py): the attributes."""
+        return dict(self._attributes())
 
     @property
     def variables(self):

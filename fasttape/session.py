@@ -764,9 +764,19 @@ def _assign_eager(value, node):
     return _core.tensor_value(v)
 
 
+# node type -> step(node): steps of other stateful nodes without an op-table
+# entry in traced functions (ft.summary's "WriteSummary"), registered by their
+# modules: (function called with the inputs' values then the attrs, attrs, stateful)
+NODE_STEPS = {}
+
+
 def function_node(node):
     """build_plan's steps of the variables' nodes in a traced function
-    (ft.function): reads and assigns of eager variables, in program order."""
+    (ft.function): reads and assigns of eager variables, in program order;
+    and of the node types in NODE_STEPS."""
+    step = NODE_STEPS.get(node._type)
+    if step is not None:
+        return step(node)
     kind = _KINDS.get(node._type)
     if kind in (_K_READ, _K_ASSIGN):
         v = node.attrs[0]

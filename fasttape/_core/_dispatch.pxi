@@ -375,7 +375,8 @@ cdef object _unary(OpDef op, object x):
             ft_count_elided()
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:
         _forward_error(op, (x,), [xv], (),
-                       type(e) if type(e) in (ValueError, TypeError) else ValueError, e)
+                       type(e) if type(e) in (ValueError, TypeError,
+                                              _errors.InvalidArgumentError) else ValueError, e)
     r = _wrap(_as_array(out))
     if ft_tls_depth():
         args[0] = <PyObject*>x

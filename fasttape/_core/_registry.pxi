@@ -65,6 +65,13 @@ cdef class OpDef:
     def saves_output(self):
         return tuple(j for j in range(self.n_out) if self.save_out[j])
 
+    @property
+    def vjp_functions(self):
+        """The list of VJP functions itself (the sweep reads it at each use):
+        instrumentation swaps its entries and puts them back (Note
+        [Instrumented ops] in fasttape/_instrument.py)."""
+        return self.vjp_fns
+
     def abstract_eval(self, input_shapes, input_dtypes, attrs=()):
         """The output shape(s) and dtype(s) of the op on inputs of `input_shapes`
         (tuples whose entries may be None: unknown) and `input_dtypes`, from the

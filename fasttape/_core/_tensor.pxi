@@ -489,6 +489,17 @@ cdef class Variable(Tensor):
         # value can see an in-place update. See Note [Tape ownership].
         return Py_REFCNT(<PyObject*>self._value) == 1
 
+    def _adopt(self, value):
+        """Takes the ndarray `value` (this variable's shape and dtype, written
+        by no one else) as the value, without a copy: a checkpoint restore
+        hands over the arrays it read (fasttape/train/checkpoint.py). Other
+        holders of the old array keep it, as with `assign` on a shared buffer."""
+        if (self._graph_var is not None or type(value) is not np.ndarray
+                or value.shape != self._value.shape or value.dtype != self._value.dtype
+                or not value.flags.writeable):
+            raise ValueError(f"ft.Variable._adopt: {self.name!r} cannot take this array")
+        self._value = value
+
     def assign(self, value, use_locking=None, name=None, read_value=True):
         """Sets the value (same shape and dtype); returns the variable."""
         if ft_staging() or self._graph_var is not None:  # See Note [Graph variables]

@@ -9,6 +9,7 @@ from fasttape import initializers as _initializers
 from fasttape import nest as _nest
 from fasttape import regularizers as _regularizers
 from fasttape._core import core as _core
+from fasttape._trackable import created as _created
 from fasttape.dtypes import as_dtype as _as_dtype
 from fasttape.function import init_scope as _init_scope
 from fasttape.module import Module, _sorted_items, camel_to_snake
@@ -53,7 +54,8 @@ from fasttape.tensor_shape import TensorShape
 
 _LAYER_BOOKKEEPING = frozenset({
     "_name", "_scope_name", "_own_weights", "_regularized", "_call_losses",
-    "_persistent_losses", "_loss_token", "_token", "_initial_weights", "input_spec"})
+    "_persistent_losses", "_loss_token", "_token", "_initial_weights", "input_spec",
+    "_checkpoint_pending"})
 
 # attribute values that hold nothing to track (skipped at once by _scan)
 _ATOMIC = frozenset({int, float, str, bool, type(None), bytes, complex, type(len),
@@ -267,6 +269,18 @@ class Layer(Module):
                 visit(v)
         return variables, sublayers, modules
 
+    def _trackable_children(self):
+        """The weights of add_weight by weight name ('kernel'), then the
+        attributes (Note [Object graph] in fasttape/train/checkpoint.py)."""
+        out = {}
+        prefix = self.name + "/"
+        for v in self._own_weights:
+            name = v.name.rsplit(":", 1)[0]
+            out.setdefault(name[len(prefix):] if name.startswith(prefix) else name, v)
+        for k, v in self._attributes():
+            out.setdefault(k, v)
+        return out
+
     def _own_variables(self):
         """This layer's variables: add_weight's, then those assigned as
         attributes (directly or in containers), each once."""
@@ -386,6 +400,7 @@ class Layer(Module):
         reg = _regularizers.get(regularizer)
         if reg is not None:
             self._regularized.append((name, reg, var))
+        _created(self)  # Note [Deferred restoration] in fasttape/train/checkpoint.py
         return var
 
     def get_weights(self):
@@ -483,6 +498,7 @@ class Layer(Module):
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
+        _created(self)  # Note [Deferred restoration] in fasttape/train/checkpoint.py
 
     def _check_input_spec(self, inputs):
         specs = self.input_spec

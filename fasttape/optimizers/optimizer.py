@@ -31,6 +31,7 @@ import numpy as np
 
 from fasttape._core import core as _core
 from fasttape._state import detached, state_variable, variable_base_name
+from fasttape._trackable import created as _created
 from fasttape.ops.array_ops import cast
 from fasttape.ops.math_ops import clip_by_global_norm, clip_by_norm, clip_by_value
 from fasttape.optimizers import schedules as _schedules
@@ -194,6 +195,7 @@ class Optimizer:
                                           f"{variable_name}")
         self._slots.setdefault(model_variable.ref(), {})[variable_name] = v
         self._slot_variables.append(v)
+        _created(self, model_variable)  # a restore may hold its value
         return v
 
     def _var_key(self, variable):
@@ -212,7 +214,16 @@ class Optimizer:
             slots[name] = s
             self._slot_variables.append(s)
         self._slots[var.ref()] = slots
+        _created(self, var)  # Note [Deferred restoration] in fasttape/train/checkpoint.py
         return slots
+
+    def _trackable_children(self):
+        """Note [Object graph] in fasttape/train/checkpoint.py."""
+        return {"iter": self._iterations, "learning_rate": self._lr_var}
+
+    def _trackable_slots(self):
+        """[(variable, {slot name: slot variable})], in creation order."""
+        return [(ref.deref(), slots) for ref, slots in self._slots.items()]
 
     def _slot_specs(self):
         return []

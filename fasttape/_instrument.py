@@ -1,0 +1,143 @@
+"""Instrumenting every op: the profiler and check_numerics.
+
+Note [Instrumented ops]
+~~~~~~~~~~~~~~~~~~~~~~~
+Every op's forward is called through its table entry (`OpDef.forward`: the
+generic path, the unary/binary fast paths and the executor's steps) and every
+VJP through the entry's list of VJP functions (`OpDef.vjp_functions`, read by
+the sweep at each use). While an instrument (a `ft.profiler.profile()` block,
+`ft.debugging.enable_check_numerics()`) is active, those entries are swapped
+for wrappers that time the call, note the phase - "forward", or "backward" of
+the op whose VJP is running - and hand the result to the instruments; when
+the last instrument goes, the original functions are put back. So nothing is
+tested or timed on the fast path when no instrument is on: the cost when off
+is zero, by construction.
+
+Limits: a traced function's Plan keeps the forwards it was built with (a
+trace compiled while an instrument was on keeps wrappers, which then pass
+straight through: one flag test per step); Plans compiled before are not
+instrumented. Ops registered while instruments are on (custom gradients made
+then) are not either.
+"""
+
+import threading
+import time
+
+import numpy as np
+
+from fasttape._core.core import registered_ops
+
+_ACTIVE = []  # the instruments on: objects with forward(...) and backward(...)
+_SAVED = None  # [(op, forward, original VJP list)] while wrapped
+_LOCK = threading.RLock()
+_LOCAL = threading.local()
+
+
+def _phase_stack():
+    s = getattr(_LOCAL, "stack", None)
+    if s is None:
+        s = _LOCAL.stack = []
+    return s
+
+
+def add(instrument):
+    with _LOCK:
+        if not _ACTIVE:
+            _install()
+        _ACTIVE.append(instrument)
+
+
+def remove(instrument):
+    with _LOCK:
+        if instrument in _ACTIVE:
+            _ACTIVE.remove(instrument)
+        if not _ACTIVE:
+            _uninstall()
+
+
+def _quiet():
+    """NumPy's floating-point warnings off while an instrument that reports
+    them itself (check_numerics: `quiet_floats`) is on."""
+    return any(getattr(i, "quiet_floats", False) for i in _ACTIVE)
+
+
+def active(kind):
+    return any(isinstance(i, kind) for i in _ACTIVE)
+
+
+def _install():
+    global _SAVED
+    saved = []
+    for op in registered_ops():
+        fwd = op.forward
+        vjps = op.vjp_functions
+        originals = list(vjps)
+        op.forward = _forward_wrapper(op, fwd)
+        for i, fn in enumerate(originals):
+            if callable(fn):  # None: no gradient; a marker object: the identity VJP
+                vjps[i] = _vjp_wrapper(op, fn, i)
+        saved.append((op, fwd, originals))
+    _SAVED = saved
+
+
+def _uninstall():
+    global _SAVED
+    for op, fwd, originals in _SAVED or ():
+        op.forward = fwd
+        op.vjp_functions[:] = originals
+    _SAVED = None
+
+
+def _forward_wrapper(op, fwd):
+    n_attrs = len(op.attr_names)
+    clock = time.perf_counter_ns
+
+    def forward(*args, **kwargs):
+        if not _ACTIVE:
+            return fwd(*args, **kwargs)
+        stack = _phase_stack()
+        grad_of = stack[-1] if stack else None  # inside a VJP: the op differentiated
+        stack.append(grad_of)
+        t0 = clock()
+        try:
+            if _quiet():
+                with np.errstate(all="ignore"):
+                    out = fwd(*args, **kwargs)
+            else:
+                out = fwd(*args, **kwargs)
+        finally:
+            stack.pop()
+        t1 = clock()
+        inputs = args[:len(args) - n_attrs] if n_attrs else args
+        for inst in list(_ACTIVE):
+            inst.forward(op, inputs, out, grad_of, t0, t1, len(stack))
+        return out
+
+    forward.__wrapped__ = fwd
+    return forward
+
+
+def _vjp_wrapper(op, fn, index):
+    clock = time.perf_counter_ns
+
+    def vjp(*args, **kwargs):
+        if not _ACTIVE:
+            return fn(*args, **kwargs)
+        stack = _phase_stack()
+        stack.append(op)
+        t0 = clock()
+        try:
+            if _quiet():
+                with np.errstate(all="ignore"):
+                    out = fn(*args, **kwargs)
+            else:
+                out = fn(*args, **kwargs)
+        finally:
+            stack.pop()
+        t1 = clock()
+        for inst in list(_ACTIVE):
+            inst.backward(op, index, args, out, t0, t1, len(stack))
+        return out
+
+    vjp.__wrapped__ = fn
+    return vjp
