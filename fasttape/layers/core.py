@@ -121,7 +121,13 @@ class Flatten(Layer):
     def call(self, inputs):
         if len(inputs.shape) == 1:
             return _array.expand_dims(inputs, 1)
-        return _array.reshape(inputs, (inputs.shape[0], -1))
+        batch, rest = inputs.shape[0], tuple(inputs.shape[1:])
+        if batch is None:  # a traced batch of any size: the rest must be known
+            if None in rest:
+                raise ValueError(f'layer "{self.name}": Flatten of shape {tuple(inputs.shape)} '
+                                 f"needs the non-batch dims known when the batch is not")
+            return _array.reshape(inputs, (-1, int(np.prod(rest))))
+        return _array.reshape(inputs, (batch, -1))
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -147,6 +153,9 @@ class Reshape(Layer):
         self.target_shape = target_shape
 
     def call(self, inputs):
+        if None in tuple(inputs.shape[1:]):
+            raise ValueError(f'layer "{self.name}": Reshape of shape {tuple(inputs.shape)} '
+                             f"needs the non-batch dims known")
         size = int(np.prod(inputs.shape[1:]))
         known = int(np.prod([d for d in self.target_shape if d != -1]))
         if (-1 in self.target_shape and size % known) or (
@@ -154,7 +163,9 @@ class Reshape(Layer):
             raise ValueError(f'layer "{self.name}": cannot reshape an input of shape '
                              f"{tuple(inputs.shape)} (batch, then {size} values) to "
                              f"(batch, *{self.target_shape})")
-        return _array.reshape(inputs, (inputs.shape[0],) + self.target_shape)
+        target = tuple(size // known if d == -1 else d for d in self.target_shape)
+        batch = inputs.shape[0]
+        return _array.reshape(inputs, (-1 if batch is None else batch,) + target)
 
     def get_config(self):
         return {**super().get_config(), "target_shape": self.target_shape}

@@ -278,6 +278,9 @@ class RNN(Layer):
         sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
         batch = inputs.shape[0]
         if initial_state is None:
+            if batch is None:  # a trace for any batch: zeros shaped like the input's batch
+                col = _array.zeros_like(inputs[:, 0, :1])
+                return [col + _array.zeros((s,), dtype=inputs.dtype) for s in sizes]
             return [_array.zeros((batch, s), dtype=inputs.dtype) for s in sizes]
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [
             initial_state]

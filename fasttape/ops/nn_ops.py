@@ -738,7 +738,8 @@ def conv2d_transpose(
             TensorFlow: the filters of the conv2d this transposes.
         output_shape: (batch, out_height, out_width, out_channels): the shape of
             the conv2d input; conv2d of it with `strides` and `padding` must give
-            input's spatial shape.
+            input's spatial shape. The batch may be None: input's (a trace
+            whose signature leaves the batch unknown).
         strides, padding, dilations: as for conv2d.
 
     >>> import fasttape as ft
@@ -759,8 +760,15 @@ def conv2d_transpose(
     )
     padding = _padding(op_name, ins, _CONV_NAMES, padding, 2, True, first)
     _nonempty_filters(op_name, ins, w)
+    # None as the batch: input's (unknown in a trace whose signature has a None batch)
+    any_batch = isinstance(output_shape, (list, tuple)) and len(output_shape) == 4 and (
+        output_shape[0] is None)
+    if any_batch:
+        output_shape = (0,) + tuple(output_shape[1:])
     shape = _ints(op_name, ins, _CONV_NAMES, output_shape, "output_shape")
-    if len(shape) != 4 or any(d < 0 for d in shape):
+    if any_batch:
+        shape[0] = x.shape[0]
+    if len(shape) != 4 or any(d is not None and d < 0 for d in shape):
         raise errors.op_error(
             ValueError,
             op_name,
