@@ -1,10 +1,5 @@
 """Shared by the digits examples: the data (scikit-learn's bundled 8x8 digits,
-no download), the command line, and saving weights to a NumPy .npz file.
-
-fasttape has no weight-file format of its own yet, so the examples save
-`model.get_weights()` with `np.savez` and read them back with
-`allow_pickle=False` into a freshly built model (`set_weights`).
-"""
+no download) and the command line."""
 
 import argparse
 import os
@@ -69,19 +64,8 @@ def parse_args(description, epochs):
     parser.add_argument("--epochs", type=int, default=default,
                         help=f"training epochs (default {default})")
     parser.add_argument("--weights", default=None,
-                        help="where to save the weights (.npz; default: a temporary file)")
+                        help="where to save the weights (a checkpoint file; default: temporary)")
     return parser.parse_args()
-
-
-def save_weights(model, path):
-    """The model's weights (get_weights order) into the .npz file `path`."""
-    np.savez(path, *model.get_weights())
-
-
-def load_weights(model, path):
-    """Weights saved by `save_weights` into `model` (built, same architecture)."""
-    with np.load(path, allow_pickle=False) as f:
-        model.set_weights([f[f"arr_{i}"] for i in range(len(f.files))])
 
 
 def accuracy(logits, labels):

@@ -18,10 +18,8 @@ import time
 import numpy as np
 from digits_data import (
     load_digits_split,
-    load_weights,
     one_blas_thread,
     parse_args,
-    save_weights,
     train_dataset,
 )
 
@@ -65,10 +63,10 @@ def main():
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"trained in {seconds:.1f} s; test accuracy: {test_accuracy:.4f}")
 
-    path = args.weights or os.path.join(tempfile.mkdtemp(), "digits_fit.npz")
-    save_weights(model, path)
+    path = args.weights or os.path.join(tempfile.mkdtemp(), "digits_fit.ckpt")
+    model.save_weights(path)  # an ft.train checkpoint file, written atomically
     reloaded = make_model()
-    load_weights(reloaded, path)
+    reloaded.load_weights(path).expect_partial()  # the weights; not the optimizer's slots
     same = np.array_equal(reloaded.predict(x_test, verbose=0), model.predict(x_test, verbose=0))
     print(f"saved the weights to {path}; reloaded weights give the same predictions: "
           f"{'OK' if same else 'MISMATCH'}")
