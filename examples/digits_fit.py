@@ -5,7 +5,7 @@ fit trains from an ft.data pipeline (shuffled, randomly shifted batches,
 digits_data.train_dataset) and shows a progress bar per epoch with the loss
 and accuracy (one line per epoch when the output is not a terminal); its
 train step goes through ft.function unless compile(run_eagerly=True). Then
-the model is evaluated on the held-out digits, its weights are saved to a .npz
+the model is evaluated on the held-out digits, its weights are saved to a checkpoint
 file and reloaded into a new model. About ten seconds:
 
     pip install ".[examples]" && python examples/digits_fit.py
