@@ -726,20 +726,11 @@ class _CustomGradientFunction:
         inputs = [a if isinstance(a, Tensor) else _core.convert_to_tensor(a) for a in args]
         if _core.staging() or any(_core.is_symbolic(x) for x in inputs):
             return self._call_graph(inputs, kwargs)
-        watcher = GradientTape()  # finds the variables f reads
-        # f's own ops are recorded too: its outputs reach the tape only through
-        # the custom op below (new tensors), so first-order sweeps prune f's
-        # ops away, while grad_fn's use of f's intermediates stays
-        # differentiable for outer tapes (higher order), as in TensorFlow.
-        with watcher:
-            result = f(*inputs, **kwargs)
-        if not isinstance(result, tuple) or len(result) != 2 or not callable(result[1]):
-            raise TypeError(
-                f"custom_gradient: {f.__qualname__} must return (outputs, grad_fn)")
-        y, grad_fn = result
-        flat_y = [t if isinstance(t, Tensor) else _core.convert_to_tensor(t)
-                  for t in nest.flatten(y)]
-        variables = [v for v in watcher.watched_variables() if v.trainable]
+        # f's own ops are recorded too (by the watcher below): its outputs reach
+        # the tape only through the custom op (new tensors), so first-order
+        # sweeps prune f's ops away, while grad_fn's use of f's intermediates
+        # stays differentiable for outer tapes (higher order), as in TensorFlow.
+        y, grad_fn, flat_y, variables = self._run(inputs, kwargs)
         if variables and "variables" not in inspect.signature(grad_fn).parameters and not any(
                 p.kind is p.VAR_KEYWORD for p in inspect.signature(grad_fn).parameters.values()):
             raise TypeError(
@@ -753,10 +744,11 @@ class _CustomGradientFunction:
         outs = [outs] if len(flat_y) == 1 else list(outs)
         return nest.pack_sequence_as(y, outs)
 
-    def _call_graph(self, inputs, kwargs):
-        """See Note [Custom gradients in graphs]."""
+    def _run(self, inputs, kwargs):
+        """Runs f under a watching tape (eager, or a graph tape while
+        staging): (y, grad_fn, flat_y, the trainable variables f read)."""
         f = self._f
-        watcher = GradientTape()  # a graph tape: finds the variables f reads
+        watcher = GradientTape()
         with watcher:
             result = f(*inputs, **kwargs)
         if not isinstance(result, tuple) or len(result) != 2 or not callable(result[1]):
@@ -765,7 +757,11 @@ class _CustomGradientFunction:
         y, grad_fn = result
         flat_y = [t if isinstance(t, Tensor) else _core.convert_to_tensor(t)
                   for t in nest.flatten(y)]
-        variables = [v for v in watcher.watched_variables() if v.trainable]
+        return y, grad_fn, flat_y, [v for v in watcher.watched_variables() if v.trainable]
+
+    def _call_graph(self, inputs, kwargs):
+        """See Note [Custom gradients in graphs]."""
+        y, grad_fn, flat_y, variables = self._run(inputs, kwargs)
         op = _custom_graph_op(len(flat_y))
         outs = op.apply(inputs + variables + flat_y,
                         (grad_fn, len(inputs), tuple(variables), len(flat_y)))
