@@ -13,11 +13,12 @@ the last instrument goes, the original functions are put back. So nothing is
 tested or timed on the fast path when no instrument is on: the cost when off
 is zero, by construction.
 
-Limits: a traced function's Plan keeps the forwards it was built with (a
-trace compiled while an instrument was on keeps wrappers, which then pass
-straight through: one flag test per step); Plans compiled before are not
-instrumented. Ops registered while instruments are on (custom gradients made
-then) are not either.
+A traced function's Plan holds the forwards it was built with, so the same
+swap is made in every live Plan (`Plan.rebind`, over the executor's weak set
+of Plans): functions traced before the profile block are profiled in their
+executor, and those traced during it lose their wrappers when it ends.
+Limit: ops registered while instruments are on (custom gradients made then)
+are not instrumented.
 """
 
 import threading
@@ -25,7 +26,7 @@ import time
 
 import numpy as np
 
-from fasttape._core.core import registered_ops
+from fasttape._core.core import live_plans, registered_ops
 
 _ACTIVE = []  # the instruments on: objects with forward(...) and backward(...)
 _SAVED = None  # [(op, forward, original VJP list)] while wrapped
@@ -78,14 +79,30 @@ def _install():
                 vjps[i] = _vjp_wrapper(op, fn, i)
         saved.append((op, fwd, originals))
     _SAVED = saved
+    _rebind_plans({id(op): (fwd, op.forward) for op, fwd, _ in saved})
 
 
 def _uninstall():
     global _SAVED
+    swap = {}
     for op, fwd, originals in _SAVED or ():
+        swap[id(op)] = (op.forward, fwd)
         op.forward = fwd
         op.vjp_functions[:] = originals
     _SAVED = None
+    _rebind_plans(swap)
+
+
+def _rebind_plans(swap):
+    """In every live Plan, each step calling an op's `old` forward calls its
+    `new` one instead; swap: {id(op): (old, new)}."""
+    def rebind(node, f):
+        op = node.op_def
+        pair = swap.get(id(op)) if op is not None else None
+        return pair[1] if pair is not None and f is pair[0] else f
+
+    for plan in live_plans():
+        plan.rebind(rebind)
 
 
 def _forward_wrapper(op, fwd):

@@ -8,7 +8,7 @@
 
 Ops are timed in eager mode, in the gradient sweep (the "backward" rows: the
 VJP of each op, and the ops run inside it) and in the steps of traced
-functions compiled while profiling. See Note [Instrumented ops] in
+functions (whenever they were traced). See Note [Instrumented ops] in
 fasttape/_instrument.py: when no profile is active nothing is timed, the
 op table holds its original functions (zero cost).
 """

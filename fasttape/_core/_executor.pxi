@@ -165,6 +165,14 @@ cdef class Plan:
     # record(arguments, values): what `call` returns when a recording tape
     # needs the call's gradient (None: PLAN_MISS)
     cdef public object record
+    cdef object __weakref__           # _LIVE_PLANS
+
+    def rebind(self, fn):
+        """Replaces each step's function f by fn(node, f) (the profiler and
+        check_numerics swap the op table's forwards for wrappers and back:
+        Note [Instrumented ops] in fasttape/_instrument.py)."""
+        for s in range(self.n_steps):
+            self._forwards[s] = fn(self._nodes[s], self._forwards[s])
 
     def __dealloc__(self):
         free(self._in_off)
@@ -454,6 +462,13 @@ def _known_shape(t):
     return tuple(s)
 
 
+_LIVE_PLANS = weakref.WeakSet()  # every Plan alive: see Plan.rebind
+
+
+def live_plans():
+    return list(_LIVE_PLANS)
+
+
 def build_plan(list ops, list feeds, list results, special=None):
     """Compiles a traced graph into a Plan (Note [Executor]).
 
@@ -700,6 +715,7 @@ def build_plan(list ops, list feeds, list results, special=None):
         step[0].type == "ReadVariableOp" and step[0].attrs[0].trainable for step in live)
     stats["steps"] = len(live)
     plan.stats = stats
+    _LIVE_PLANS.add(plan)
     return plan
 
 

@@ -26,6 +26,7 @@ import linecache
 import os
 import threading
 import warnings
+import weakref
 
 import numpy as np
 

@@ -77,7 +77,14 @@ def test_traced_functions_are_profiled_in_the_executor():
         f(x)
     names = [e[0] for e in prof.events]
     assert names.count("sin") >= 2, names
-    f(x)  # after the block the wrappers pass through
+    with ft.profiler.profile() as later:  # traced before this block: profiled too
+        f(x)
+    assert [e[0] for e in later.events].count("sin") == 1
+    f(x)  # after the blocks the Plan calls the op table's own functions again
+    plan = f.get_concrete_function(x)._plan
+    steps = []
+    plan.rebind(lambda node, fn: steps.append(fn) or fn)
+    assert not any(hasattr(fn, "__wrapped__") for fn in steps)
 
 
 def test_chrome_trace_is_valid_trace_event_format(tmp_path):
@@ -149,6 +156,23 @@ def test_check_numerics_inside_traced_functions():
             f(ft.constant([-1.0]))
     finally:
         ft.debugging.disable_check_numerics()
+
+
+def test_check_numerics_in_functions_traced_before_it_was_enabled():
+    @ft.function
+    def f(a):
+        return ft.math.log(a)
+
+    with np.errstate(invalid="ignore"):
+        f(ft.constant([-1.0]))  # traced, NaN unchecked
+    ft.debugging.enable_check_numerics()
+    try:
+        with pytest.raises(InvalidArgumentError, match="log.*NaN"):
+            f(ft.constant([-1.0]))
+    finally:
+        ft.debugging.disable_check_numerics()
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(f(ft.constant([-1.0])).numpy()).all()
 
 
 def test_check_numerics_op_and_nested_enable():
