@@ -852,12 +852,14 @@ def _node_gradients(OpDef op, list inputs, tuple attrs, list outputs, list gs,
     cdef _VSpace vs = _TENSOR_SPACE if recorded else _RAW_SPACE
     cdef _Sweep sw = _Sweep(None, n, vs, 0)
     cdef int64_t *meta = NULL
-    cdef int64_t *mp = <int64_t*>malloc((n + 1) * sizeof(int64_t))
-    cdef int64_t *slot = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+    cdef int64_t *mp = NULL
+    cdef int64_t *slot = NULL
     cdef int64_t pos = 0
     values = inputs + outputs
     if len(gs) != n_out:
         raise ValueError(f"op {op.name}: {len(gs)} output gradients for {n_out} outputs")
+    mp = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+    slot = <int64_t*>malloc((n + 1) * sizeof(int64_t))
     try:
         if mp == NULL or slot == NULL:
             raise MemoryError()
