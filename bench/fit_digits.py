@@ -10,8 +10,7 @@ tracked as Keras's fit does; each variant in its own process:
 
 - fit (traced): `model.fit(x, y, batch_size=64, epochs=1, verbose=0)`, the
   train step through ft.function (Note [Traced train step] in
-  fasttape/models.py: while tapes inside ft.function are missing, this is the
-  eager step too);
+  fasttape/models.py);
 - fit (eager): the same with `compile(run_eagerly=True)`;
 - bare loop: a hand-written fasttape loop over the same batches (GradientTape,
   apply_gradients, the two metrics): what fit adds is the difference;

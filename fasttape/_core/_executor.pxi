@@ -30,6 +30,13 @@
 #   merge too. (ReadVariableOp nodes are stateful: never folded, never dead.)
 # - **Simplification**: `x ** 1` (a VJP's `x ** (2 - 1)`) is x; a matrix's
 #   transpose (the matmul VJPs' x.T) is the `.T` view, not np.transpose.
+# - **Sums of matrix products**: a sum (a tree of two-input adds, each
+#   inner value used once) of three or more `A_i.T @ B_i` of 2-D matrices of
+#   one dtype and one known result shape - the matmul VJPs' weight gradients
+#   of an unrolled RNN, accumulated over the time steps - is one step,
+#   `concat(A_i).T @ concat(B_i)`: one BLAS call over all the rows instead
+#   of k small products and k - 1 adds (the same sum in another order:
+#   results agree to rounding). rnn_step's traced step: 852 steps to 556.
 # - **Dead nodes**: a node is kept when an output or a stateful node (random
 #   draws, variable reads, assignments) needs it; stateful nodes are always
 #   kept, so every call draws fresh random numbers in program order.
@@ -447,6 +454,74 @@ def _matrix_t(x):
     return x.T
 
 
+def _sum_of_products(*args):
+    """A plan step: sum_i A_i.T @ B_i for args = (A_1..A_k, B_1..B_k, k)."""
+    cdef Py_ssize_t k = args[len(args) - 1]  # (no negative indexes: wraparound is off)
+    return np.concatenate(args[:k]).T @ np.concatenate(args[k:2 * k])
+
+
+def _fuse_sums_of_products(list steps, list results, canon, stats):
+    """Note [Executor], sums of matrix products: rewrites `steps` in place."""
+    uses = {}
+    producer = {}
+    for i, step in enumerate(steps):
+        for t in step[2]:
+            uses[t] = uses.get(t, 0) + 1
+        for t in step[4]:
+            producer[t] = i
+    for t in results:
+        t = canon(t)
+        uses[t] = uses.get(t, 0) + 2  # a result is never an inner value
+
+    def matrix(t):
+        return t.shape.rank == 2
+
+    def terms(t, shape, dtype, inner):
+        """[(A, B)] when t is a sum of A.T @ B used only by its consumer."""
+        i = producer.get(t)
+        if i is None or uses.get(t, 0) != 1:
+            return None
+        node, fwd, ins, attrs, outs, stateful = steps[i]
+        op = node.op_def
+        if op is None or stateful or len(ins) != 2 or len(outs) != 1:
+            return None
+        if op.name == "matmul" and _known_shape(t) == shape and t.dtype == dtype:
+            j = producer.get(ins[0])
+            if (j is not None and steps[j][1] is _matrix_t and matrix(ins[1])
+                    and uses.get(ins[0], 0) == 1):
+                inner.append(i)
+                return [(steps[j][2][0], ins[1])]
+            return None
+        if op.name == "add" and _known_shape(t) == shape and t.dtype == dtype:
+            left = terms(ins[0], shape, dtype, inner)
+            right = terms(ins[1], shape, dtype, inner) if left is not None else None
+            if right is not None:
+                inner.append(i)
+                return left + right
+        return None
+
+    done = set()
+    for i in range(len(steps) - 1, -1, -1):
+        node, fwd, ins, attrs, outs, stateful = steps[i]
+        op = node.op_def
+        if (i in done or op is None or op.name != "add" or len(ins) != 2 or len(outs) != 1
+                or not matrix(outs[0]) or outs[0].dtype.kind not in "fc"):
+            continue
+        shape = _known_shape(outs[0])
+        if shape is None:
+            continue
+        inner = []
+        left = terms(ins[0], shape, outs[0].dtype, inner)
+        right = terms(ins[1], shape, outs[0].dtype, inner) if left is not None else None
+        if right is None or len(left) + len(right) < 3:
+            continue
+        pairs = left + right
+        done.update(inner)
+        steps[i] = (node, _sum_of_products, [a for a, _ in pairs] + [b for _, b in pairs],
+                    (len(pairs),), outs, False)
+        stats["simplified"] += len(inner)
+
+
 def _takes_python_numbers(OpDef op):
     """pow, which eager mode calls with Python numbers as they are (Note
     [Weak Python data]) and where NumPy has fast paths for them: a 0-d
@@ -585,6 +660,8 @@ def build_plan(list ops, list feeds, list results, special=None):
             steps.append((node, _matrix_t, ins, (), outs, False))
             continue
         steps.append((node, op.forward, ins, tuple(node.attrs), outs, bool(op.stateful)))
+
+    _fuse_sums_of_products(steps, results, canon, stats)
 
     # dead nodes: kept when a result or a stateful node needs them
     needed = {canon(t) for t in results}

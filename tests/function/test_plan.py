@@ -246,3 +246,62 @@ def test_python_numbers_give_eager_results(name, c, dtype):
     out, ref = f(x).numpy(), fn(x, c).numpy()
     assert out.dtype == ref.dtype
     np.testing.assert_array_equal(out, ref)
+
+
+def _sum_of_products(n, reuse_inner=False, dtype=np.float32):
+    rng = np.random.default_rng(n)
+    a = [ft.constant(rng.normal(size=(4 + i, 3)).astype(dtype)) for i in range(n)]
+    b = [ft.constant(rng.normal(size=(4 + i, 5)).astype(dtype)) for i in range(n)]
+
+    @ft.function
+    def f(a, b):
+        s = ft.transpose(a[0]) @ b[0]
+        first = s
+        for x, y in zip(a[1:], b[1:]):
+            s = s + ft.transpose(x) @ y
+        return (s, first * 2.0) if reuse_inner else s
+
+    want = sum(x.numpy().T.astype(np.float64) @ y.numpy() for x, y in zip(a, b))
+    return f, a, b, want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_sum_of_matrix_products_is_one_step(dtype):
+    f, a, b, want = _sum_of_products(5, dtype=dtype)
+    got = f(a, b)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert got.dtype == dtype and got.shape == (3, 5)
+    plan = _plan(f, a, b)
+    assert plan.step_types == ["add"] and plan.stats["simplified"] == 2 * 5 - 2  # inner steps
+
+
+def test_a_sum_of_matrix_products_is_left_alone_when_short_or_shared():
+    f, a, b, want = _sum_of_products(2)
+    np.testing.assert_allclose(f(a, b).numpy(), want, rtol=1e-5)
+    assert _plan(f, a, b).step_types.count("matmul") == 2
+    f, a, b, want = _sum_of_products(4, reuse_inner=True)  # the first product is a result too
+    s, first = f(a, b)
+    np.testing.assert_allclose(s.numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(first.numpy(), 2 * a[0].numpy().T @ b[0].numpy(), rtol=1e-5)
+    assert _plan(f, a, b).step_types.count("matmul") >= 1
+
+
+def test_an_unrolled_rnn_step_accumulates_weight_gradients_in_one_product():
+    rng = np.random.default_rng(0)
+    wx = ft.Variable(rng.normal(size=(3, 4)).astype(np.float32) * 0.3)
+    wh = ft.Variable(rng.normal(size=(4, 4)).astype(np.float32) * 0.3)
+    xs = [ft.constant(rng.normal(size=(2, 3)).astype(np.float32)) for _ in range(6)]
+
+    def grads(xs):
+        with ft.GradientTape() as tape:
+            h = ft.zeros((2, 4))
+            for x in xs:
+                h = ft.tanh(x @ wx + h @ wh)
+            loss = ft.reduce_sum(h * h)
+        return tape.gradient(loss, [wx, wh])
+
+    f = ft.function(grads)
+    for got, want in zip(f(xs), grads(xs)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    plan = _plan(f, xs)
+    assert plan.stats["simplified"] >= 16  # wx and wh: 6 products and 4 inner adds each, about
