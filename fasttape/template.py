@@ -268,6 +268,13 @@ def _check_reuse(reuse):
                          f"got {reuse!r}")
 
 
+def _unsupported(who, **args):
+    """NotImplementedError naming the first argument of `args` that is set."""
+    for arg, value in args.items():
+        if value is not None:
+            raise NotImplementedError(f"{who}: {arg}= is not supported")
+
+
 def variable_scope(name_or_scope=None, default_name=None, values=None, initializer=None,
                    regularizer=None, caching_device=None, partitioner=None,
                    custom_getter=None, reuse=None, dtype=None, use_resource=None,
@@ -291,13 +298,8 @@ def variable_scope(name_or_scope=None, default_name=None, values=None, initializ
     ...         ft.get_variable_scope().name
     'layer/inner'
     """
-    if (caching_device is not None or partitioner is not None or custom_getter is not None
-            or constraint is not None):
-        arg = next(a for a, v in (("caching_device", caching_device),
-                                  ("partitioner", partitioner),
-                                  ("custom_getter", custom_getter),
-                                  ("constraint", constraint)) if v is not None)
-        raise NotImplementedError(f"variable_scope: {arg}= is not supported")
+    _unsupported("variable_scope", caching_device=caching_device, partitioner=partitioner,
+                 custom_getter=custom_getter, constraint=constraint)
     _check_reuse(reuse)
     if name_or_scope is None and default_name is None:
         raise TypeError("variable_scope: if name_or_scope is None, default_name must be given")
@@ -417,13 +419,8 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     >>> v is w, v.name
     (True, 's/v:0')
     """
-    if (caching_device is not None or partitioner is not None or custom_getter is not None
-            or constraint is not None):
-        arg = next(a for a, v in (("caching_device", caching_device),
-                                  ("partitioner", partitioner),
-                                  ("custom_getter", custom_getter),
-                                  ("constraint", constraint)) if v is not None)
-        raise NotImplementedError(f"get_variable: {arg}= is not supported")
+    _unsupported("get_variable", caching_device=caching_device, partitioner=partitioner,
+                 custom_getter=custom_getter, constraint=constraint)
     if not isinstance(name, str) or not name:
         raise TypeError(f"get_variable: name must be a non-empty str, got {name!r}")
     scope = get_variable_scope()
