@@ -116,12 +116,14 @@ def _sparse_xent(labels, logits):
     lab = labels.reshape(-1)
     rows = np.arange(flat.shape[0])
     m = flat.max(axis=1, keepdims=True)
-    e = np.exp(flat - m)
+    loss = m[:, 0] - flat[rows, lab]
+    e = flat - m  # a fresh array, then exp, then the softmax in place
+    np.exp(e, out=e)
     s = e.sum(axis=1, keepdims=True)
-    loss = np.log(s[:, 0]) + m[:, 0] - flat[rows, lab]
-    backprop = e / s  # a fresh array: the forward may write into it
-    backprop[rows, lab] -= 1
-    return loss.reshape(labels.shape), backprop.reshape(logits.shape)
+    loss += np.log(s[:, 0])
+    e /= s
+    e[rows, lab] -= 1  # backprop: softmax - onehot
+    return loss.reshape(labels.shape), e.reshape(logits.shape)
 
 
 def _sparse_xent_vjp(g0, g1, out1, labels):
