@@ -474,6 +474,11 @@ cdef class Variable(Tensor):
         return self._graph_var
 
     cdef object _checked(self, value, str what):
+        # An ndarray of the variable's dtype and shape is used as it is: the
+        # update reads it once, now (converting would copy it into a Tensor)
+        if (type(value) is np.ndarray and (<cnp.ndarray>value).dtype is self._value.dtype
+                and value.shape == self._value.shape):
+            return value
         cdef Tensor t = convert_to_tensor(value, self._value.dtype)
         if t._value.shape != self._value.shape:
             if t._value.size == 1 and self._value.size == 1:
