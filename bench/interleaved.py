@@ -13,7 +13,6 @@ load, so the ratios hold to a few percent. Use it to check a goal at its edge.
 import sys
 import time
 
-import numpy as np
 import workloads_fasttape
 import workloads_ft_function
 import workloads_numpy
