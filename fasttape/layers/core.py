@@ -122,10 +122,9 @@ class Flatten(Layer):
         if len(inputs.shape) == 1:
             return _array.expand_dims(inputs, 1)
         batch, rest = inputs.shape[0], tuple(inputs.shape[1:])
-        if batch is None:  # a traced batch of any size: the rest must be known
-            if None in rest:
-                raise ValueError(f'layer "{self.name}": Flatten of shape {tuple(inputs.shape)} '
-                                 f"needs the non-batch dims known when the batch is not")
+        if batch is None:  # a traced batch of any size
+            if None in rest:  # the size too: Note [Dynamic reshape]
+                return _array.reshape(inputs, [_array.shape(inputs)[0], -1])
             return _array.reshape(inputs, (-1, int(np.prod(rest))))
         return _array.reshape(inputs, (batch, -1))
 
@@ -153,9 +152,8 @@ class Reshape(Layer):
         self.target_shape = target_shape
 
     def call(self, inputs):
-        if None in tuple(inputs.shape[1:]):
-            raise ValueError(f'layer "{self.name}": Reshape of shape {tuple(inputs.shape)} '
-                             f"needs the non-batch dims known")
+        if None in tuple(inputs.shape[1:]):  # checked when run: Note [Dynamic reshape]
+            return _array.reshape(inputs, [_array.shape(inputs)[0], *self.target_shape])
         size = int(np.prod(inputs.shape[1:]))
         known = int(np.prod([d for d in self.target_shape if d != -1]))
         if (-1 in self.target_shape and size % known) or (

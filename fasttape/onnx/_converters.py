@@ -447,6 +447,12 @@ def _reshape(ctx, node, ins):
     return ctx.op("Reshape", [ins[0], ctx.i64(shape, "shape")], hint=node.name, **kw)
 
 
+@_register("_reshape_dynamic")
+def _reshape_dynamic(ctx, node, ins):
+    shape = ctx.op("Cast", [ins[1]], hint=node.name, to=7)  # INT64
+    return ctx.op("Reshape", [ins[0], shape], hint=node.name)
+
+
 @_register("transpose")
 def _transpose(ctx, node, ins):
     perm = node.attrs[0]

@@ -151,10 +151,93 @@ _reshape_op = register(
     shape_fn=_rules.reshape_shape, dtype_fn=_rules.first_dtype)
 
 
+# Note [Dynamic reshape]
+# ~~~~~~~~~~~~~~~~~~~~~
+# In a graph, `reshape(x, [ft.shape(x)[0], -1])` - TensorFlow's idiom for a
+# batch of unknown size - has a shape whose entries exist only when the graph
+# runs. Such a shape (a graph tensor, or a list holding one) becomes an input
+# of `_reshape_dynamic` (int32, stacked), with a static hint (the Python ints
+# of the list and `shape(y)[i]` of a static dim, None for the rest) for the
+# output's static shape; a hint with no None is a plain reshape. Its gradient
+# reshapes g to shape(x), dynamic too. Eager shapes are values: reshape.
+
+
+def _reshape_dynamic_shape(tensor_shape, shape_shape, hint):
+    return tuple(None if d is None or d < 0 else d for d in hint)
+
+
+def _reshape_dynamic_vjp(g, tensor):
+    if isinstance(g, np.ndarray) and isinstance(tensor, np.ndarray):
+        return np.reshape(g, tensor.shape)
+    x = _tensor(tensor)
+    return _reshape_dynamic_op.apply((_tensor(g), shape(x)), (tuple(x.shape),))
+
+
+def _reshape_to(tensor, shape, hint):
+    try:
+        return np.reshape(tensor, shape)
+    except ValueError:  # a value error: the shape exists only when the graph runs
+        raise errors.InvalidArgumentError(
+            f"cannot reshape a tensor of shape {tensor.shape} to {shape.tolist()}") from None
+
+
+_reshape_dynamic_op = register(
+    "_reshape_dynamic", "shape_op", _reshape_to,
+    ("tensor", "shape"), {"tensor": _reshape_dynamic_vjp}, attr_names=("hint",),
+    shape_fn=_reshape_dynamic_shape, dtype_fn=_rules.first_dtype)
+
+
+def _static_dim(d):
+    """The value of `shape(y)[i]` when y's dim i is static (the idiom's batch
+    of a known size), else None."""
+    node = getattr(d, "op", None)
+    if node is None or node.op_def is None or node.op_def.name != "getitem" or d.ndim != 0:
+        return None
+    key = node.attrs[0] if len(node.attrs) == 1 else None
+    src = node.inputs[0].op if node.inputs else None
+    if (type(key) is not int or src is None or src.op_def is None
+            or src.op_def.name != "shape"):
+        return None
+    dims = src.inputs[0].shape
+    if dims.rank is None or not -dims.rank <= key < dims.rank:
+        return None
+    return dims[key]
+
+
+def _dynamic_shape(x, shape):
+    """(shape tensor, hint) when `shape` needs values that exist only when a
+    graph runs (Note [Dynamic reshape]), else None."""
+    if isinstance(shape, Tensor) and _core.is_symbolic(shape):
+        n = shape.shape[0] if shape.ndim == 1 else None
+        if n is None or shape.dtype.kind not in "iu":
+            raise errors.op_error(ValueError, "reshape", (x, shape),
+                                  "a graph tensor as the shape must be 1-D, of ints, with a "
+                                  "known length", ("tensor", "shape"))
+        return cast(shape, np.int32), (None,) * n
+    if not isinstance(shape, (list, tuple)) or not builtins.any(
+            isinstance(d, Tensor) and _core.is_symbolic(d) for d in shape):
+        return None
+    try:
+        hint = tuple(_static_dim(d) if isinstance(d, Tensor) else strict_index(d) for d in shape)
+    except TypeError:
+        raise errors.op_error(TypeError, "reshape", (x,), f"shape must be ints, got {shape!r}",
+                              ("tensor",)) from None
+    if None not in hint:
+        return None, hint
+    entries = [cast(reshape(d, []), np.int32) if isinstance(d, Tensor) else d for d in shape]
+    return stack(entries), hint
+
+
 @public("reshape", _reshape_op, None)
 def reshape(tensor, shape, name=None):
-    """`tensor` with a new shape of the same size (one entry may be -1)."""
+    """`tensor` with a new shape of the same size (one entry may be -1). In a
+    graph, entries may be graph tensors (`[ft.shape(x)[0], -1]`)."""
     x = _tensor(tensor)
+    dynamic = _dynamic_shape(x, shape) if _core.staging() or _core.is_symbolic(x) else None
+    if dynamic is not None and None in dynamic[1]:
+        return _reshape_dynamic_op.apply((x, dynamic[0]), (dynamic[1],))
+    if dynamic is not None:  # every entry known when built (static dims): a plain reshape
+        shape = dynamic[1]
     return _reshape_op.apply((x,), (normalize_shape("reshape", shape, (x,), allow_unknown=True),))
 
 

@@ -409,6 +409,13 @@ def _norm_np(x, ord, axis):
 # --- shape and indexing ops (full Jacobians too) -------------------------------------------
 
 
+def _reshape_dynamic(x, lead):
+    from fasttape.ops.array_ops import _reshape_dynamic_op
+
+    shape = ft.stack([ft.shape(x)[0]] + list(lead))
+    return _reshape_dynamic_op.apply((x, shape), ((None,) + tuple(lead),))
+
+
 def _shape_spec(name, fn, ref, cases, domains=None, **kw):
     return OpSpec(name, fn, ref, domains=domains or (real(),) * len(cases[0][0]), shapes=(),
                   cases=tuple(cases), jacobian=True, **kw)
@@ -437,6 +444,17 @@ _SHAPE = [
                 [(((2, 3),), {"shape": (3, 2)}), (((2, 3),), {"shape": (-1,)}),
                  (((),), {"shape": (1, 1)}), (((2, 3, 4),), {"shape": (4, -1)}),
                  (((6,),), {"shape": [2, 1, 3]})]),
+    _shape_spec("_reshape_dynamic", _reshape_dynamic,
+                lambda x, lead: np.reshape(x, [x.shape[0]] + lead),
+                [(((2, 3),), {"lead": [3, 1]}), (((2, 3, 4),), {"lead": [-1]}),
+                 (((3, 2, 2),), {"lead": [2, -1]})],
+                notes="reshape to a shape tensor, [shape(x)[0], *lead] (what reshape makes of "
+                      "TensorFlow's [tf.shape(x)[0], -1] in graphs; Note [Dynamic reshape])"),
+    _shape_spec("reshape", lambda x, lead: ft.reshape(x, [ft.shape(x)[0]] + lead),
+                lambda x, lead: np.reshape(x, [x.shape[0]] + lead),
+                [(((2, 3),), {"lead": [3, 1]}), (((2, 3, 4),), {"lead": [-1]})],
+                variant="graph tensor entries", covers=("_reshape_dynamic",),
+                notes="eagerly a plain reshape; in graphs with unknown dims _reshape_dynamic"),
     _shape_spec("transpose", lambda x, perm: ft.transpose(x, perm),
                 lambda x, perm: np.transpose(x, perm),
                 [(((2, 3),), {"perm": None}), (((2, 3, 4),), {"perm": (1, 0, 2)}),

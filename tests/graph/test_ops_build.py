@@ -34,7 +34,7 @@ from fasttape._core.core import is_symbolic, registered_ops
 from fasttape.testing.op_db import OP_SPECS
 
 #: ops whose output dims depend on input values: the graph's dim is None there
-_VALUE_DEPENDENT = {"boolean_mask", "segment_sum", "where[indices]"}
+_VALUE_DEPENDENT = {"boolean_mask", "segment_sum", "where[indices]", "_reshape_dynamic"}
 
 
 #: (spec label, mode) -> why the public function needs a dim that the mode

@@ -71,3 +71,14 @@ def test_traced_with_unknown_batch_matches_eager(name):
         x = sample(n)
         np.testing.assert_allclose(f(x).numpy(), layer(x, training=False).numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda: layers.Flatten(), lambda: layers.Reshape((-1, 3))],
+                         ids=["Flatten", "Reshape"])
+def test_reshaping_layers_with_every_dim_unknown_but_the_last(make):
+    layer = make()
+    f = ft.function(lambda x: layer(x), input_signature=[ft.TensorSpec((None, None, 3),
+                                                                       ft.float32)])
+    for shape in ((2, 4, 3), (1, 2, 3)):
+        x = RNG.normal(size=shape).astype(np.float32)
+        np.testing.assert_array_equal(f(x).numpy(), layer(x).numpy())

@@ -22,7 +22,7 @@ from fasttape.testing.op_db import OP_SPECS
 _NO_RULES_YET = set()
 
 #: ops whose output shape depends on input values: the rule gives None there
-_VALUE_DEPENDENT_SHAPES = {"boolean_mask", "_where_indices", "segment_sum"}
+_VALUE_DEPENDENT_SHAPES = {"boolean_mask", "_where_indices", "segment_sum", "_reshape_dynamic"}
 
 
 _table = table_ops
