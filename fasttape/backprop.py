@@ -122,13 +122,7 @@ class GradientTape(_core.Tape):
             return self._graph_record.gradient(target, sources, output_gradients, unconnected)
         targets = [_as_tensor(t, "target") for t in nest.flatten(target)]
         flat_sources = _check_sources(sources)
-        seeds = None
-        if output_gradients is not None:
-            seeds = nest.flatten(output_gradients)
-            if len(seeds) != len(targets):
-                raise ValueError(
-                    f"GradientTape.gradient: {len(seeds)} output_gradients for "
-                    f"{len(targets)} targets")
+        seeds = _flat_seeds(output_gradients, targets)
         why = None
         if explain_unconnected:  # before the sweep: a non-persistent tape releases its record
             from fasttape.debugging import explain_gradient
@@ -206,6 +200,17 @@ class GradientTape(_core.Tape):
             return None
         g = transpose(reshape(g, (k, b) + s_rest), (1, 0) + tuple(range(2, 2 + len(s_rest))))
         return reshape(g, (b,) + t_rest + s_rest)
+
+
+def _flat_seeds(output_gradients, targets):
+    """gradient()'s output_gradients flattened, one per target (None: none given)."""
+    if output_gradients is None:
+        return None
+    seeds = nest.flatten(output_gradients)
+    if len(seeds) != len(targets):
+        raise ValueError(f"GradientTape.gradient: {len(seeds)} output_gradients for "
+                         f"{len(targets)} targets")
+    return seeds
 
 
 def _check_sources(sources):
@@ -456,15 +461,10 @@ class _GraphRecord:
 
         targets = self._targets(target)
         flat_sources = nest.flatten(sources)
-        seeds = [None] * len(targets)
-        if output_gradients is not None:
-            seeds = nest.flatten(output_gradients)
-            if len(seeds) != len(targets):
-                raise ValueError(
-                    f"GradientTape.gradient: {len(seeds)} output_gradients for "
-                    f"{len(targets)} targets")
-            seeds = [gi._check_seed("GradientTape.gradient", k, s, t)
-                     for k, (s, t) in enumerate(zip(seeds, targets))]
+        seeds = _flat_seeds(output_gradients, targets)
+        seeds = [None] * len(targets) if seeds is None else [
+            gi._check_seed("GradientTape.gradient", k, s, t)
+            for k, (s, t) in enumerate(zip(seeds, targets))]
         grads = self._run(targets, seeds, flat_sources, unconnected)
         return nest.pack_sequence_as(sources, grads)
 

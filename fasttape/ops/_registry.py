@@ -1052,9 +1052,6 @@ def check_range(values, n, what, where=""):
             f"[{values.min()}, {values.max()}]")
 
 
-_MASKED_OP = None  # the `_masked` entry (fasttape/ops/math_ops.py)
-
-
 def masked(g, keep):
     """g where the bool `keep` holds, else 0: the VJP of relu-like selections.
 
@@ -1065,7 +1062,14 @@ def masked(g, keep):
     """
     if isinstance(g, np.ndarray) and isinstance(keep, np.ndarray):
         return g * keep
-    return _MASKED_OP.apply((g, keep), ())
+    return _masked_op.apply((g, keep), ())
+
+
+# g * keep for a float g and a bool mask keep: a gradient helper with no
+# public function (its OpSpec is relu's)
+_masked_op = register("_masked", "binary", lambda grad, keep: grad * keep, ("grad", "keep"),
+                      {"grad": lambda g, keep: masked(g, keep)}, shape_fn=broadcast_shapes,
+                      dtype_fn=first_dtype, elementwise=True)
 
 
 def call_op(op, inputs, attrs=()):

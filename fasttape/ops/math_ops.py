@@ -95,13 +95,6 @@ log = unary("log", np.log, lambda g, x: g / x)
 log1p = unary("log1p", np.log1p, lambda g, x: g / (1 + x))
 negative = unary("negative", np.negative, lambda g: -g, float_only=False)
 reciprocal = unary("reciprocal", np.reciprocal, lambda g, out: -g * out * out)
-# g * keep for a float g and a bool mask keep: `masked` (the relu-like VJPs)
-# on tensors; a gradient helper with no public function.
-_rules._MASKED_OP = _masked_op = _rules.register(
-    "_masked", "binary", lambda grad, keep: grad * keep, ("grad", "keep"),
-    {"grad": lambda g, keep: masked(g, keep)},
-    shape_fn=_rules.broadcast_shapes, dtype_fn=_rules.first_dtype, elementwise=True)
-
 relu = unary("relu", lambda x: np.maximum(x, 0),
              lambda g, out: masked(g, out > 0))  # subgradient 0 at 0, as TF
 relu6 = unary("relu6", lambda x: np.clip(x, 0, 6),
