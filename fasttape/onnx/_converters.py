@@ -165,14 +165,11 @@ _UNARY = {"abs": "Abs", "negative": "Neg", "exp": "Exp", "log": "Log", "sqrt": "
           "isnan": "IsNaN", "logical_not": "Not"}
 
 
-def _unary(onnx_type):
+def _same_inputs(onnx_type):
+    """A converter to the ONNX op of the same inputs (elementwise ops)."""
     def conv(ctx, node, ins):
         return ctx.op(onnx_type, ins, hint=node.name)
     return conv
-
-
-for _name, _type in _UNARY.items():
-    CONVERTERS[_name] = _unary(_type)
 
 _BINARY = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "maximum": "Max",
            "minimum": "Min", "pow": "Pow", "equal": "Equal", "less": "Less",
@@ -180,14 +177,8 @@ _BINARY = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "maximum": "Max",
            "logical_and": "And", "logical_or": "Or", "logical_xor": "Xor"}
 
 
-def _binary(onnx_type):
-    def conv(ctx, node, ins):
-        return ctx.op(onnx_type, ins, hint=node.name)
-    return conv
-
-
-for _name, _type in _BINARY.items():
-    CONVERTERS[_name] = _binary(_type)
+for _name, _type in (_UNARY | _BINARY).items():
+    CONVERTERS[_name] = _same_inputs(_type)
 
 
 @_register("not_equal")
