@@ -105,26 +105,31 @@ def _rebind_plans(swap):
         plan.rebind(rebind)
 
 
+def _timed(stack, phase, fn, args, kwargs):
+    """(fn(*args, **kwargs), start ns, end ns) with `phase` on the thread's
+    phase stack meanwhile (NumPy's float warnings off for quiet instruments)."""
+    stack.append(phase)
+    t0 = time.perf_counter_ns()
+    try:
+        if _quiet():
+            with np.errstate(all="ignore"):
+                out = fn(*args, **kwargs)
+        else:
+            out = fn(*args, **kwargs)
+    finally:
+        stack.pop()
+    return out, t0, time.perf_counter_ns()
+
+
 def _forward_wrapper(op, fwd):
     n_attrs = len(op.attr_names)
-    clock = time.perf_counter_ns
 
     def forward(*args, **kwargs):
         if not _ACTIVE:
             return fwd(*args, **kwargs)
         stack = _phase_stack()
         grad_of = stack[-1] if stack else None  # inside a VJP: the op differentiated
-        stack.append(grad_of)
-        t0 = clock()
-        try:
-            if _quiet():
-                with np.errstate(all="ignore"):
-                    out = fwd(*args, **kwargs)
-            else:
-                out = fwd(*args, **kwargs)
-        finally:
-            stack.pop()
-        t1 = clock()
+        out, t0, t1 = _timed(stack, grad_of, fwd, args, kwargs)
         inputs = args[:len(args) - n_attrs] if n_attrs else args
         for inst in list(_ACTIVE):
             inst.forward(op, inputs, out, grad_of, t0, t1, len(stack))
@@ -135,23 +140,12 @@ def _forward_wrapper(op, fwd):
 
 
 def _vjp_wrapper(op, fn, index):
-    clock = time.perf_counter_ns
 
     def vjp(*args, **kwargs):
         if not _ACTIVE:
             return fn(*args, **kwargs)
         stack = _phase_stack()
-        stack.append(op)
-        t0 = clock()
-        try:
-            if _quiet():
-                with np.errstate(all="ignore"):
-                    out = fn(*args, **kwargs)
-            else:
-                out = fn(*args, **kwargs)
-        finally:
-            stack.pop()
-        t1 = clock()
+        out, t0, t1 = _timed(stack, op, fn, args, kwargs)
         for inst in list(_ACTIVE):
             inst.backward(op, index, args, out, t0, t1, len(stack))
         return out
