@@ -187,3 +187,58 @@ static inline double ft_gelu_f64(double x) {
 
 FT_LOOP_F64(ft_erf_loop_d, erf)
 FT_LOOP_F64(ft_gelu_loop_d, ft_gelu_f64)
+
+/* Sums of every element of a contiguous float32 or float64 buffer: see
+ * Note [Fast sums] in fasttape/_core/_math.pxi. A chunk of up to
+ * FT_SUM_ROWS rows of FT_SUM_LANES elements is summed into FT_SUM_LANES
+ * independent accumulators, each adding its column in order: a loop gcc
+ * vectorises without reassociating anything (no -ffast-math). */
+#define FT_SUM_LANES 32
+#define FT_SUM_ROWS 8
+#define FT_SUM_CHUNK (FT_SUM_LANES * FT_SUM_ROWS)
+
+/* float32: each chunk is summed in float lanes, which then go into double
+ * lanes; the last (partial) row and the final lane sums are in double. */
+FT_CLONES double ft_sum_f32(const float *p, intptr_t n) {
+    double acc[FT_SUM_LANES] = {0};
+    intptr_t i = 0;
+    while (n - i >= FT_SUM_LANES) {
+        intptr_t rows = (n - i) / FT_SUM_LANES;
+        if (rows > FT_SUM_ROWS) rows = FT_SUM_ROWS;
+        float part[FT_SUM_LANES] = {0};
+        for (intptr_t r = 0; r < rows; r++, i += FT_SUM_LANES)
+            for (int j = 0; j < FT_SUM_LANES; j++) part[j] += p[i + j];
+        for (int j = 0; j < FT_SUM_LANES; j++) acc[j] += part[j];
+    }
+    for (int j = 0; i < n; i++, j++) acc[j] += p[i];
+    for (int w = FT_SUM_LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+
+/* float64: each chunk's lanes are added pairwise into one sum, and the chunk
+ * sums are combined pairwise too (a binary counter: a chunk's sum absorbs the
+ * partial sums below it while the count carries), so no term goes through
+ * more than FT_SUM_ROWS + log2(n) additions, as in NumPy's pairwise sum. */
+FT_CLONES double ft_sum_f64(const double *p, intptr_t n) {
+    double stack[64];
+    int depth = 0;
+    uint64_t count = 0;
+    intptr_t i = 0;
+    while (i < n) {
+        double part[FT_SUM_LANES] = {0};
+        int r = 0;
+        for (; r < FT_SUM_ROWS && n - i >= FT_SUM_LANES; r++, i += FT_SUM_LANES)
+            for (int j = 0; j < FT_SUM_LANES; j++) part[j] += p[i + j];
+        if (r < FT_SUM_ROWS)  /* the last chunk: its partial row */
+            for (int j = 0; i < n; i++, j++) part[j] += p[i];
+        for (int w = FT_SUM_LANES / 2; w > 0; w /= 2)
+            for (int j = 0; j < w; j++) part[j] += part[j + w];
+        double s = part[0];
+        for (uint64_t c = ++count; !(c & 1); c >>= 1) s += stack[--depth];
+        stack[depth++] = s;
+    }
+    double total = 0;
+    while (depth) total += stack[--depth];
+    return total;
+}

@@ -1,6 +1,6 @@
 /* Ufunc inner loops for erf and gelu (csrc/fasttape_math.c), with NumPy's
- * PyUFuncGenericFunction signature (intptr_t is npy_intp). Suffixes are
- * NumPy's type characters: e float16, f float32, d float64. */
+ * PyUFuncGenericFunction signature (intptr_t is npy_intp), and full sums.
+ * Suffixes are NumPy's type characters: e float16, f float32, d float64. */
 #ifndef FASTTAPE_MATH_H
 #define FASTTAPE_MATH_H
 
@@ -17,4 +17,8 @@ FT_DECLARE_LOOP(ft_gelu_loop_f);
 FT_DECLARE_LOOP(ft_gelu_loop_d);
 
 #undef FT_DECLARE_LOOP
+
+/* The sum of n contiguous elements (Note [Fast sums]). */
+double ft_sum_f32(const float *p, intptr_t n);
+double ft_sum_f64(const double *p, intptr_t n);
 #endif

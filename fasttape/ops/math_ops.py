@@ -401,9 +401,31 @@ def _extreme_vjp(g, x, x_shape, out, axis, keepdims):
     return _expand(g, x_shape, axis, keepdims) * mask / count
 
 
+def _full_sum(x, axis, keepdims, divide_by=1):
+    """The sum over every axis of a contiguous float32/float64 x divided by
+    `divide_by`, in double (Note [Fast sums] in _core/_math.pxi); None otherwise."""
+    if axis is not None and len(axis) != x.ndim:
+        return None
+    s = _core.sum_all(x)
+    if s is None:
+        return None
+    s = x.dtype.type(s / divide_by if divide_by else np.nan)
+    return np.full((1,) * x.ndim, s) if keepdims else s
+
+
+def _sum(x, axis, keepdims):
+    s = _full_sum(x, axis, keepdims)
+    if s is None:
+        s = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=_int_kept(x))
+    return s
+
+
 def _mean(x, axis, keepdims):
     if x.dtype.kind in "fc":  # np.add.reduce skips np.mean's Python-level wrapper
         n = _count(x.shape, axis)
+        s = _full_sum(x, axis, keepdims, n)
+        if s is not None:
+            return s
         return np.add.reduce(x, axis=axis, keepdims=keepdims) / (n if n else np.nan)
     return np.trunc(np.mean(x, axis=axis, keepdims=keepdims)).astype(x.dtype)  # ints: as TF
 
@@ -469,8 +491,7 @@ reduce_std = reduce(
     float_only=True)
 reduce_sum = reduce(
     "reduce_sum",
-    lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=_int_kept(x)),
-    lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims))
+    _sum, lambda g, x_shape, axis, keepdims: _expand(g, x_shape, axis, keepdims))
 reduce_variance = reduce(
     "reduce_variance", _variance,
     lambda g, x, x_shape, axis, keepdims:
