@@ -43,6 +43,7 @@ cdef class OpDef:
     cdef readonly bint joint
     cdef list vjp_fns
     cdef list vjp_plans
+    cdef list vjp_in_place          # per input: None or (VJP, its in-place variant)
     cdef readonly object vjp_sources
     cdef uint8_t save_in[MAX_ARGS]
     cdef bint save_all_in
@@ -64,6 +65,15 @@ cdef class OpDef:
     @property
     def saves_output(self):
         return tuple(j for j in range(self.n_out) if self.save_out[j])
+
+    @property
+    def in_place_vjps(self):
+        """{input name: in-place variant} of the VJPs that have one (Note
+        [Gradients in place] in _sweep.pxi)."""
+        if self.vjp_in_place is None:
+            return {}
+        return {self.input_names[i]: p[1] for i, p in enumerate(self.vjp_in_place)
+                if p is not None}
 
     @property
     def vjp_functions(self):
@@ -107,6 +117,23 @@ cdef class OpDef:
                                else v for v in attrs])
                 break
         return _apply(self, tuple(inputs), attrs)
+
+
+cdef int _add_in_place(OpDef op, object fn, str name, int i, int n_in) except -1:
+    """Records VJP fn's in-place variant (its `in_place` attribute), if any:
+    See Note [Gradients in place] in _sweep.pxi."""
+    ip = getattr(fn, "in_place", None)
+    if ip is None:
+        return 0
+    if not op.elementwise or op.n_out != 1 or op.variadic:
+        raise ValueError(f"op {op.name}: an in-place VJP needs an elementwise op with one output")
+    if list(inspect.signature(ip).parameters) != list(inspect.signature(fn).parameters):
+        raise TypeError(f"op {op.name}: the in-place VJP for {name} must take the arguments "
+                        "of the VJP it stands for")
+    if op.vjp_in_place is None:
+        op.vjp_in_place = [None] * n_in
+    op.vjp_in_place[i] = (fn, ip)
+    return 0
 
 
 cdef bytes _plan(OpDef op, object fn, str for_what):
@@ -221,6 +248,7 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
     op.save_attrs = False
     op.vjp_fns = []
     op.vjp_plans = []
+    op.vjp_in_place = None
     if len(input_names) > MAX_ARGS or n_out > MAX_ARGS:
         raise ValueError(f"op {name}: at most {MAX_ARGS} inputs and outputs")
     if vjp is None:
@@ -247,6 +275,7 @@ def register_op(str name, str family, forward, tuple input_names, vjp=None, *,
             else:
                 op.vjp_fns.append(fn)
                 op.vjp_plans.append(_plan(op, fn, n))
+                _add_in_place(op, fn, n, len(op.vjp_fns) - 1, len(input_names))
     for plan in op.vjp_plans:
         for k in range(0, len(plan), 2):
             if plan[k] == K_IN:

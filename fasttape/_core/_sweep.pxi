@@ -895,6 +895,80 @@ def _node_gradients(OpDef op, list inputs, tuple attrs, list outputs, list gs,
         free(slot)
 
 
+# Note [Gradients in place]
+# ~~~~~~~~~~~~~~~~~~~~~~~~~
+# Hand-written NumPy backpropagates with in-place updates of the gradient
+# arrays it owns (`dz *= 2 / n`, `dz *= 1 - h * h`); a VJP written as an
+# expression, `g * (1 - out * out)`, allocates a new array for each op of
+# the sweep. So the sweep over a tape's ndarrays (not over Tensors or graph
+# tensors) does what the hand-written code does, where it can prove it safe:
+# - Each gradient slot is taken out of the sweep's list by the entry that
+#   made its tensor: the tape is walked backwards, so every consumer has
+#   already added its part, and nothing reads the slot again, unless it is
+#   a source's (`keep`: gradient() returns it) or the entry also reads it.
+#   Taking it out also frees each gradient as early as PyTorch does.
+# - An elementwise op's VJP may have an `in_place` variant (the same
+#   arguments; set with ops._registry.in_place) that writes its result into
+#   g's buffer with the same ufunc calls in the same order, so the result is
+#   bitwise the VJP's. The sweep calls it for the last input that needs a
+#   gradient (no later VJP of the entry reads g) when g is an ndarray the
+#   sweep alone holds: its reference count is the sweep's one reference, it
+#   owns its (writeable) data, so no view, Tensor, saved value, seed or
+#   other slot can see it, and it has the output's full shape (not a lazy
+#   broadcast, Note [Broadcast gradients]).
+# Instrumented VJPs (the profiler's wrappers) are never replaced.
+
+cdef inline bint _has_slot(int64_t *slot, int n_in, int64_t s) noexcept:
+    cdef int i
+    for i in range(n_in):
+        if slot[i] == s:
+            return True
+    return False
+
+
+cdef extern from *:
+    """
+    static uint64_t ft_in_place_vjps = 0;
+    /* gs[0] is an ndarray that only the list holds, owning writeable data */
+    static int ft_sole_array(PyObject *list) {
+        PyObject *o = PyList_GET_ITEM(list, 0);
+        return Py_REFCNT(o) == 1 && PyArray_CheckExact(o)
+            && PyArray_CHKFLAGS((PyArrayObject *)o, NPY_ARRAY_OWNDATA | NPY_ARRAY_WRITEABLE)
+            && PyArray_BASE((PyArrayObject *)o) == NULL;
+    }
+    """
+    bint ft_sole_array(object lst)
+    uint64_t ft_in_place_vjps
+
+
+cdef bint _in_place_on = True
+
+
+def in_place_count():
+    """How many VJPs wrote into their gradient's buffer (Note [Gradients in place])."""
+    return ft_in_place_vjps
+
+
+def set_in_place_vjps(bint enabled):
+    """Turns in-place VJPs on or off (for tests and benchmarks: the results are
+    the same either way); returns the previous setting."""
+    global _in_place_on
+    previous = _in_place_on
+    _in_place_on = enabled
+    return previous
+
+
+cdef inline object _in_place_variant(OpDef op, int i, object fn, list gs, int64_t *out_rec):
+    """fn's in-place variant when the sweep may overwrite gs[0]: Note [Gradients in place]."""
+    pair = op.vjp_in_place[i]
+    if pair is not None and _in_place_on and (<tuple>pair)[0] is fn and ft_sole_array(gs) \
+            and _shape_is(gs[0], out_rec):
+        global ft_in_place_vjps
+        ft_in_place_vjps += 1
+        return (<tuple>pair)[1]
+    return fn
+
+
 @cython.final
 cdef class _Sweep:
     """State of one reverse sweep: dense gradient slots, the value space and
@@ -903,6 +977,8 @@ cdef class _Sweep:
     cdef Tape tape             # the tape whose entries tape_entry() reads
     cdef list grads
     cdef uint8_t *owned        # 1 where the slot's value was allocated by the sweep
+    cdef uint8_t *keep         # 1 where the slot's value is read after the sweep (a source)
+    cdef bint take             # node() takes each output gradient out of its slot
     cdef bint release          # drop saved values as soon as their entry is done
     cdef list argbuf, gbuf, inbuf, outbuf
     cdef readonly tuple batch  # () or (B,): the leading axis of batched cotangents
@@ -917,8 +993,11 @@ cdef class _Sweep:
         self.seg_cap = 0
         self.grads = [None] * n_slots
         self.owned = <uint8_t*>calloc(n_slots + 1, 1)
-        if self.owned == NULL:
+        self.keep = <uint8_t*>calloc(n_slots + 1, 1)
+        if self.owned == NULL or self.keep == NULL:
             raise MemoryError()
+        # Note [Gradients in place]: a tape's sweep over ndarrays
+        self.take = tape is not None and vs is _RAW_SPACE
         self.release = tape is not None and not tape.persistent
         self.argbuf = [None] * MAX_ARGS
         self.gbuf = [None] * MAX_ARGS
@@ -928,6 +1007,7 @@ cdef class _Sweep:
     def __dealloc__(self):
         free(self.seg)
         free(self.owned)
+        free(self.keep)
 
     # ------------------------------------------------ seeding and results
     cdef int seed(self, int64_t s, Tensor target, object seed) except -1:
@@ -1073,7 +1153,7 @@ cdef class _Sweep:
         slot[n_in + j] that of output j (-1: none); meta + mp[i] is the shape
         record of input i (then of the outputs); saved_in / saved_out hold
         the saved values the op's VJPs name (as vs.arg gives them)."""
-        cdef int i, j
+        cdef int i, j, last = -1
         cdef int64_t s
         cdef bint any_g = False, any_in = False
         cdef list gs = self.gbuf
@@ -1090,13 +1170,21 @@ cdef class _Sweep:
                 g = self.grads[s] if s >= 0 else None
                 if g is not None:
                     any_g = True
+                    if self.take and not self.keep[s] and not _has_slot(slot, n_in, s):
+                        self.grads[s] = None  # this entry is its last reader
                     if self.batch:
                         g = self.full(g, self.batch + _meta_shape(meta, mp[n_in + j]))
                     elif not op.lazy_grads and not self.vs.slot_full(g, meta + mp[n_in + j]):
                         g = self.full(g, _meta_shape(meta, mp[n_in + j]))
                 gs[j] = g
+            g = None
             if not any_g:
                 return 0
+            if op.vjp_in_place is not None and self.take and not self.batch:
+                # the last input with a VJP may write into g: Note [Gradients in place]
+                for i in range(n_in):
+                    if slot[i] >= 0 and op.vjp_fns[i] is not None:
+                        last = i
             if self.batch and not op.batchable:
                 return self.rows(op, gs, saved_in, saved_out, attrs, meta, mp, n_in, n_out, slot)
             if op.joint:
@@ -1120,11 +1208,14 @@ cdef class _Sweep:
                     if fn is _IDENTITY:
                         gi = gs[0]
                     else:
+                        if i == last:
+                            fn = _in_place_variant(op, i, fn, gs, meta + mp[n_in])
                         gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
                                        attrs, meta, mp, n_in)
                     if gi is not None:
                         self.accumulate(slot[i], self.fit(gi, meta, mp[i], mp[n_in], op, i,
                                                           saved_in[i]))
+                    gi = None
         finally:
             for j in range(min(n_out, MAX_ARGS)):
                 gs[j] = None

@@ -379,6 +379,10 @@ cdef class Tape:
             if n_slots < 0:
                 raise MemoryError("GradientTape.gradient: out of memory while pruning")
             sweep = _Sweep(self, n_slots, _TENSOR_SPACE if higher else _RAW_SPACE, batch)
+            for i in range(len(sources)):
+                s = ft_slots_get(&slots, src[i])
+                if s >= 0:
+                    sweep.keep[s] = 1  # read after the sweep: Note [Gradients in place]
             for i in range(len(targets)):
                 s = ft_slots_get(&slots, tgt[i])
                 if s < 0:

@@ -1052,6 +1052,16 @@ def check_range(values, n, what, where=""):
             f"[{values.min()}, {values.max()}]")
 
 
+def in_place(vjp, variant):
+    """Gives an elementwise op's VJP an in-place variant: `variant` takes the
+    same arguments and computes the same result with the same ufunc calls in
+    the same order (bitwise equal), writing it into g's buffer (`out=g`). The
+    sweep calls it when it alone holds g: Note [Gradients in place] in
+    fasttape/_core/_sweep.pxi. Returns vjp."""
+    vjp.in_place = variant
+    return vjp
+
+
 def masked(g, keep):
     """g where the bool `keep` holds, else 0: the VJP of relu-like selections.
 
@@ -1068,7 +1078,9 @@ def masked(g, keep):
 # g * keep for a float g and a bool mask keep: a gradient helper with no
 # public function (its OpSpec is relu's)
 _masked_op = register("_masked", "binary", lambda grad, keep: grad * keep, ("grad", "keep"),
-                      {"grad": lambda g, keep: masked(g, keep)}, shape_fn=broadcast_shapes,
+                      {"grad": in_place(lambda g, keep: masked(g, keep),
+                                        lambda g, keep: np.multiply(g, keep, out=g))},
+                      shape_fn=broadcast_shapes,
                       dtype_fn=first_dtype, elementwise=True)
 
 

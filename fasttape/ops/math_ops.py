@@ -21,6 +21,7 @@ from fasttape.ops._registry import (
     call_op,
     composite,
     convert_to_tensor,
+    in_place,
     incompatible,
     masked,
     nondiff,
@@ -71,7 +72,8 @@ cosh = unary("cosh", np.cosh, lambda g, x: g * np.sinh(x))
 elu = unary("elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
             lambda g, x, out: np.where(x > 0, g, g * (out + 1)))
 erf = unary("erf", _erf, lambda g, x: g * _TWO_OVER_SQRT_PI * np.exp(-x * x))
-exp = unary("exp", np.exp, lambda g, out: g * out)
+exp = unary("exp", np.exp, in_place(lambda g, out: g * out,
+                                     lambda g, out: np.multiply(g, out, out=g)))
 
 
 def _calibrate_elision():
@@ -93,10 +95,12 @@ expm1 = unary("expm1", np.expm1, lambda g, out: g * (out + 1))
 floor = unary("floor", np.floor, None)
 log = unary("log", np.log, lambda g, x: g / x)
 log1p = unary("log1p", np.log1p, lambda g, x: g / (1 + x))
-negative = unary("negative", np.negative, lambda g: -g, float_only=False)
+negative = unary("negative", np.negative,
+                 in_place(lambda g: -g, lambda g: np.negative(g, out=g)), float_only=False)
 reciprocal = unary("reciprocal", np.reciprocal, lambda g, out: -g * out * out)
 relu = unary("relu", lambda x: np.maximum(x, 0),
-             lambda g, out: masked(g, out > 0))  # subgradient 0 at 0, as TF
+             in_place(lambda g, out: masked(g, out > 0),  # subgradient 0 at 0, as TF
+                      lambda g, out: np.multiply(g, out > 0, out=g)))
 relu6 = unary("relu6", lambda x: np.clip(x, 0, 6),
               lambda g, x: masked(g, (x > 0) & (x < 6)))
 round = unary("round", np.round, None)  # noqa: A001  (half to even, as TF)
@@ -105,7 +109,9 @@ selu = unary("selu",
              lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0))),
              lambda g, x, out: np.where(x > 0, _SELU_SCALE * g,
                                         g * (out + _SELU_SCALE * _SELU_ALPHA)))
-sigmoid = unary("sigmoid", _sigmoid, lambda g, out: g * out * (1 - out))
+sigmoid = unary("sigmoid", _sigmoid, in_place(
+    lambda g, out: g * out * (1 - out),
+    lambda g, out: np.multiply(np.multiply(g, out, out=g), 1 - out, out=g)))
 sign = unary("sign", np.sign, lambda g: g * 0, float_only=False)  # zero a.e., as TF
 sin = unary("sin", np.sin, lambda g, x: g * np.cos(x))
 sinh = unary("sinh", np.sinh, lambda g, x: g * np.cosh(x))
@@ -114,7 +120,8 @@ softplus = unary("softplus", lambda x: np.logaddexp(0, x),
 sqrt = unary("sqrt", np.sqrt, lambda g, out: 0.5 * g / out)
 square = unary("square", np.square, lambda g, x: 2 * g * x, float_only=False)
 tan = unary("tan", np.tan, lambda g, out: g * (1 + out * out))
-tanh = unary("tanh", np.tanh, lambda g, out: g * (1 - out * out))
+tanh = unary("tanh", np.tanh, in_place(lambda g, out: g * (1 - out * out),
+                                        lambda g, out: np.multiply(g, 1 - out * out, out=g)))
 
 # --- unary with an attribute --------------------------------------------------
 _GELU_C = 0.7978845608028654  # sqrt(2 / pi)
@@ -221,7 +228,8 @@ atan2 = binary("atan2", _floats_only(np.arctan2), {  # atan2(y, x) as TF: here x
     "y": lambda g, x, y: -g * x / (x * x + y * y)},
     dtype_fn=lambda x, y: _float_operands_dtype(_rules.one_dtype(x, y)))
 divide = binary("divide", np.true_divide,
-                {"x": lambda g, y: g / y, "y": lambda g, y, out: -g * out / y})
+                {"x": in_place(lambda g, y: g / y, lambda g, y: np.divide(g, y, out=g)),
+                 "y": lambda g, y, out: -g * out / y})
 def _int_divisor_check(fn):
     """fn(x, y) that raises, as TensorFlow, where an integer y is 0 (NumPy returns 0)."""
     def forward(x, y):
@@ -243,7 +251,9 @@ minimum = binary("minimum", np.minimum, {
     "y": lambda g, x, y: masked(g, ~(x <= y))})
 mod = binary("mod", _int_divisor_check(np.mod),
              {"x": "identity", "y": lambda g, x, y: -g * np.floor_divide(x, y)})
-multiply = binary("multiply", np.multiply, {"x": lambda g, y: g * y, "y": lambda g, x: g * x})
+multiply = binary("multiply", np.multiply, {
+    "x": in_place(lambda g, y: g * y, lambda g, y: np.multiply(g, y, out=g)),
+    "y": in_place(lambda g, x: g * x, lambda g, x: np.multiply(g, x, out=g))})
 def _pow_grad_x(g, x, y):
     if type(y) is int or type(y) is float:  # a Python exponent: x ** 2 is the common case
         if y == 2:
@@ -255,7 +265,8 @@ def _pow_grad_x(g, x, y):
 pow = binary("pow", operator.pow, {  # noqa: A001  (ndarray ** 2 takes NumPy's fast path)
     "x": _pow_grad_x,
     "y": lambda g, x, out: g * out * _positive_log(x)})
-subtract = binary("subtract", np.subtract, {"x": "identity", "y": lambda g: -g})
+subtract = binary("subtract", np.subtract, {
+    "x": "identity", "y": in_place(lambda g: -g, lambda g: np.negative(g, out=g))})
 
 # --- comparisons and logic: not differentiable ----------------------------------
 bitwise_and = nondiff("bitwise_and", np.bitwise_and, dtype_fn=_rules.ufunc_dtype(np.bitwise_and))
