@@ -127,12 +127,19 @@ cdef int _add_in_place(OpDef op, object fn, str name, int i, int n_in) except -1
         return 0
     if not op.elementwise or op.n_out != 1 or op.variadic:
         raise ValueError(f"op {op.name}: an in-place VJP needs an elementwise op with one output")
-    if list(inspect.signature(ip).parameters) != list(inspect.signature(fn).parameters):
+    params = list(inspect.signature(fn).parameters)
+    if list(inspect.signature(ip).parameters) != params:
         raise TypeError(f"op {op.name}: the in-place VJP for {name} must take the arguments "
                         "of the VJP it stands for")
+    into = fn.in_place_into
+    if into not in params or not (into in ("g", "out") or into in op.input_names):
+        raise ValueError(f"op {op.name}: the in-place VJP for {name} writes into {into!r}, "
+                         "which is not g, out or an input the VJP takes")
     if op.vjp_in_place is None:
         op.vjp_in_place = [None] * n_in
-    op.vjp_in_place[i] = (fn, ip)
+    # (VJP, variant, what it writes into: -1 g, -2 out, k input k)
+    op.vjp_in_place[i] = (fn, ip, -1 if into == "g" else -2 if into == "out"
+                          else op.input_names.index(into))
     return 0
 
 

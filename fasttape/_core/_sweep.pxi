@@ -958,15 +958,28 @@ def set_in_place_vjps(bint enabled):
     return previous
 
 
-cdef inline object _in_place_variant(OpDef op, int i, object fn, list gs, int64_t *out_rec):
-    """fn's in-place variant when the sweep may overwrite gs[0]: Note [Gradients in place]."""
-    pair = op.vjp_in_place[i]
-    if pair is not None and _in_place_on and (<tuple>pair)[0] is fn and ft_sole_array(gs) \
-            and _shape_is(gs[0], out_rec):
-        global ft_in_place_vjps
-        ft_in_place_vjps += 1
-        return (<tuple>pair)[1]
-    return fn
+cdef extern from "Python.h":
+    PyObject *ft_list_item "PyList_GET_ITEM"(object, Py_ssize_t)
+
+
+cdef bint _dead_saved(list saved, int64_t pos) noexcept:
+    """saved[pos] (a tape's saved value) is a plain Tensor that only the list
+    holds, with no weak references, whose ndarray only it and the entry's
+    list of saved values hold, owning its writeable data: nothing else can
+    ever read that buffer. See Note [Gradients in place]."""
+    cdef PyObject *t
+    cdef PyObject *a
+    if pos < 0:
+        return False
+    t = ft_list_item(saved, pos)
+    if Py_REFCNT(t) != 1 or type(<object>t) is not Tensor or ft_has_weakrefs(t) \
+            or (<Tensor>t)._flags & _F_VARIABLE:
+        return False
+    a = <PyObject*>(<Tensor>t)._value
+    return (Py_REFCNT(a) == 2 and cnp.PyArray_CheckExact(<object>a)
+            and cnp.PyArray_BASE(<cnp.ndarray>a) == NULL
+            and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a,
+                                     cnp.NPY_ARRAY_OWNDATA | cnp.NPY_ARRAY_WRITEABLE))
 
 
 @cython.final
@@ -979,6 +992,7 @@ cdef class _Sweep:
     cdef uint8_t *owned        # 1 where the slot's value was allocated by the sweep
     cdef uint8_t *keep         # 1 where the slot's value is read after the sweep (a source)
     cdef bint take             # node() takes each output gradient out of its slot
+    cdef int64_t saved_at[2 * MAX_ARGS]  # tape_entry: where each saved input, output is
     cdef bint release          # drop saved values as soon as their entry is done
     cdef list argbuf, gbuf, inbuf, outbuf
     cdef readonly tuple batch  # () or (B,): the leading axis of batched cotangents
@@ -998,6 +1012,8 @@ cdef class _Sweep:
             raise MemoryError()
         # Note [Gradients in place]: a tape's sweep over ndarrays
         self.take = tape is not None and vs is _RAW_SPACE
+        for i in range(2 * MAX_ARGS):
+            self.saved_at[i] = -1
         self.release = tape is not None and not tape.persistent
         self.argbuf = [None] * MAX_ARGS
         self.gbuf = [None] * MAX_ARGS
@@ -1122,16 +1138,22 @@ cdef class _Sweep:
                 for i in range(n_in):
                     if op.save_all_in or (i < MAX_ARGS and op.save_in[i]):
                         saved_in[i] = vs.arg(self.tape._saved[pos])
+                        if i < MAX_ARGS:
+                            self.saved_at[i] = pos
                         pos += 1
                 for j in range(n_out):
                     if op.save_out[j]:
                         saved_out[j] = vs.arg(self.tape._saved[pos])
+                        if j < MAX_ARGS:
+                            self.saved_at[MAX_ARGS + j] = pos
                         pos += 1
                 if op.save_attrs:
                     attrs = self.tape._saved[pos]
                     pos += 1
             self.node(op, n_in, n_out, slot, meta, mp, saved_in, saved_out, attrs)
         finally:
+            for j in range(2 * MAX_ARGS):
+                self.saved_at[j] = -1
             for j in range(min(n_out, MAX_ARGS)):
                 saved_out[j] = None
             if saved_in is self.inbuf:
@@ -1209,7 +1231,8 @@ cdef class _Sweep:
                         gi = gs[0]
                     else:
                         if i == last:
-                            fn = _in_place_variant(op, i, fn, gs, meta + mp[n_in])
+                            fn = self.in_place(op, i, fn, gs, saved_in, saved_out,
+                                               meta + mp[n_in])
                         gi = self.call(fn, op.vjp_plans[i], op, gs, saved_in, saved_out,
                                        attrs, meta, mp, n_in)
                     if gi is not None:
@@ -1220,6 +1243,32 @@ cdef class _Sweep:
             for j in range(min(n_out, MAX_ARGS)):
                 gs[j] = None
         return 0
+
+    cdef object in_place(self, OpDef op, int i, object fn, list gs, list saved_in,
+                         list saved_out, int64_t *out_rec):
+        """fn's in-place variant when the sweep may overwrite what it writes
+        into, else fn: See Note [Gradients in place]. out_rec: the output's
+        shape record."""
+        global ft_in_place_vjps
+        cdef int into
+        pair = op.vjp_in_place[i]
+        if pair is None or not _in_place_on or (<tuple>pair)[0] is not fn:
+            return fn
+        into = (<tuple>pair)[2]
+        if into == -1:
+            if not (ft_sole_array(gs) and _shape_is(gs[0], out_rec)):
+                return fn
+        else:
+            # a saved input or output, read by no one after this entry: a
+            # tape that releases its record, and the saved tensor held by it alone
+            if not (self.release and _dead_saved(self.tape._saved,
+                                                 self.saved_at[MAX_ARGS if into == -2 else into])):
+                return fn  # (checked before `v` below holds a reference)
+            v = saved_out[0] if into == -2 else saved_in[into]
+            if not (_shape_is(v, out_rec) and cnp.PyArray_TYPE(<cnp.ndarray>v) == <int>out_rec[0]):
+                return fn
+        ft_in_place_vjps += 1
+        return (<tuple>pair)[1]
 
     cdef object call(self, object fn, bytes plan, OpDef op, list gs, list saved_in,
                      list saved_out, object attrs, int64_t *meta, int64_t *mp, int n_in):
@@ -1469,3 +1518,4 @@ cdef inline object _tensor_of(object v):
     if isinstance(v, Tensor):
         return v
     return _wrap(_as_array(v))
+

@@ -1052,13 +1052,15 @@ def check_range(values, n, what, where=""):
             f"[{values.min()}, {values.max()}]")
 
 
-def in_place(vjp, variant):
+def in_place(vjp, variant, into="g"):
     """Gives an elementwise op's VJP an in-place variant: `variant` takes the
-    same arguments and computes the same result with the same ufunc calls in
-    the same order (bitwise equal), writing it into g's buffer (`out=g`). The
-    sweep calls it when it alone holds g: Note [Gradients in place] in
+    same arguments and computes the same result bitwise (the same ufunc calls
+    on the same values), writing it into the buffer of argument `into`: g,
+    or a saved input or output (`out=`). The sweep calls it when nothing else
+    can see that buffer: Note [Gradients in place] in
     fasttape/_core/_sweep.pxi. Returns vjp."""
     vjp.in_place = variant
+    vjp.in_place_into = into
     return vjp
 
 

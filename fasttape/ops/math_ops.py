@@ -118,7 +118,9 @@ sinh = unary("sinh", np.sinh, lambda g, x: g * np.cosh(x))
 softplus = unary("softplus", lambda x: np.logaddexp(0, x),
                  lambda g, out: -g * np.expm1(-out))  # sigmoid(x) = 1 - exp(-softplus(x))
 sqrt = unary("sqrt", np.sqrt, lambda g, out: 0.5 * g / out)
-square = unary("square", np.square, lambda g, x: 2 * g * x, float_only=False)
+square = unary("square", np.square, in_place(
+    lambda g, x: 2 * g * x, lambda g, x: np.multiply(x, 2 * g, out=x), into="x"),
+    float_only=False)
 tan = unary("tan", np.tan, lambda g, out: g * (1 + out * out))
 tanh = unary("tanh", np.tanh, in_place(lambda g, out: g * (1 - out * out),
                                         lambda g, out: np.multiply(g, 1 - out * out, out=g)))
@@ -262,8 +264,15 @@ def _pow_grad_x(g, x, y):
     return g * y * x ** (y - 1)
 
 
+def _pow_grad_x_into_x(g, x, y):
+    # Note [Gradients in place]: x * (g * 2) is (g * 2) * x bitwise
+    if (type(y) is int or type(y) is float) and y == 2:
+        return np.multiply(x, g * 2, out=x)
+    return _pow_grad_x(g, x, y)
+
+
 pow = binary("pow", operator.pow, {  # noqa: A001  (ndarray ** 2 takes NumPy's fast path)
-    "x": _pow_grad_x,
+    "x": in_place(_pow_grad_x, _pow_grad_x_into_x, into="x"),
     "y": lambda g, x, out: g * out * _positive_log(x)})
 subtract = binary("subtract", np.subtract, {
     "x": "identity", "y": in_place(lambda g: -g, lambda g: np.negative(g, out=g))})

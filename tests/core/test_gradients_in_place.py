@@ -4,6 +4,7 @@ else can see that buffer, and the results are bitwise those of the ordinary
 VJPs. Every op of the table with an in-place VJP is checked."""
 
 import contextlib
+import weakref
 
 import numpy as np
 import pytest
@@ -58,22 +59,29 @@ def test_the_table_has_in_place_vjps():
 def test_every_in_place_vjp_equals_its_vjp_bitwise(op, name, dtype):
     rng = np.random.default_rng(0)
     shape = (5, 7)
-    inputs = [_OTHER_INPUTS[n](rng, shape) if n in _OTHER_INPUTS
+    values = [_OTHER_INPUTS[n](rng, shape) if n in _OTHER_INPUTS
               else ft.constant(rng.uniform(0.5, 2.0, shape).astype(dtype))
               for n in op.input_names]
     c = ft.constant(rng.standard_normal(shape).astype(dtype))
-    source = inputs[op.input_names.index(name)]
+    k = op.input_names.index(name)
+    into = op.in_place_vjps[name].__code__.co_varnames  # (only to name it in errors)
+    source = values[k]
 
     def grads():
         with ft.GradientTape() as tape:
             tape.watch(source)
-            # c makes the op's output gradient a full array the sweep alone holds
+            # x * 1.0: a temporary input, which only the tape holds (a variant
+            # may write into a saved input nobody else sees); c makes the
+            # op's output gradient a full array the sweep alone holds
+            inputs = [v * 1.0 if i == k else v for i, v in enumerate(values)]
             y = ft.reduce_sum(op.apply(inputs, ()) * c)
+            del inputs
         return [tape.gradient(y, source)]
 
     off, on, n = _both(grads)
     _assert_same(off, on)
-    assert n == 1, f"{op.name}: the in-place VJP for {name} was not used"
+    # the op's variant, then multiply's (x * 1.0) into the buffer it returned
+    assert n == 2, f"{op.name}: the in-place VJP for {name} ({into}) was not used"
 
 
 def test_a_training_step_uses_them_and_matches():
@@ -159,6 +167,49 @@ def test_saved_values_the_user_holds_are_untouched():
     tape.gradient(y, x)
     np.testing.assert_array_equal(h.numpy(), h0)
     np.testing.assert_array_equal(e.numpy(), e0)
+
+
+def test_a_saved_input_is_written_only_when_nothing_else_can_see_it():
+    # pow's variant writes into its saved input z when nothing else holds z
+    rng = np.random.default_rng(4)
+    x = ft.Variable(rng.uniform(0.5, 1.5, (6, 6)))
+    z0 = x.numpy() + 1.0
+
+    for hold in ("tensor", "weakref", "array", "twice", None):
+        held = []
+        c0 = core.in_place_count()
+        with ft.GradientTape() as tape:
+            z = x + 1.0
+            if hold == "tensor":
+                held.append(z)
+            elif hold == "weakref":
+                held.append(weakref.ref(z))
+            elif hold == "array":
+                held.append(z.numpy())
+            y = ft.reduce_sum(z ** 2)
+            if hold == "twice":  # saved by a second op too: that op's entry comes
+                # first in the sweep and releases it, so pow's may still write
+                y = y + ft.reduce_sum(ft.square(z))
+            del z
+        g = tape.gradient(y, x)
+        np.testing.assert_allclose(g.numpy(), (4 if hold == "twice" else 2) * z0)
+        if hold == "tensor":
+            np.testing.assert_array_equal(held[0].numpy(), z0)
+        elif hold == "array":
+            np.testing.assert_array_equal(held[0], z0)
+        assert core.in_place_count() == c0 + (hold in (None, "twice")), hold
+
+
+def test_a_persistent_tape_never_writes_into_saved_values():
+    x = ft.Variable(np.linspace(0.5, 1.5, 9).reshape(3, 3))
+    c0 = core.in_place_count()
+    with ft.GradientTape(persistent=True) as tape:
+        y = ft.reduce_sum((x + 1.0) ** 2)
+    first = tape.gradient(y, x).numpy()
+    second = tape.gradient(y, x).numpy()
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, 2 * (x.numpy() + 1.0))
+    assert core.in_place_count() == c0
 
 
 def test_higher_order_gradients_do_not_use_them_and_are_right():
