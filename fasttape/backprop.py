@@ -117,6 +117,13 @@ class GradientTape(_core.Tape):
         `explain_unconnected=True`, a warning says why for each such source
         (see `ft.debugging.explain_gradient`).
         """
+        if (isinstance(target, Tensor) and output_gradients is None
+                and unconnected_gradients is UnconnectedGradients.NONE
+                and not explain_unconnected and self._graph_record is None
+                and _tensor_list(sources)):
+            # the common call, `tape.gradient(loss, [w, b])`, without nest's walks
+            _not_symbolic(target, "target")
+            return self._gradient([target], _check_sources(sources), None, False)
         unconnected = UnconnectedGradients(unconnected_gradients)
         if self._graph_record is not None:
             return self._graph_record.gradient(target, sources, output_gradients, unconnected)
@@ -213,8 +220,12 @@ def _flat_seeds(output_gradients, targets):
     return seeds
 
 
+def _tensor_list(sources):
+    return type(sources) is list and all(isinstance(s, Tensor) for s in sources)
+
+
 def _check_sources(sources):
-    flat = nest.flatten(sources)
+    flat = sources if _tensor_list(sources) else nest.flatten(sources)
     for s in flat:
         if not isinstance(s, Tensor):
             raise TypeError(
