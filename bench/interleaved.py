@@ -1,6 +1,7 @@
 """Ratios to hand-written NumPy measured in one process, the libraries taking
 turns: for each workload, NumPy, fasttape eager and ft.function each run a
-batch of steps in turn, 25 rounds, and each keeps its fastest batch.
+batch of steps in turn (each round starting with the next of them), 25
+rounds, and each keeps its fastest batch.
 
 run.py runs every cell in its own process, the BENCH.md method; on a shared
 VM the cells of one row can land minutes apart under different load, and
@@ -33,8 +34,12 @@ def measure(name, rounds=25, target=0.02):
     work["numpy"].step(state["numpy"])
     n = max(1, int(target / max(time.perf_counter() - t, 1e-9)))
     best = {lib: float("inf") for lib in work}
-    for _ in range(rounds):
-        for lib, w in work.items():
+    libs = list(work)
+    for r in range(rounds):
+        # each round starts with the next library: the one that runs right
+        # after another's allocations and cache contents is not always the same
+        for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
+            w = work[lib]
             t = time.perf_counter()
             for _ in range(n):
                 w.step(state[lib])

@@ -192,10 +192,10 @@ void ft_slots_free(ft_slots_t *s) {
 static int ft_slots_prepare(ft_slots_t *s, int64_t lo, int64_t hi, int64_t n_ids) {
     if (hi < lo) return 0;
     int64_t span = hi - lo + 1;
-    if (span > 4 * n_ids + 4096) return 0;
+    if (span > 4 * n_ids + 256) return 0; /* else clearing it costs more than hashing */
     s->dense = malloc((size_t)span * sizeof(int64_t));
     if (!s->dense) return FT_ENOMEM;
-    for (int64_t k = 0; k < span; k++) s->dense[k] = -1;
+    memset(s->dense, 0xff, (size_t)span * sizeof(int64_t)); /* every entry -1 */
     s->lo = lo;
     s->span = span;
     return 0;
