@@ -901,8 +901,12 @@ def _xent_np(labels, logits, axis):
 
 
 def _dropout_np(x, rate, seed, noise_shape=None):
-    keep = np.random.default_rng(seed).random(x.shape if noise_shape is None else noise_shape)
-    return x * np.where(keep >= rate, 1 / (1 - rate), 0.0)
+    # dropout's draw: the generator's raw 32-bit words, kept when >= rate * 2**32
+    shape = x.shape if noise_shape is None else noise_shape
+    n = int(np.prod(shape))
+    bits = np.random.default_rng(seed).bit_generator.random_raw((n + 1) // 2)
+    keep = bits.view(np.uint32)[:n].reshape(shape) >= round(rate * 2.0**32)
+    return x * np.where(keep, 1 / (1 - rate), 0.0)
 
 
 def _layer_norm_np(x, gamma, beta, axis, epsilon):

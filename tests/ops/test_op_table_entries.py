@@ -265,5 +265,7 @@ def test_dropout_draws_a_fresh_mask_each_run_and_its_gradient_is_the_mask():
     # an op-level seed: the same mask every run, as before it was drawn in the op
     same = [ft.nn.dropout(x, 0.3, seed=5).numpy() for _ in range(2)]
     np.testing.assert_array_equal(*same)
-    keep = np.random.default_rng(5).random(200).reshape(4, 50) >= 0.3
+    # the draw: the generator's raw 32-bit words, kept when >= rate * 2**32
+    bits = np.random.default_rng(5).bit_generator.random_raw(100).view(np.uint32)
+    keep = bits.reshape(4, 50) >= round(0.3 * 2**32)
     np.testing.assert_array_equal(same[0], np.where(keep, 1 / 0.7, 0.0))
