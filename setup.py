@@ -17,7 +17,7 @@ extensions = [
     Extension(
         "fasttape._core.core",
         ["fasttape/_core/core.pyx", "csrc/fasttape_tape.c", "csrc/fasttape_alloc.c",
-         "csrc/fasttape_math.c"],
+         "csrc/fasttape_math.c", "csrc/fasttape_nn.c"],
         include_dirs=["csrc", np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         extra_compile_args=C_ARGS,

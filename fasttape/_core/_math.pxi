@@ -104,3 +104,70 @@ cpdef object sum_all(object x):
         else:
             s = ft_sum_f64(<const double *>cnp.PyArray_DATA(a), n)
     return s
+
+
+# Note [Pooling loops]
+# ~~~~~~~~~~~~~~~~~~~~
+# max_pool2d's gradient (MaxPoolGrad: each output gradient goes to the first
+# maximum of its window) took, in NumPy, one strided comparison, two mask
+# updates and one strided multiply per window tap: ~210 us for the digits
+# convnet's (64, 8, 8, 32) pooling, more than the pooling itself. One C loop
+# over the NHWC buffers (csrc/fasttape_nn.c) walks each window once, with
+# the channels innermost (contiguous: gcc vectorises the compare-and-add),
+# ~10x faster. It gives the same result as the NumPy path it replaces,
+# except that a NaN or inf gradient no longer spreads NaN to the window's
+# other elements (the NumPy path multiplied g by the 0/1 masks): it is added
+# at the maximum alone, as TensorFlow does. float32 and float64 over 1 or 2
+# spatial axes; other dtypes keep the NumPy path.
+
+cdef extern from "fasttape_nn.h":
+    ctypedef struct ft_pool2d_t:
+        cnp.npy_intp n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl
+    void ft_max_pool_grad_f32(const ft_pool2d_t *p, const float *x, const float *out,
+                              const float *g, float *dx, void *scratch) nogil
+    void ft_max_pool_grad_f64(const ft_pool2d_t *p, const double *x, const double *out,
+                              const double *g, double *dx, void *scratch) nogil
+
+
+def max_pool_grad_2d(object x, object out, object g, tuple ksize, tuple strides, tuple pads):
+    """dL/dx of a 2-D max pooling over NHWC x (its output `out`, the output's
+    gradient g), or None for a dtype the loop does not take (Note [Pooling
+    loops]). ksize, strides: 2 ints; pads: 2 (before, after) pairs."""
+    cdef ft_pool2d_t p
+    cdef cnp.ndarray xa, oa, ga, dx
+    cdef void *scratch
+    cdef int t
+    if not (isinstance(x, cnp.ndarray) and isinstance(out, cnp.ndarray)
+            and isinstance(g, cnp.ndarray)):
+        return None
+    t = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or x.ndim != 4 or out.dtype != x.dtype \
+            or g.dtype != x.dtype or g.shape != out.shape:
+        return None
+    xa = np.ascontiguousarray(x)
+    oa = np.ascontiguousarray(out)
+    ga = np.ascontiguousarray(g)
+    p.n, p.h, p.w, p.c = x.shape
+    p.oh, p.ow = out.shape[1], out.shape[2]
+    p.kh, p.kw = ksize
+    p.sh, p.sw = strides
+    p.pt, p.pl = pads[0][0], pads[1][0]
+    dx = np.zeros(x.shape, x.dtype)
+    scratch = malloc((p.c + 1) * 8)
+    if scratch == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            if t == cnp.NPY_FLOAT:
+                ft_max_pool_grad_f32(&p, <const float*>cnp.PyArray_DATA(xa),
+                                     <const float*>cnp.PyArray_DATA(oa),
+                                     <const float*>cnp.PyArray_DATA(ga),
+                                     <float*>cnp.PyArray_DATA(dx), scratch)
+            else:
+                ft_max_pool_grad_f64(&p, <const double*>cnp.PyArray_DATA(xa),
+                                     <const double*>cnp.PyArray_DATA(oa),
+                                     <const double*>cnp.PyArray_DATA(ga),
+                                     <double*>cnp.PyArray_DATA(dx), scratch)
+    finally:
+        free(scratch)
+    return dx

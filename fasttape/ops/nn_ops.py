@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from fasttape import errors
+from fasttape._core import core as _core
 from fasttape.ops import _registry as _rules
 from fasttape.ops import random_ops as _random
 from fasttape.ops._registry import (
@@ -933,8 +934,16 @@ def _argmax_masks(xp, output, ksize, strides):
 
 
 def _max_pool_grad(grad, input, output, ksize, strides, pads):  # noqa: A002
-    # (multiplying by the bool masks is 5-8x faster than np.copyto(where=) or
-    # np.where; as in masked(), an inf or NaN gradient then spreads as NaN)
+    ksize, strides, pads = tuple(ksize), tuple(strides), tuple(tuple(p) for p in pads)
+    if len(ksize) == 1:  # as 2-D with one row: Note [Pooling loops]
+        dx = _core.max_pool_grad_2d(input[:, None], output[:, None], grad[:, None], (1,) + ksize,
+                                    (1,) + strides, ((0, 0),) + pads)
+    else:
+        dx = _core.max_pool_grad_2d(input, output, grad, ksize, strides, pads)
+    if dx is not None:
+        return dx[:, 0] if len(ksize) == 1 else dx
+    # other dtypes (multiplying by the bool masks is 5-8x faster than
+    # np.copyto(where=) or np.where; an inf or NaN gradient then spreads as NaN)
     xp = _pad(input, pads, -np.inf)
     disjoint = all(s >= k for s, k in zip(strides, ksize))
     tiled = all(

@@ -1,0 +1,56 @@
+/* Loops of the nn ops NumPy has no single call for: see Note [Pooling loops]
+ * in fasttape/_core/_math.pxi. No Python.h: plain C over contiguous buffers. */
+#include "fasttape_nn.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
+/* Branch-free so that gcc vectorises the channel loops: `left` holds, per
+ * channel, all ones until the window's first maximum is seen, then zero; the
+ * gradient is added as its bits ANDed with the hit mask (g or +0.0 exactly,
+ * so a NaN or inf gradient goes to the maximum alone). */
+#define FT_MAX_POOL_GRAD(NAME, T, U)                                                \
+    void NAME(const ft_pool2d_t *p, const T *x, const T *out, const T *g, T *dx,    \
+              void *scratch) {                                                      \
+        const intptr_t c = p->c;                                                    \
+        U *left = (U *)scratch;                                                     \
+        for (intptr_t b = 0; b < p->n; b++)                                         \
+            for (intptr_t i = 0; i < p->oh; i++)                                    \
+                for (intptr_t j = 0; j < p->ow; j++) {                              \
+                    intptr_t o = ((b * p->oh + i) * p->ow + j) * c;                 \
+                    const T *om = out + o, *gm = g + o;                             \
+                    for (intptr_t k = 0; k < c; k++) left[k] = ~(U)0;               \
+                    for (intptr_t u = 0; u < p->kh; u++) {                          \
+                        intptr_t r = i * p->sh - p->pt + u;                         \
+                        for (intptr_t v = 0; v < p->kw; v++) {                      \
+                            intptr_t s = j * p->sw - p->pl + v;                     \
+                            if (r < 0 || r >= p->h || s < 0 || s >= p->w) {         \
+                                /* padding (-inf): first when the max is -inf */    \
+                                for (intptr_t k = 0; k < c; k++)                    \
+                                    left[k] &= (U)0 - (U)(om[k] != -INFINITY);      \
+                                continue;                                           \
+                            }                                                       \
+                            intptr_t q = ((b * p->h + r) * p->w + s) * c;           \
+                            const T *restrict xm = x + q;                           \
+                            T *restrict dm = dx + q;                                \
+                            for (intptr_t k = 0; k < c; k++) {                      \
+                                U hit = ((U)0 - (U)(xm[k] == om[k])) & left[k];     \
+                                U bits;                                             \
+                                T add;                                              \
+                                memcpy(&bits, gm + k, sizeof bits);                 \
+                                bits &= hit;                                        \
+                                memcpy(&add, &bits, sizeof add);                    \
+                                dm[k] += add;                                       \
+                                left[k] &= ~hit;                                    \
+                            }                                                       \
+                        }                                                           \
+                    }                                                               \
+                }                                                                   \
+    }
+
+FT_MAX_POOL_GRAD(ft_max_pool_grad_f32, float, uint32_t)
+FT_MAX_POOL_GRAD(ft_max_pool_grad_f64, double, uint64_t)

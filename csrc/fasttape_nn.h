@@ -1,0 +1,24 @@
+/* Loops of the nn ops NumPy has no single call for (csrc/fasttape_nn.c). */
+#ifndef FASTTAPE_NN_H
+#define FASTTAPE_NN_H
+
+#include <stdint.h>
+
+/* The geometry of a 2-D pooling over NHWC arrays: input (n, h, w, c), output
+ * (n, oh, ow, c), windows of kh x kw taps at strides (sh, sw), the input
+ * padded by pt rows above and pl columns to the left (padding is -inf). */
+typedef struct {
+    intptr_t n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl;
+} ft_pool2d_t;
+
+/* MaxPoolGrad: adds each g[n, i, j, :] into dx (zeroed by the caller, the
+ * input's shape) at the first maximum, in row-major window order, of its
+ * window of x: the first tap where x equals out[n, i, j, :]. A padded tap
+ * holds -inf; it takes the gradient (which is dropped) when it comes first
+ * and the maximum is -inf. `scratch`: room for c elements. */
+void ft_max_pool_grad_f32(const ft_pool2d_t *p, const float *x, const float *out,
+                          const float *g, float *dx, void *scratch);
+void ft_max_pool_grad_f64(const ft_pool2d_t *p, const double *x, const double *out,
+                          const double *g, double *dx, void *scratch);
+
+#endif
