@@ -54,3 +54,26 @@
 
 FT_MAX_POOL_GRAD(ft_max_pool_grad_f32, float, uint32_t)
 FT_MAX_POOL_GRAD(ft_max_pool_grad_f64, double, uint64_t)
+
+/* One contiguous add of c elements per patch element; patches in the order
+ * of cols (each output position's taps in row-major order). */
+#define FT_COL2IM(NAME, T)                                                          \
+    void NAME(const ft_conv2d_t *p, const T *cols, T *dx) {                         \
+        const intptr_t c = p->c;                                                    \
+        const T *src = cols;                                                        \
+        for (intptr_t b = 0; b < p->n; b++)                                         \
+            for (intptr_t i = 0; i < p->oh; i++)                                    \
+                for (intptr_t j = 0; j < p->ow; j++)                                \
+                    for (intptr_t u = 0; u < p->kh; u++) {                          \
+                        intptr_t r = i * p->sh + u * p->dh;                         \
+                        for (intptr_t v = 0; v < p->kw; v++, src += c) {            \
+                            T *restrict d = dx + ((b * p->h + r) * p->w             \
+                                                  + j * p->sw + v * p->dw) * c;     \
+                            const T *restrict s = src;                              \
+                            for (intptr_t k = 0; k < c; k++) d[k] += s[k];          \
+                        }                                                           \
+                    }                                                               \
+    }
+
+FT_COL2IM(ft_col2im_f32, float)
+FT_COL2IM(ft_col2im_f64, double)

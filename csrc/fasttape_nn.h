@@ -21,4 +21,17 @@ void ft_max_pool_grad_f32(const ft_pool2d_t *p, const float *x, const float *out
 void ft_max_pool_grad_f64(const ft_pool2d_t *p, const double *x, const double *out,
                           const double *g, double *dx, void *scratch);
 
+
+/* The geometry of a 2-D convolution's patches over an NHWC input that is
+ * already padded: input (n, h, w, c), output (n, oh, ow, ·), kh x kw taps
+ * at strides (sh, sw) and dilations (dh, dw). */
+typedef struct {
+    intptr_t n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw;
+} ft_conv2d_t;
+
+/* col2im: adds cols (n, oh, ow, kh * kw, c), the gradient of each patch
+ * element, into dx (n, h, w, c) at the elements the patches read. */
+void ft_col2im_f32(const ft_conv2d_t *p, const float *cols, float *dx);
+void ft_col2im_f64(const ft_conv2d_t *p, const double *cols, double *dx);
+
 #endif

@@ -493,9 +493,16 @@ def _conv_backprop_input(input, filters, output_shape, strides, dilations, pads)
             view += dcols[i]
     else:
         dcols = (gm @ wm.T).reshape((n,) + out_sp + (kk, c))
-        for i, k in enumerate(_taps(k_sp)):
-            view = dxp[_tap(k, out_sp, strides, dilations)]
-            view += dcols[..., i, :]
+        if r == 1:  # as 2-D with one row: Note [Pooling loops]
+            done = _core.col2im_2d(dcols[:, None], dxp[:, None], (1,) + tuple(k_sp),
+                                   (1,) + tuple(strides), (1,) + tuple(dilations))
+        else:
+            done = r == 2 and _core.col2im_2d(dcols, dxp, tuple(k_sp), tuple(strides),
+                                              tuple(dilations))
+        if not done:
+            for i, k in enumerate(_taps(k_sp)):
+                view = dxp[_tap(k, out_sp, strides, dilations)]
+                view += dcols[..., i, :]
     return dxp[_inner(pads, output_shape)]
 
 

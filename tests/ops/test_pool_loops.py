@@ -82,3 +82,35 @@ def test_the_layer_gradient_in_every_mode_agrees():
         return t.gradient(z, v)
 
     np.testing.assert_array_equal(traced(x).numpy(), eager)
+
+
+CONV_CASES = [  # (input shape, filter shape, strides, dilations, pads)
+    ((2, 4, 4, 6), (3, 3, 6, 8), (1, 1), (1, 1), ((1, 1), (1, 1))),   # SAME
+    ((2, 9, 7, 5), (3, 2, 5, 4), (2, 1), (1, 2), ((1, 0), (0, 2))),
+    ((1, 6, 6, 8), (2, 2, 8, 3), (2, 2), (1, 1), ((0, 0), (0, 0))),
+    ((3, 11, 6), (3, 6, 4), (2,), (2,), ((1, 1),)),                    # conv1d
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, strides, dilations, pads", CONV_CASES)
+def test_conv_input_gradient_col2im(x_shape, w_shape, strides, dilations, pads, dtype):
+    # the C col2im against one NumPy add per tap (the path it replaces)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    out = nn_ops._conv(x, w, strides, dilations, pads)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    got = nn_ops._conv_backprop_input(g, w, x_shape, strides, dilations, pads)
+    r = len(strides)
+    k_sp, c = w_shape[:r], w_shape[-2]
+    dcols = (g.reshape(-1, w_shape[-1]) @ w.reshape(-1, w_shape[-1]).T).reshape(
+        g.shape[:-1] + (int(np.prod(k_sp)), c))
+    padded = (x_shape[0],) + tuple(s + b + a for s, (b, a) in zip(x_shape[1:-1], pads)) + (c,)
+    dxp = np.zeros(padded, dtype)
+    for i, k in enumerate(itertools.product(*(range(n) for n in k_sp))):
+        view = dxp[nn_ops._tap(k, g.shape[1:-1], strides, dilations)]
+        view += dcols[..., i, :]
+    expected = dxp[nn_ops._inner(pads, x_shape)]
+    assert got.shape == x_shape and got.dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
