@@ -77,3 +77,28 @@ FT_MAX_POOL_GRAD(ft_max_pool_grad_f64, double, uint64_t)
 
 FT_COL2IM(ft_col2im_f32, float)
 FT_COL2IM(ft_col2im_f64, double)
+
+/* One contiguous copy (or zero fill) of c elements per patch element. */
+#define FT_IM2COL(NAME, T)                                                          \
+    void NAME(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const T *x,           \
+              T *cols) {                                                            \
+        const intptr_t c = p->c;                                                    \
+        T *dst = cols;                                                              \
+        for (intptr_t b = 0; b < p->n; b++)                                         \
+            for (intptr_t i = 0; i < p->oh; i++)                                    \
+                for (intptr_t j = 0; j < p->ow; j++)                                \
+                    for (intptr_t u = 0; u < p->kh; u++) {                          \
+                        intptr_t r = i * p->sh + u * p->dh - pt;                    \
+                        for (intptr_t v = 0; v < p->kw; v++, dst += c) {            \
+                            intptr_t s = j * p->sw + v * p->dw - pl;                \
+                            if (r < 0 || r >= p->h || s < 0 || s >= p->w)           \
+                                memset(dst, 0, (size_t)c * sizeof(T));              \
+                            else                                                    \
+                                memcpy(dst, x + ((b * p->h + r) * p->w + s) * c,    \
+                                       (size_t)c * sizeof(T));                      \
+                        }                                                           \
+                    }                                                               \
+    }
+
+FT_IM2COL(ft_im2col_f32, float)
+FT_IM2COL(ft_im2col_f64, double)

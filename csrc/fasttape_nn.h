@@ -34,4 +34,12 @@ typedef struct {
 void ft_col2im_f32(const ft_conv2d_t *p, const float *cols, float *dx);
 void ft_col2im_f64(const ft_conv2d_t *p, const double *cols, double *dx);
 
+/* im2col: the patches of x (n, h, w, c), unpadded, read through pt rows of
+ * zeros above and pl columns to the left (p's h and w are x's): cols
+ * (n, oh, ow, kh * kw, c), zero where a patch element falls in the padding. */
+void ft_im2col_f32(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const float *x,
+                   float *cols);
+void ft_im2col_f64(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const double *x,
+                   double *cols);
+
 #endif

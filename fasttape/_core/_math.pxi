@@ -143,6 +143,45 @@ cdef extern from "fasttape_nn.h":
     void ft_col2im_f64(const ft_conv2d_t *p, const double *cols, double *dx) nogil
 
 
+cdef extern from "fasttape_nn.h":
+    void ft_im2col_f32(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl, const float *x,
+                       float *cols) nogil
+    void ft_im2col_f64(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl, const double *x,
+                       double *cols) nogil
+
+
+def im2col_2d(object x, tuple ksize, tuple out_sp, tuple strides, tuple dilations, tuple pads):
+    """The patches of NHWC x zero-padded by `pads`, as cols (n, oh, ow, kh * kw, c)
+    (C-contiguous), or None for a dtype the loop does not take (Note [Pooling loops])."""
+    cdef ft_conv2d_t p
+    cdef cnp.ndarray xa, cols
+    cdef int t
+    if not isinstance(x, cnp.ndarray) or x.ndim != 4:
+        return None
+    t = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return None
+    xa = np.ascontiguousarray(x)
+    p.n, p.h, p.w, p.c = x.shape
+    p.oh, p.ow = out_sp
+    p.kh, p.kw = ksize
+    p.sh, p.sw = strides
+    p.dh, p.dw = dilations
+    cdef cnp.npy_intp pt = pads[0][0], pl = pads[1][0]
+    if (p.oh - 1) * p.sh + (p.kh - 1) * p.dh >= p.h + pt + pads[0][1] \
+            or (p.ow - 1) * p.sw + (p.kw - 1) * p.dw >= p.w + pl + pads[1][1]:
+        raise ValueError(f"im2col_2d: {out_sp} outputs do not fit {x.shape} padded by {pads}")
+    cols = np.empty((p.n, p.oh, p.ow, p.kh * p.kw, p.c), x.dtype)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            ft_im2col_f32(&p, pt, pl, <const float*>cnp.PyArray_DATA(xa),
+                          <float*>cnp.PyArray_DATA(cols))
+        else:
+            ft_im2col_f64(&p, pt, pl, <const double*>cnp.PyArray_DATA(xa),
+                          <double*>cnp.PyArray_DATA(cols))
+    return cols
+
+
 def col2im_2d(object cols, object dx, tuple ksize, tuple strides, tuple dilations):
     """Adds cols (n, oh, ow, kh * kw, c), the gradients of a convolution's
     patches, into dx (n, h, w, c: the padded input's shape) in place; returns

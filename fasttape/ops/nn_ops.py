@@ -454,12 +454,27 @@ def _im2col(xp, k_sp, out_sp, strides, dilations):
 # _conv_backprop_input under its public name. All work for 1 and 2 spatial axes.
 
 
+def _patches(input, k_sp, out_sp, strides, dilations, pads):  # noqa: A002
+    """_im2col of the input padded by `pads`: through the C loop (padding
+    included, Note [Pooling loops]) for float32/float64 over 1 or 2 spatial
+    axes and more than _FEW_CHANNELS channels, else NumPy."""
+    if len(k_sp) <= 2 and input.shape[-1] > _FEW_CHANNELS:  # (few: see _im2col)
+        one = len(k_sp) == 1  # as 2-D with one row
+        cols = _core.im2col_2d(input[:, None] if one else input, (1,) * one + tuple(k_sp),
+                               (1,) * one + tuple(out_sp), (1,) * one + tuple(strides),
+                               (1,) * one + tuple(dilations),
+                               ((0, 0),) * one + tuple(tuple(p) for p in pads))
+        if cols is not None:
+            return cols.reshape(-1, cols.shape[-2] * cols.shape[-1]), False
+    return _im2col(_pad(input, pads), k_sp, out_sp, strides, dilations)
+
+
 def _conv(input, filters, strides, dilations, pads):  # noqa: A002
     r = len(strides)
     k_sp, o = filters.shape[:r], filters.shape[-1]
-    xp = _pad(input, pads)
-    out_sp = _out_spatial(xp.shape[1:-1], k_sp, strides, dilations)
-    cols, transposed = _im2col(xp, k_sp, out_sp, strides, dilations)
+    padded_sp = tuple(n + b + a for n, (b, a) in zip(input.shape[1:-1], pads))
+    out_sp = _out_spatial(padded_sp, k_sp, strides, dilations)
+    cols, transposed = _patches(input, k_sp, out_sp, strides, dilations, pads)
     wm = filters.reshape(cols.shape[0] if transposed else cols.shape[1], o)
     out = (cols.T if transposed else cols) @ wm
     return out.reshape((input.shape[0],) + out_sp + (o,))
@@ -468,8 +483,8 @@ def _conv(input, filters, strides, dilations, pads):  # noqa: A002
 def _conv_backprop_filter(input, out_backprop, filter_shape, strides, dilations, pads):  # noqa: A002
     r = len(strides)
     g = out_backprop
-    xp = _pad(input, pads)
-    cols, transposed = _im2col(xp, tuple(filter_shape[:r]), g.shape[1:-1], strides, dilations)
+    cols, transposed = _patches(input, tuple(filter_shape[:r]), g.shape[1:-1], strides,
+                                dilations, pads)
     gm = g.reshape(-1, g.shape[-1])
     return ((cols if transposed else cols.T) @ gm).reshape(filter_shape)
 

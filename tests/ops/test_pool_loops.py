@@ -114,3 +114,18 @@ def test_conv_input_gradient_col2im(x_shape, w_shape, strides, dilations, pads, 
     expected = dxp[nn_ops._inner(pads, x_shape)]
     assert got.shape == x_shape and got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, strides, dilations, pads", CONV_CASES)
+def test_conv_patches_im2col(x_shape, w_shape, strides, dilations, pads, dtype):
+    # the C im2col (padding included) against NumPy's strided view of the padded input
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    r = len(strides)
+    padded = tuple(n + b + a for n, (b, a) in zip(x_shape[1:-1], pads))
+    out_sp = nn_ops._out_spatial(padded, w_shape[:r], strides, dilations)
+    got, transposed = nn_ops._patches(x, w_shape[:r], out_sp, strides, dilations, pads)
+    expected, _ = nn_ops._im2col(nn_ops._pad(x, pads), w_shape[:r], out_sp, strides, dilations)
+    assert not transposed and got.dtype == dtype
+    np.testing.assert_array_equal(got, expected)
