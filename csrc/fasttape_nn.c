@@ -102,3 +102,38 @@ FT_COL2IM(ft_col2im_f64, double)
 
 FT_IM2COL(ft_im2col_f32, float)
 FT_IM2COL(ft_im2col_f64, double)
+
+/* Row by row of the output: for each (tap, channel), the ow elements of one
+ * output row read one input row (at stride sw: contiguous for c = 1). */
+#define FT_IM2COL_T(NAME, T)                                                        \
+    void NAME(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const T *x,           \
+              T *cols) {                                                            \
+        const intptr_t c = p->c, m = p->n * p->oh * p->ow;                          \
+        for (intptr_t u = 0; u < p->kh; u++)                                        \
+            for (intptr_t v = 0; v < p->kw; v++)                                    \
+                for (intptr_t k = 0; k < c; k++) {                                  \
+                    T *dst = cols + ((u * p->kw + v) * c + k) * m;                  \
+                    for (intptr_t b = 0; b < p->n; b++)                             \
+                        for (intptr_t i = 0; i < p->oh; i++, dst += p->ow) {        \
+                            intptr_t r = i * p->sh + u * p->dh - pt;                \
+                            if (r < 0 || r >= p->h) {                               \
+                                memset(dst, 0, (size_t)p->ow * sizeof(T));          \
+                                continue;                                           \
+                            }                                                       \
+                            /* columns j*sw + off in [0, w): j in [lo, hi) */        \
+                            const T *row = x + (b * p->h + r) * p->w * c + k;       \
+                            intptr_t off = v * p->dw - pl, j = 0;                   \
+                            intptr_t lo = off >= 0 ? 0 : (p->sw - 1 - off) / p->sw; \
+                            intptr_t hi = p->w - off <= 0 ? 0                        \
+                                          : (p->w - off + p->sw - 1) / p->sw;       \
+                            if (hi > p->ow) hi = p->ow;                             \
+                            if (lo > hi) lo = hi;                                   \
+                            for (; j < lo; j++) dst[j] = (T)0;                      \
+                            for (; j < hi; j++) dst[j] = row[(j * p->sw + off) * c];\
+                            for (; j < p->ow; j++) dst[j] = (T)0;                   \
+                        }                                                           \
+                }                                                                   \
+    }
+
+FT_IM2COL_T(ft_im2col_t_f32, float)
+FT_IM2COL_T(ft_im2col_t_f64, double)

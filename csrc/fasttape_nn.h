@@ -42,4 +42,11 @@ void ft_im2col_f32(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const float *
 void ft_im2col_f64(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const double *x,
                    double *cols);
 
+/* The same patches transposed, for few channels: cols (kh * kw * c, n * oh * ow),
+ * each row one (tap, channel) pair over every output position. */
+void ft_im2col_t_f32(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const float *x,
+                     float *cols);
+void ft_im2col_t_f64(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const double *x,
+                     double *cols);
+
 #endif

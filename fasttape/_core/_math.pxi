@@ -136,6 +136,15 @@ cdef extern from "fasttape_nn.h":
                               const double *g, double *dx, void *scratch) nogil
 
 
+def _windows_fit(shape, out_sp, ksize, strides, dilations, pads):
+    """Every window of the loops lies inside the padded input (in Python's
+    integers: no C arithmetic can overflow on the way)."""
+    return all((o - 1) * s + (k - 1) * d < n + b + a and o >= 0 and k >= 1 and s >= 1
+               and d >= 1 and b >= 0 and a >= 0
+               for o, k, s, d, n, (b, a) in zip(out_sp, ksize, strides, dilations, shape[1:3],
+                                                 pads))
+
+
 cdef extern from "fasttape_nn.h":
     ctypedef struct ft_conv2d_t:
         cnp.npy_intp n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw
@@ -150,9 +159,17 @@ cdef extern from "fasttape_nn.h":
                        double *cols) nogil
 
 
-def im2col_2d(object x, tuple ksize, tuple out_sp, tuple strides, tuple dilations, tuple pads):
+    void ft_im2col_t_f32(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl,
+                         const float *x, float *cols) nogil
+    void ft_im2col_t_f64(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl,
+                         const double *x, double *cols) nogil
+
+
+def im2col_2d(object x, tuple ksize, tuple out_sp, tuple strides, tuple dilations, tuple pads,
+              bint transposed=False):
     """The patches of NHWC x zero-padded by `pads`, as cols (n, oh, ow, kh * kw, c)
-    (C-contiguous), or None for a dtype the loop does not take (Note [Pooling loops])."""
+    (C-contiguous), or with `transposed` as (kh * kw * c, n * oh * ow); None
+    for a dtype the loop does not take (Note [Pooling loops])."""
     cdef ft_conv2d_t p
     cdef cnp.ndarray xa, cols
     cdef int t
@@ -161,21 +178,33 @@ def im2col_2d(object x, tuple ksize, tuple out_sp, tuple strides, tuple dilation
     t = cnp.PyArray_TYPE(<cnp.ndarray>x)
     if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
         return None
-    xa = np.ascontiguousarray(x)
-    p.n, p.h, p.w, p.c = x.shape
-    p.oh, p.ow = out_sp
-    p.kh, p.kw = ksize
-    p.sh, p.sw = strides
-    p.dh, p.dw = dilations
-    cdef cnp.npy_intp pt = pads[0][0], pl = pads[1][0]
-    if (p.oh - 1) * p.sh + (p.kh - 1) * p.dh >= p.h + pt + pads[0][1] \
-            or (p.ow - 1) * p.sw + (p.kw - 1) * p.dw >= p.w + pl + pads[1][1]:
+    cdef cnp.npy_intp pt, pl
+    try:
+        p.n, p.h, p.w, p.c = x.shape
+        p.oh, p.ow = out_sp
+        p.kh, p.kw = ksize
+        p.sh, p.sw = strides
+        p.dh, p.dw = dilations
+        pt, pl = pads[0][0], pads[1][0]
+    except OverflowError:  # beyond C's integers: NumPy's path
+        return None
+    if not _windows_fit(x.shape, out_sp, ksize, strides, dilations, pads):
         raise ValueError(f"im2col_2d: {out_sp} outputs do not fit {x.shape} padded by {pads}")
-    cols = np.empty((p.n, p.oh, p.ow, p.kh * p.kw, p.c), x.dtype)
+    xa = np.ascontiguousarray(x)
+    if transposed:
+        cols = np.empty((p.kh * p.kw * p.c, p.n * p.oh * p.ow), x.dtype)
+    else:
+        cols = np.empty((p.n, p.oh, p.ow, p.kh * p.kw, p.c), x.dtype)
     with nogil:
-        if t == cnp.NPY_FLOAT:
+        if t == cnp.NPY_FLOAT and transposed:
+            ft_im2col_t_f32(&p, pt, pl, <const float*>cnp.PyArray_DATA(xa),
+                            <float*>cnp.PyArray_DATA(cols))
+        elif t == cnp.NPY_FLOAT:
             ft_im2col_f32(&p, pt, pl, <const float*>cnp.PyArray_DATA(xa),
                           <float*>cnp.PyArray_DATA(cols))
+        elif transposed:
+            ft_im2col_t_f64(&p, pt, pl, <const double*>cnp.PyArray_DATA(xa),
+                            <double*>cnp.PyArray_DATA(cols))
         else:
             ft_im2col_f64(&p, pt, pl, <const double*>cnp.PyArray_DATA(xa),
                           <double*>cnp.PyArray_DATA(cols))
@@ -198,14 +227,18 @@ def col2im_2d(object cols, object dx, tuple ksize, tuple strides, tuple dilation
             or da.ndim != 4 or ca.ndim != 5 or not cnp.PyArray_ISCARRAY(da) \
             or not cnp.PyArray_ISCARRAY_RO(ca):
         return False
-    p.n, p.h, p.w, p.c = dx.shape
-    p.oh, p.ow = cols.shape[1], cols.shape[2]
-    p.kh, p.kw = ksize
-    p.sh, p.sw = strides
-    p.dh, p.dw = dilations
-    if (cols.shape[0] != p.n or cols.shape[3] != p.kh * p.kw or cols.shape[4] != p.c
-            or (p.oh - 1) * p.sh + (p.kh - 1) * p.dh >= p.h
-            or (p.ow - 1) * p.sw + (p.kw - 1) * p.dw >= p.w):
+    try:
+        p.n, p.h, p.w, p.c = dx.shape
+        p.oh, p.ow = cols.shape[1], cols.shape[2]
+        p.kh, p.kw = ksize
+        p.sh, p.sw = strides
+        p.dh, p.dw = dilations
+    except OverflowError:  # beyond C's integers: NumPy's path
+        return False
+    if (cols.shape[0] != dx.shape[0] or cols.shape[3] != ksize[0] * ksize[1]
+            or cols.shape[4] != dx.shape[3]
+            or not _windows_fit(dx.shape, cols.shape[1:3], ksize, strides, dilations,
+                                ((0, 0), (0, 0)))):
         raise ValueError(f"col2im_2d: patches {cols.shape} do not fit {dx.shape}")
     with nogil:
         if t == cnp.NPY_FLOAT:
@@ -233,11 +266,16 @@ def max_pool_grad_2d(object x, object out, object g, tuple ksize, tuple strides,
     xa = np.ascontiguousarray(x)
     oa = np.ascontiguousarray(out)
     ga = np.ascontiguousarray(g)
-    p.n, p.h, p.w, p.c = x.shape
-    p.oh, p.ow = out.shape[1], out.shape[2]
-    p.kh, p.kw = ksize
-    p.sh, p.sw = strides
-    p.pt, p.pl = pads[0][0], pads[1][0]
+    try:
+        p.n, p.h, p.w, p.c = x.shape
+        p.oh, p.ow = out.shape[1], out.shape[2]
+        p.kh, p.kw = ksize
+        p.sh, p.sw = strides
+        p.pt, p.pl = pads[0][0], pads[1][0]
+    except OverflowError:  # a window or padding beyond C's integers: NumPy's path
+        return None
+    if not _windows_fit(x.shape, out.shape[1:3], ksize, strides, (1, 1), pads):
+        raise ValueError(f"max_pool_grad_2d: {out.shape} outputs do not fit {x.shape}")
     dx = np.zeros(x.shape, x.dtype)
     scratch = malloc((p.c + 1) * 8)
     if scratch == NULL:

@@ -455,17 +455,18 @@ def _im2col(xp, k_sp, out_sp, strides, dilations):
 
 
 def _patches(input, k_sp, out_sp, strides, dilations, pads):  # noqa: A002
-    """_im2col of the input padded by `pads`: through the C loop (padding
-    included, Note [Pooling loops]) for float32/float64 over 1 or 2 spatial
-    axes and more than _FEW_CHANNELS channels, else NumPy."""
-    if len(k_sp) <= 2 and input.shape[-1] > _FEW_CHANNELS:  # (few: see _im2col)
+    """_im2col of the input padded by `pads`, in the same layouts: through
+    the C loops (padding included, Note [Pooling loops]) for float32/float64
+    over 1 or 2 spatial axes, else NumPy."""
+    if len(k_sp) <= 2:
         one = len(k_sp) == 1  # as 2-D with one row
+        few = input.shape[-1] <= _FEW_CHANNELS  # the transposed layout: see _im2col
         cols = _core.im2col_2d(input[:, None] if one else input, (1,) * one + tuple(k_sp),
                                (1,) * one + tuple(out_sp), (1,) * one + tuple(strides),
                                (1,) * one + tuple(dilations),
-                               ((0, 0),) * one + tuple(tuple(p) for p in pads))
+                               ((0, 0),) * one + tuple(tuple(p) for p in pads), few)
         if cols is not None:
-            return cols.reshape(-1, cols.shape[-2] * cols.shape[-1]), False
+            return (cols if few else cols.reshape(-1, cols.shape[-2] * cols.shape[-1])), few
     return _im2col(_pad(input, pads), k_sp, out_sp, strides, dilations)
 
 

@@ -89,6 +89,9 @@ CONV_CASES = [  # (input shape, filter shape, strides, dilations, pads)
     ((2, 9, 7, 5), (3, 2, 5, 4), (2, 1), (1, 2), ((1, 0), (0, 2))),
     ((1, 6, 6, 8), (2, 2, 8, 3), (2, 2), (1, 1), ((0, 0), (0, 0))),
     ((3, 11, 6), (3, 6, 4), (2,), (2,), ((1, 1),)),                    # conv1d
+    ((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), (1, 1), ((1, 1), (1, 1))),   # few channels
+    ((2, 9, 7, 3), (2, 3, 3, 2), (2, 2), (2, 1), ((0, 1), (2, 1))),
+    ((3, 12, 2), (4, 2, 5), (3,), (1,), ((2, 1),)),
 ]
 
 
@@ -126,6 +129,7 @@ def test_conv_patches_im2col(x_shape, w_shape, strides, dilations, pads, dtype):
     padded = tuple(n + b + a for n, (b, a) in zip(x_shape[1:-1], pads))
     out_sp = nn_ops._out_spatial(padded, w_shape[:r], strides, dilations)
     got, transposed = nn_ops._patches(x, w_shape[:r], out_sp, strides, dilations, pads)
-    expected, _ = nn_ops._im2col(nn_ops._pad(x, pads), w_shape[:r], out_sp, strides, dilations)
-    assert not transposed and got.dtype == dtype
+    expected, expected_transposed = nn_ops._im2col(nn_ops._pad(x, pads), w_shape[:r], out_sp,
+                                                   strides, dilations)
+    assert transposed == expected_transposed and got.dtype == dtype
     np.testing.assert_array_equal(got, expected)
