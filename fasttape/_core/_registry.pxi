@@ -43,7 +43,7 @@ cdef class OpDef:
     cdef readonly bint joint
     cdef list vjp_fns
     cdef list vjp_plans
-    cdef list vjp_in_place          # per input: None or (VJP, its in-place variant)
+    cdef list vjp_in_place          # per input: None or (VJP, in-place variant, into)
     cdef readonly object vjp_sources
     cdef uint8_t save_in[MAX_ARGS]
     cdef bint save_all_in

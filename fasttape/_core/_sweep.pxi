@@ -908,15 +908,23 @@ def _node_gradients(OpDef op, list inputs, tuple attrs, list outputs, list gs,
 #   a source's (`keep`: gradient() returns it) or the entry also reads it.
 #   Taking it out also frees each gradient as early as PyTorch does.
 # - An elementwise op's VJP may have an `in_place` variant (the same
-#   arguments; set with ops._registry.in_place) that writes its result into
-#   g's buffer with the same ufunc calls in the same order, so the result is
-#   bitwise the VJP's. The sweep calls it for the last input that needs a
-#   gradient (no later VJP of the entry reads g) when g is an ndarray the
-#   sweep alone holds: its reference count is the sweep's one reference, it
-#   owns its (writeable) data, so no view, Tensor, saved value, seed or
-#   other slot can see it, and it has the output's full shape (not a lazy
-#   broadcast, Note [Broadcast gradients]).
-# Instrumented VJPs (the profiler's wrappers) are never replaced.
+#   arguments; set with ops._registry.in_place) that computes the same result
+#   bitwise (the same ufunc calls on the same values) into the buffer of g
+#   or of a saved input or output. The sweep calls it for the last input
+#   that needs a gradient (no later VJP of the entry, identities included,
+#   reads g or the saved values), and only when nothing else can see that
+#   buffer:
+#   - g: an ndarray whose reference count is the sweep's one reference,
+#     owning its writeable data (so no view, Tensor, saved value, seed or
+#     other slot refers to it), of the output's full shape (not a lazy
+#     broadcast, Note [Broadcast gradients]);
+#   - a saved value (x ** 2 writes 2 g x into x): a tape that releases its
+#     record as it goes (not persistent), whose record alone holds the
+#     plain Tensor (_dead_saved: no other entry or tape saved it, the user
+#     dropped it, no weak reference), whose ndarray only that Tensor holds;
+#     the entry is its last reader, and the record drops it right after.
+# Instrumented VJPs (the profiler's wrappers) are never replaced, and
+# set_in_place_vjps(False) turns the variants off.
 
 cdef inline bint _has_slot(int64_t *slot, int n_in, int64_t s) noexcept:
     cdef int i
@@ -1518,4 +1526,3 @@ cdef inline object _tensor_of(object v):
     if isinstance(v, Tensor):
         return v
     return _wrap(_as_array(v))
-
