@@ -900,6 +900,11 @@ def _xent_np(labels, logits, axis):
     return -np.sum(labels * logp, axis=axis)
 
 
+def _euclidean_norm_np(x, axis, keepdims):
+    r = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    return r if x.dtype.kind in "fc" else r.astype(x.dtype)  # integers: truncated, as TF
+
+
 def _dropout_np(x, rate, seed, noise_shape=None):
     # dropout's draw: the generator's raw 32-bit words, kept when >= rate * 2**32
     shape = x.shape if noise_shape is None else noise_shape
@@ -1403,7 +1408,7 @@ _TF_NAMES = [
            domains=(with_zeros(4),), shapes=REDUCE_SHAPES, attrs=REDUCE_ATTRS, valid=valid_axis,
            differentiable=False, order=1, notes="int64, as TensorFlow"),
     _reduce("reduce_euclidean_norm", ft.math.reduce_euclidean_norm,
-            lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims)),
+            lambda x, axis, keepdims: _euclidean_norm_np(x, axis, keepdims),
             domain=nonzero(0.3), notes="away from a zero norm, where the gradient is NaN as TF"),
     OpSpec("segment_sum", ft.math.segment_sum, _segment_sum_np, make=_segment_make(True),
            shapes=(((5,), (5,)), ((5, 3), (5,)), ((1, 2), (1,))), jacobian=True,
