@@ -226,6 +226,11 @@ def _nondiff(name, fn, ref, domains, shapes, **kw):
                   **kw)
 
 
+def _mean_np(x, axis, keepdims):
+    m = np.mean(x, axis=axis, keepdims=keepdims)
+    return m if x.dtype.kind in "fc" else np.trunc(m).astype(x.dtype)  # integers: as TF
+
+
 def _reduce(name, fn, np_fn, domain=None, shapes=REDUCE_SHAPES, **kw):
     return OpSpec(
         name, lambda x, axis, keepdims: fn(x, axis=axis, keepdims=keepdims),
@@ -378,7 +383,7 @@ _REDUCE = [
     _reduce("reduce_logsumexp", ft.reduce_logsumexp, _logsumexp_np),
     _reduce("reduce_max", ft.reduce_max, np.max, accept=distinct(),
             notes="ties share the gradient (see test_op_grads); here inputs are distinct"),
-    _reduce("reduce_mean", ft.reduce_mean, np.mean),
+    _reduce("reduce_mean", ft.reduce_mean, _mean_np),
     _reduce("reduce_min", ft.reduce_min, np.min, accept=distinct()),
     _reduce("reduce_prod", ft.reduce_prod, np.prod, nonzero(0.5, 1.5)),
     _reduce("reduce_prod", ft.reduce_prod, np.prod, with_zeros(1), variant="one zero",
