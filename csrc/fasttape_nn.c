@@ -1,4 +1,4 @@
-/* Loops of the nn ops NumPy has no single call for: see Note [Pooling loops]
+/* Loops of the nn ops NumPy has no single call for: see Note [Window loops]
  * in fasttape/_core/_math.pxi. No Python.h: plain C over contiguous buffers. */
 #include "fasttape_nn.h"
 
@@ -14,7 +14,7 @@
  * gradient is added as its bits ANDed with the hit mask (g or +0.0 exactly,
  * so a NaN or inf gradient goes to the maximum alone). */
 #define FT_MAX_POOL_GRAD(NAME, T, U)                                                \
-    void NAME(const ft_pool2d_t *p, const T *x, const T *out, const T *g, T *dx,    \
+    void NAME(const ft_window2d_t *p, const T *x, const T *out, const T *g, T *dx,    \
               void *scratch) {                                                      \
         const intptr_t c = p->c;                                                    \
         U *left = (U *)scratch;                                                     \
@@ -25,9 +25,9 @@
                     const T *om = out + o, *gm = g + o;                             \
                     for (intptr_t k = 0; k < c; k++) left[k] = ~(U)0;               \
                     for (intptr_t u = 0; u < p->kh; u++) {                          \
-                        intptr_t r = i * p->sh - p->pt + u;                         \
+                        intptr_t r = i * p->sh - p->pt + u * p->dh;                \
                         for (intptr_t v = 0; v < p->kw; v++) {                      \
-                            intptr_t s = j * p->sw - p->pl + v;                     \
+                            intptr_t s = j * p->sw - p->pl + v * p->dw;            \
                             if (r < 0 || r >= p->h || s < 0 || s >= p->w) {         \
                                 /* padding (-inf): first when the max is -inf */    \
                                 for (intptr_t k = 0; k < c; k++)                    \
@@ -58,7 +58,7 @@ FT_MAX_POOL_GRAD(ft_max_pool_grad_f64, double, uint64_t)
 /* One contiguous add of c elements per patch element; patches in the order
  * of cols (each output position's taps in row-major order). */
 #define FT_COL2IM(NAME, T)                                                          \
-    void NAME(const ft_conv2d_t *p, const T *cols, T *dx) {                         \
+    void NAME(const ft_window2d_t *p, const T *cols, T *dx) {                         \
         const intptr_t c = p->c;                                                    \
         const T *src = cols;                                                        \
         for (intptr_t b = 0; b < p->n; b++)                                         \
@@ -80,8 +80,8 @@ FT_COL2IM(ft_col2im_f64, double)
 
 /* One contiguous copy (or zero fill) of c elements per patch element. */
 #define FT_IM2COL(NAME, T)                                                          \
-    void NAME(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const T *x,           \
-              T *cols) {                                                            \
+    void NAME(const ft_window2d_t *p, const T *x, T *cols) {                        \
+        const intptr_t pt = p->pt, pl = p->pl;                                      \
         const intptr_t c = p->c;                                                    \
         T *dst = cols;                                                              \
         for (intptr_t b = 0; b < p->n; b++)                                         \
@@ -106,8 +106,8 @@ FT_IM2COL(ft_im2col_f64, double)
 /* Row by row of the output: for each (tap, channel), the ow elements of one
  * output row read one input row (at stride sw: contiguous for c = 1). */
 #define FT_IM2COL_T(NAME, T)                                                        \
-    void NAME(const ft_conv2d_t *p, intptr_t pt, intptr_t pl, const T *x,           \
-              T *cols) {                                                            \
+    void NAME(const ft_window2d_t *p, const T *x, T *cols) {                        \
+        const intptr_t pt = p->pt, pl = p->pl;                                      \
         const intptr_t c = p->c, m = p->n * p->oh * p->ow;                          \
         for (intptr_t u = 0; u < p->kh; u++)                                        \
             for (intptr_t v = 0; v < p->kw; v++)                                    \

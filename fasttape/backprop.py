@@ -123,7 +123,9 @@ class GradientTape(_core.Tape):
                 and _tensor_list(sources)):
             # the common call, `tape.gradient(loss, [w, b])`, without nest's walks
             _not_symbolic(target, "target")
-            return self._gradient([target], _check_sources(sources), None, False)
+            for s in sources:
+                _not_symbolic(s, "source")
+            return self._gradient([target], sources, None, False)
         unconnected = UnconnectedGradients(unconnected_gradients)
         if self._graph_record is not None:
             return self._graph_record.gradient(target, sources, output_gradients, unconnected)
@@ -225,7 +227,7 @@ def _tensor_list(sources):
 
 
 def _check_sources(sources):
-    flat = sources if _tensor_list(sources) else nest.flatten(sources)
+    flat = nest.flatten(sources)
     for s in flat:
         if not isinstance(s, Tensor):
             raise TypeError(

@@ -483,16 +483,17 @@ def _fuse_sums_of_products(list steps, list results, canon, stats):
             return None
         node, fwd, ins, attrs, outs, stateful = steps[i]
         op = node.op_def
-        if op is None or stateful or len(ins) != 2 or len(outs) != 1:
+        if (op is None or stateful or len(ins) != 2 or len(outs) != 1
+                or _known_shape(t) != shape or t.dtype != dtype):
             return None
-        if op.name == "matmul" and _known_shape(t) == shape and t.dtype == dtype:
+        if op.name == "matmul":
             j = producer.get(ins[0])
             if (j is not None and steps[j][1] is _matrix_t and matrix(ins[1])
                     and uses.get(ins[0], 0) == 1):
                 inner.append(i)
                 return [(steps[j][2][0], ins[1])]
             return None
-        if op.name == "add" and _known_shape(t) == shape and t.dtype == dtype:
+        if op.name == "add":
             left = terms(ins[0], shape, dtype, inner)
             right = terms(ins[1], shape, dtype, inner) if left is not None else None
             if right is not None:

@@ -106,176 +106,98 @@ cpdef object sum_all(object x):
     return s
 
 
-# Note [Pooling loops]
-# ~~~~~~~~~~~~~~~~~~~~
-# (and the col2im of convolutions)
-# max_pool2d's gradient (MaxPoolGrad: each output gradient goes to the first
-# maximum of its window) took, in NumPy, one strided comparison, two mask
-# updates and one strided multiply per window tap: ~210 us for the digits
-# convnet's (64, 8, 8, 32) pooling, more than the pooling itself. One C loop
-# over the NHWC buffers (csrc/fasttape_nn.c) walks each window once, with
-# the channels innermost (contiguous: gcc vectorises the compare-and-add),
-# ~10x faster. It gives the same result as the NumPy path it replaces,
-# except that a NaN or inf gradient no longer spreads NaN to the window's
-# other elements (the NumPy path multiplied g by the 0/1 masks): it is added
-# at the maximum alone, as TensorFlow does. float32 and float64 over 1 or 2
-# spatial axes; other dtypes keep the NumPy path.
-#
-# A convolution's input gradient scatters the patch gradients back (col2im):
-# one strided NumPy add per kernel tap was ~250 us of the digits convnet's
-# (64, 4, 4, 32) conv, as much as its GEMM; ft_col2im_* adds each patch
-# element's channels in one contiguous loop (~10x faster, the same sums in
-# another order: equal to rounding).
+# Note [Window loops]
+# ~~~~~~~~~~~~~~~~~~~
+# The nn ops' window patterns that NumPy has no single call for are C loops
+# over NHWC buffers (csrc/fasttape_nn.c), with the channels innermost
+# (contiguous: gcc vectorises them), for float32 and float64 over 1 or 2
+# spatial axes (one axis is one row); other dtypes keep the NumPy code.
+# - max_pool2d's gradient (MaxPoolGrad: each output gradient goes to the
+#   first maximum of its window) took, in NumPy, a strided comparison, two
+#   mask updates and a strided multiply per window tap: ~210 us for the
+#   digits convnet's (64, 8, 8, 32) pooling, more than the pooling itself.
+#   The loop walks each window once, branch-free, 3-4x faster. A NaN or inf
+#   gradient goes to the maximum alone, as TensorFlow does (the NumPy masks
+#   spread NaN over the window).
+# - A convolution's patches (im2col) are copied per patch element, reading
+#   the padding as zeros (no padded copy of the input); with few channels
+#   in the transposed layout _im2col uses. Its input gradient scatters the
+#   patch gradients back (col2im), which was one strided NumPy add per
+#   kernel tap, as long as the GEMM on small maps: one contiguous add per
+#   patch element instead (the same sums in another order).
+# Every loop's geometry is checked in Python integers first (_window2d): a
+# value beyond C's integers (a hostile stride of 2**64) takes NumPy's path.
 
 cdef extern from "fasttape_nn.h":
-    ctypedef struct ft_pool2d_t:
-        cnp.npy_intp n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl
-    void ft_max_pool_grad_f32(const ft_pool2d_t *p, const float *x, const float *out,
+    ctypedef struct ft_window2d_t:
+        cnp.npy_intp n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl
+    void ft_max_pool_grad_f32(const ft_window2d_t *p, const float *x, const float *out,
                               const float *g, float *dx, void *scratch) nogil
-    void ft_max_pool_grad_f64(const ft_pool2d_t *p, const double *x, const double *out,
+    void ft_max_pool_grad_f64(const ft_window2d_t *p, const double *x, const double *out,
                               const double *g, double *dx, void *scratch) nogil
+    void ft_col2im_f32(const ft_window2d_t *p, const float *cols, float *dx) nogil
+    void ft_col2im_f64(const ft_window2d_t *p, const double *cols, double *dx) nogil
+    void ft_im2col_f32(const ft_window2d_t *p, const float *x, float *cols) nogil
+    void ft_im2col_f64(const ft_window2d_t *p, const double *x, double *cols) nogil
+    void ft_im2col_t_f32(const ft_window2d_t *p, const float *x, float *cols) nogil
+    void ft_im2col_t_f64(const ft_window2d_t *p, const double *x, double *cols) nogil
 
 
-def _windows_fit(shape, out_sp, ksize, strides, dilations, pads):
-    """Every window of the loops lies inside the padded input (in Python's
-    integers: no C arithmetic can overflow on the way)."""
-    return all((o - 1) * s + (k - 1) * d < n + b + a and o >= 0 and k >= 1 and s >= 1
-               and d >= 1 and b >= 0 and a >= 0
-               for o, k, s, d, n, (b, a) in zip(out_sp, ksize, strides, dilations, shape[1:3],
-                                                 pads))
-
-
-cdef extern from "fasttape_nn.h":
-    ctypedef struct ft_conv2d_t:
-        cnp.npy_intp n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw
-    void ft_col2im_f32(const ft_conv2d_t *p, const float *cols, float *dx) nogil
-    void ft_col2im_f64(const ft_conv2d_t *p, const double *cols, double *dx) nogil
-
-
-cdef extern from "fasttape_nn.h":
-    void ft_im2col_f32(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl, const float *x,
-                       float *cols) nogil
-    void ft_im2col_f64(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl, const double *x,
-                       double *cols) nogil
-
-
-    void ft_im2col_t_f32(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl,
-                         const float *x, float *cols) nogil
-    void ft_im2col_t_f64(const ft_conv2d_t *p, cnp.npy_intp pt, cnp.npy_intp pl,
-                         const double *x, double *cols) nogil
-
-
-def im2col_2d(object x, tuple ksize, tuple out_sp, tuple strides, tuple dilations, tuple pads,
-              bint transposed=False):
-    """The patches of NHWC x zero-padded by `pads`, as cols (n, oh, ow, kh * kw, c)
-    (C-contiguous), or with `transposed` as (kh * kw * c, n * oh * ow); None
-    for a dtype the loop does not take (Note [Pooling loops])."""
-    cdef ft_conv2d_t p
-    cdef cnp.ndarray xa, cols
-    cdef int t
-    if not isinstance(x, cnp.ndarray) or x.ndim != 4:
-        return None
-    t = cnp.PyArray_TYPE(<cnp.ndarray>x)
-    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
-        return None
-    cdef cnp.npy_intp pt, pl
+cdef int _window2d(ft_window2d_t *p, tuple shape, tuple out_sp, tuple ksize, tuple strides,
+                   tuple dilations, tuple pads) except -1:
+    """Fills p for an NHWC (or NWC) input of `shape`; 0 for 3 spatial axes or
+    a value beyond C's integers (the caller takes NumPy's path), 1 when filled.
+    ValueError when a window leaves the padded input (Note [Window loops])."""
+    if len(ksize) > 2:
+        return 0
+    if len(ksize) == 1:  # one row
+        shape, out_sp, ksize = (shape[0], 1) + shape[1:], (1,) + out_sp, (1,) + ksize
+        strides, dilations, pads = (1,) + strides, (1,) + dilations, ((0, 0),) + pads
+    if len(shape) != 4 or len(out_sp) != 2 or not all(
+            (o - 1) * st + (k - 1) * d < n + b + a and o >= 0 and k >= 1 and st >= 1
+            and d >= 1 and b >= 0 and a >= 0
+            for o, k, st, d, n, (b, a) in zip(out_sp, ksize, strides, dilations, shape[1:3],
+                                              pads)):
+        raise ValueError(f"window loops: {out_sp} windows of {ksize} do not fit {shape} "
+                         f"padded by {pads}")
     try:
-        p.n, p.h, p.w, p.c = x.shape
+        p.n, p.h, p.w, p.c = shape
         p.oh, p.ow = out_sp
         p.kh, p.kw = ksize
         p.sh, p.sw = strides
         p.dh, p.dw = dilations
-        pt, pl = pads[0][0], pads[1][0]
-    except OverflowError:  # beyond C's integers: NumPy's path
-        return None
-    if not _windows_fit(x.shape, out_sp, ksize, strides, dilations, pads):
-        raise ValueError(f"im2col_2d: {out_sp} outputs do not fit {x.shape} padded by {pads}")
-    xa = np.ascontiguousarray(x)
-    if transposed:
-        cols = np.empty((p.kh * p.kw * p.c, p.n * p.oh * p.ow), x.dtype)
-    else:
-        cols = np.empty((p.n, p.oh, p.ow, p.kh * p.kw, p.c), x.dtype)
-    with nogil:
-        if t == cnp.NPY_FLOAT and transposed:
-            ft_im2col_t_f32(&p, pt, pl, <const float*>cnp.PyArray_DATA(xa),
-                            <float*>cnp.PyArray_DATA(cols))
-        elif t == cnp.NPY_FLOAT:
-            ft_im2col_f32(&p, pt, pl, <const float*>cnp.PyArray_DATA(xa),
-                          <float*>cnp.PyArray_DATA(cols))
-        elif transposed:
-            ft_im2col_t_f64(&p, pt, pl, <const double*>cnp.PyArray_DATA(xa),
-                            <double*>cnp.PyArray_DATA(cols))
-        else:
-            ft_im2col_f64(&p, pt, pl, <const double*>cnp.PyArray_DATA(xa),
-                          <double*>cnp.PyArray_DATA(cols))
-    return cols
+        p.pt, p.pl = pads[0][0], pads[1][0]
+    except OverflowError:
+        return 0
+    return 1
 
 
-def col2im_2d(object cols, object dx, tuple ksize, tuple strides, tuple dilations):
-    """Adds cols (n, oh, ow, kh * kw, c), the gradients of a convolution's
-    patches, into dx (n, h, w, c: the padded input's shape) in place; returns
-    False, doing nothing, for a dtype or layout the loop does not take (Note
-    [Pooling loops])."""
-    cdef ft_conv2d_t p
-    cdef cnp.ndarray ca, da
-    cdef int t
-    if not (isinstance(cols, cnp.ndarray) and isinstance(dx, cnp.ndarray)):
-        return False
-    ca, da = <cnp.ndarray>cols, <cnp.ndarray>dx
-    t = cnp.PyArray_TYPE(da)
-    if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(ca) != t \
-            or da.ndim != 4 or ca.ndim != 5 or not cnp.PyArray_ISCARRAY(da) \
-            or not cnp.PyArray_ISCARRAY_RO(ca):
-        return False
-    try:
-        p.n, p.h, p.w, p.c = dx.shape
-        p.oh, p.ow = cols.shape[1], cols.shape[2]
-        p.kh, p.kw = ksize
-        p.sh, p.sw = strides
-        p.dh, p.dw = dilations
-    except OverflowError:  # beyond C's integers: NumPy's path
-        return False
-    if (cols.shape[0] != dx.shape[0] or cols.shape[3] != ksize[0] * ksize[1]
-            or cols.shape[4] != dx.shape[3]
-            or not _windows_fit(dx.shape, cols.shape[1:3], ksize, strides, dilations,
-                                ((0, 0), (0, 0)))):
-        raise ValueError(f"col2im_2d: patches {cols.shape} do not fit {dx.shape}")
-    with nogil:
-        if t == cnp.NPY_FLOAT:
-            ft_col2im_f32(&p, <const float*>cnp.PyArray_DATA(ca), <float*>cnp.PyArray_DATA(da))
-        else:
-            ft_col2im_f64(&p, <const double*>cnp.PyArray_DATA(ca), <double*>cnp.PyArray_DATA(da))
-    return True
+cdef int _float_type(tuple arrays) noexcept:
+    """NPY_FLOAT or NPY_DOUBLE when every array is an ndarray of that one
+    dtype, else -1 (the loops do not take it)."""
+    cdef int t = -1
+    for a in arrays:
+        if not isinstance(a, cnp.ndarray):
+            return -1
+        if t == -1:
+            t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+        elif cnp.PyArray_TYPE(<cnp.ndarray>a) != t:
+            return -1
+    return t if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else -1
 
 
-def max_pool_grad_2d(object x, object out, object g, tuple ksize, tuple strides, tuple pads):
-    """dL/dx of a 2-D max pooling over NHWC x (its output `out`, the output's
-    gradient g), or None for a dtype the loop does not take (Note [Pooling
-    loops]). ksize, strides: 2 ints; pads: 2 (before, after) pairs."""
-    cdef ft_pool2d_t p
+def max_pool_grad(object x, object out, object g, tuple ksize, tuple strides, tuple pads):
+    """dL/dx of a max pooling (1 or 2 spatial axes) over channels-last x, its
+    output `out` and the output's gradient g; None for what the loop does not
+    take (Note [Window loops])."""
+    cdef ft_window2d_t p
     cdef cnp.ndarray xa, oa, ga, dx
     cdef void *scratch
-    cdef int t
-    if not (isinstance(x, cnp.ndarray) and isinstance(out, cnp.ndarray)
-            and isinstance(g, cnp.ndarray)):
+    cdef int t = _float_type((x, out, g))
+    if t < 0 or g.shape != out.shape or x.ndim != len(ksize) + 2 or not _window2d(
+            &p, x.shape, out.shape[1:len(ksize) + 1], ksize, strides, (1,) * len(ksize), pads):
         return None
-    t = cnp.PyArray_TYPE(<cnp.ndarray>x)
-    if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or x.ndim != 4 or out.dtype != x.dtype \
-            or g.dtype != x.dtype or g.shape != out.shape:
-        return None
-    xa = np.ascontiguousarray(x)
-    oa = np.ascontiguousarray(out)
-    ga = np.ascontiguousarray(g)
-    try:
-        p.n, p.h, p.w, p.c = x.shape
-        p.oh, p.ow = out.shape[1], out.shape[2]
-        p.kh, p.kw = ksize
-        p.sh, p.sw = strides
-        p.pt, p.pl = pads[0][0], pads[1][0]
-    except OverflowError:  # a window or padding beyond C's integers: NumPy's path
-        return None
-    if not _windows_fit(x.shape, out.shape[1:3], ksize, strides, (1, 1), pads):
-        raise ValueError(f"max_pool_grad_2d: {out.shape} outputs do not fit {x.shape}")
+    xa, oa, ga = np.ascontiguousarray(x), np.ascontiguousarray(out), np.ascontiguousarray(g)
     dx = np.zeros(x.shape, x.dtype)
     scratch = malloc((p.c + 1) * 8)
     if scratch == NULL:
@@ -295,3 +217,55 @@ def max_pool_grad_2d(object x, object out, object g, tuple ksize, tuple strides,
     finally:
         free(scratch)
     return dx
+
+
+def im2col(object x, tuple ksize, tuple out_sp, tuple strides, tuple dilations, tuple pads,
+           bint transposed):
+    """The patches of channels-last x zero-padded by `pads`, as _im2col lays
+    them out: (N * prod(out_sp), K * C), or with `transposed` (K * C,
+    N * prod(out_sp)); None for what the loop does not take (Note [Window loops])."""
+    cdef ft_window2d_t p
+    cdef cnp.ndarray xa, cols
+    cdef int t = _float_type((x,))
+    if t < 0 or x.ndim != len(ksize) + 2 or not _window2d(
+            &p, x.shape, out_sp, ksize, strides, dilations, pads):
+        return None
+    xa = np.ascontiguousarray(x)
+    m, kc = p.n * p.oh * p.ow, p.kh * p.kw * p.c
+    cols = np.empty((kc, m) if transposed else (m, kc), x.dtype)
+    with nogil:
+        if t == cnp.NPY_FLOAT and transposed:
+            ft_im2col_t_f32(&p, <const float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(cols))
+        elif t == cnp.NPY_FLOAT:
+            ft_im2col_f32(&p, <const float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(cols))
+        elif transposed:
+            ft_im2col_t_f64(&p, <const double*>cnp.PyArray_DATA(xa),
+                            <double*>cnp.PyArray_DATA(cols))
+        else:
+            ft_im2col_f64(&p, <const double*>cnp.PyArray_DATA(xa),
+                          <double*>cnp.PyArray_DATA(cols))
+    return cols
+
+
+def col2im(object cols, object dx, tuple ksize, tuple strides, tuple dilations):
+    """Adds cols (N, *out_sp, K, C), the gradients of a convolution's patches,
+    into dx (the padded input, C-contiguous) in place; False, doing nothing,
+    for what the loop does not take (Note [Window loops]). (No negative
+    indexes here: the module compiles with wraparound off.)"""
+    cdef ft_window2d_t p
+    cdef int t = _float_type((cols, dx))
+    r, taps = len(ksize), ksize[0] * (ksize[1] if len(ksize) == 2 else 1)
+    if t < 0 or dx.ndim != r + 2 or cols.ndim != r + 3 or not cnp.PyArray_ISCARRAY(dx) \
+            or cols.shape[0] != dx.shape[0] or cols.shape[r + 2] != dx.shape[r + 1] \
+            or cols.shape[r + 1] != taps or not _window2d(
+                &p, dx.shape, cols.shape[1:r + 1], ksize, strides, dilations, ((0, 0),) * r):
+        return False
+    cols = np.ascontiguousarray(cols)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            ft_col2im_f32(&p, <const float*>cnp.PyArray_DATA(<cnp.ndarray>cols),
+                          <float*>cnp.PyArray_DATA(<cnp.ndarray>dx))
+        else:
+            ft_col2im_f64(&p, <const double*>cnp.PyArray_DATA(<cnp.ndarray>cols),
+                          <double*>cnp.PyArray_DATA(<cnp.ndarray>dx))
+    return True

@@ -1000,7 +1000,10 @@ cdef class _Sweep:
     cdef uint8_t *owned        # 1 where the slot's value was allocated by the sweep
     cdef uint8_t *keep         # 1 where the slot's value is read after the sweep (a source)
     cdef bint take             # node() takes each output gradient out of its slot
-    cdef int64_t saved_at[2 * MAX_ARGS]  # tape_entry: where each saved input, output is
+    # tape_entry: where each saved input, output of the entry is in the tape's
+    # record (set for every value the op saves, so never stale for the values
+    # an in-place variant writes into: its VJP names them, so they are saved)
+    cdef int64_t saved_at[2 * MAX_ARGS]
     cdef bint release          # drop saved values as soon as their entry is done
     cdef list argbuf, gbuf, inbuf, outbuf
     cdef readonly tuple batch  # () or (B,): the leading axis of batched cotangents
@@ -1160,8 +1163,6 @@ cdef class _Sweep:
                     pos += 1
             self.node(op, n_in, n_out, slot, meta, mp, saved_in, saved_out, attrs)
         finally:
-            for j in range(2 * MAX_ARGS):
-                self.saved_at[j] = -1
             for j in range(min(n_out, MAX_ARGS)):
                 saved_out[j] = None
             if saved_in is self.inbuf:

@@ -455,19 +455,18 @@ def _im2col(xp, k_sp, out_sp, strides, dilations):
 
 
 def _patches(input, k_sp, out_sp, strides, dilations, pads):  # noqa: A002
-    """_im2col of the input padded by `pads`, in the same layouts: through
-    the C loops (padding included, Note [Pooling loops]) for float32/float64
-    over 1 or 2 spatial axes, else NumPy."""
-    if len(k_sp) <= 2:
-        one = len(k_sp) == 1  # as 2-D with one row
-        few = input.shape[-1] <= _FEW_CHANNELS  # the transposed layout: see _im2col
-        cols = _core.im2col_2d(input[:, None] if one else input, (1,) * one + tuple(k_sp),
-                               (1,) * one + tuple(out_sp), (1,) * one + tuple(strides),
-                               (1,) * one + tuple(dilations),
-                               ((0, 0),) * one + tuple(tuple(p) for p in pads), few)
-        if cols is not None:
-            return (cols if few else cols.reshape(-1, cols.shape[-2] * cols.shape[-1])), few
+    """_im2col of the input padded by `pads`, in the same layouts: a C loop
+    that reads the padding as zeros (Note [Window loops]) where it can."""
+    few = input.shape[-1] <= _FEW_CHANNELS  # the transposed layout: see _im2col
+    cols = _core.im2col(input, tuple(k_sp), tuple(out_sp), tuple(strides), tuple(dilations),
+                        _pairs(pads), few)
+    if cols is not None:
+        return cols, few
     return _im2col(_pad(input, pads), k_sp, out_sp, strides, dilations)
+
+
+def _pairs(pads):
+    return tuple(tuple(p) for p in pads)
 
 
 def _conv(input, filters, strides, dilations, pads):  # noqa: A002
@@ -509,13 +508,7 @@ def _conv_backprop_input(input, filters, output_shape, strides, dilations, pads)
             view += dcols[i]
     else:
         dcols = (gm @ wm.T).reshape((n,) + out_sp + (kk, c))
-        if r == 1:  # as 2-D with one row: Note [Pooling loops]
-            done = _core.col2im_2d(dcols[:, None], dxp[:, None], (1,) + tuple(k_sp),
-                                   (1,) + tuple(strides), (1,) + tuple(dilations))
-        else:
-            done = r == 2 and _core.col2im_2d(dcols, dxp, tuple(k_sp), tuple(strides),
-                                              tuple(dilations))
-        if not done:
+        if not _core.col2im(dcols, dxp, tuple(k_sp), tuple(strides), tuple(dilations)):
             for i, k in enumerate(_taps(k_sp)):
                 view = dxp[_tap(k, out_sp, strides, dilations)]
                 view += dcols[..., i, :]
@@ -957,14 +950,9 @@ def _argmax_masks(xp, output, ksize, strides):
 
 
 def _max_pool_grad(grad, input, output, ksize, strides, pads):  # noqa: A002
-    ksize, strides, pads = tuple(ksize), tuple(strides), tuple(tuple(p) for p in pads)
-    if len(ksize) == 1:  # as 2-D with one row: Note [Pooling loops]
-        dx = _core.max_pool_grad_2d(input[:, None], output[:, None], grad[:, None], (1,) + ksize,
-                                    (1,) + strides, ((0, 0),) + pads)
-    else:
-        dx = _core.max_pool_grad_2d(input, output, grad, ksize, strides, pads)
-    if dx is not None:
-        return dx[:, 0] if len(ksize) == 1 else dx
+    dx = _core.max_pool_grad(input, output, grad, tuple(ksize), tuple(strides), _pairs(pads))
+    if dx is not None:  # Note [Window loops]
+        return dx
     # other dtypes (multiplying by the bool masks is 5-8x faster than
     # np.copyto(where=) or np.where; an inf or NaN gradient then spreads as NaN)
     xp = _pad(input, pads, -np.inf)

@@ -1,4 +1,4 @@
-"""max_pool's gradient through the C loop (Note [Pooling loops] in
+"""max_pool's gradient through the C loop (Note [Window loops] in
 fasttape/_core/_math.pxi) against a direct NumPy statement of MaxPoolGrad:
 each output gradient goes to the first maximum of its window, in row-major
 window order; padding never takes a gradient that reaches the input."""
