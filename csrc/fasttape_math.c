@@ -242,3 +242,47 @@ FT_CLONES double ft_sum_f64(const double *p, intptr_t n) {
     while (depth) total += stack[--depth];
     return total;
 }
+
+/* Adam's update of one variable in one pass (Note [Fused updates] in
+ * fasttape/optimizers/fused.py). Each line is the unfused op sequence's
+ * arithmetic in the variable's type, op by op, so the result is bitwise the
+ * same: contraction into fused multiply-adds (which the x86-64-v3 clone could
+ * do) is off here. sqrt is IEEE's, correctly rounded; setup.py's
+ * -fno-math-errno lets gcc vectorise it. vhat (amsgrad) may be NULL. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+#define FT_ADAM(NAME, T, SQRT)                                                      \
+    FT_CLONES void NAME(T *restrict var, T *restrict m, T *restrict v,               \
+                        T *restrict vhat, const T *restrict g, intptr_t n, T alpha,  \
+                        T c1, T c2, T eps) {                                         \
+        if (vhat == NULL) {                                                          \
+            for (intptr_t i = 0; i < n; i++) {                                       \
+                T gi = g[i];                                                         \
+                T mi = m[i] + (gi - m[i]) * c1;                                      \
+                T vi = v[i] + (gi * gi - v[i]) * c2;                                 \
+                m[i] = mi;                                                           \
+                v[i] = vi;                                                           \
+                var[i] = var[i] - (mi * alpha) / (SQRT(vi) + eps);                   \
+            }                                                                        \
+            return;                                                                  \
+        }                                                                            \
+        for (intptr_t i = 0; i < n; i++) {                                           \
+            T gi = g[i];                                                             \
+            T mi = m[i] + (gi - m[i]) * c1;                                          \
+            T vi = v[i] + (gi * gi - v[i]) * c2;                                     \
+            T hi = vhat[i];                                                          \
+            hi = (hi >= vi || hi != hi) ? hi : vi; /* np.maximum: NaN wins */        \
+            m[i] = mi;                                                               \
+            v[i] = vi;                                                               \
+            vhat[i] = hi;                                                            \
+            var[i] = var[i] - (mi * alpha) / (SQRT(hi) + eps);                       \
+        }                                                                            \
+    }
+FT_ADAM(ft_adam_f32, float, sqrtf)
+FT_ADAM(ft_adam_f64, double, sqrt)
+#undef FT_ADAM
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif

@@ -21,4 +21,10 @@ FT_DECLARE_LOOP(ft_gelu_loop_d);
 /* The sum of n contiguous elements (Note [Fast sums]). */
 double ft_sum_f32(const float *p, intptr_t n);
 double ft_sum_f64(const double *p, intptr_t n);
+
+/* Adam's update in place, one pass (Note [Fused updates]); vhat may be NULL. */
+void ft_adam_f32(float *var, float *m, float *v, float *vhat, const float *g, intptr_t n,
+                 float alpha, float c1, float c2, float eps);
+void ft_adam_f64(double *var, double *m, double *v, double *vhat, const double *g,
+                 intptr_t n, double alpha, double c1, double c2, double eps);
 #endif

@@ -63,6 +63,7 @@ import numpy as np
 from fasttape import errors as _errors
 from fasttape import graph as _graph
 from fasttape._core import core as _core
+from fasttape.optimizers import fused as _fused
 
 __all__ = ["SavedFunction", "load", "save"]
 
@@ -431,6 +432,16 @@ def _is_serializable(op_def):
             and _op_table().get(op_def.name) is op_def)
 
 
+def _variable_ref(v, variables, where):
+    """A variable attribute in the file: its index in `variables`."""
+    if getattr(v, "_graph_var", None) is not None:
+        raise ValueError(f"ft.saved_function.save: {where} uses the graph variable "
+                         f"'{v.name}', whose value lives in a Session")
+    if v.ref() not in variables:
+        variables[v.ref()] = (len(variables), v)
+    return {"t": "variable", "v": variables[v.ref()][0]}
+
+
 def _function_json(cf, enc, variables):
     from fasttape.function import _plan_operations
 
@@ -448,13 +459,11 @@ def _function_json(cf, enc, variables):
             elif kind == "Const":
                 attrs = [{"t": "ndarray", "v": enc.add_tensor(node.attrs[0], "const")}]
             elif kind in _VARIABLE_NODES:
-                v = node.attrs[0]
-                if getattr(v, "_graph_var", None) is not None:
-                    raise ValueError(f"ft.saved_function.save: {where} uses the graph variable "
-                                     f"'{v.name}', whose value lives in a Session")
-                if v.ref() not in variables:
-                    variables[v.ref()] = (len(variables), v)
-                attrs = [{"t": "variable", "v": variables[v.ref()][0]}]
+                attrs = [_variable_ref(node.attrs[0], variables, where)]
+            elif kind == _fused.NODE_TYPE:  # var, m, v, vhat or None, beta_1, beta_2, epsilon
+                attrs = [None if a is None else _variable_ref(a, variables, where)
+                         for a in node.attrs[:4]] + [enc.encode(a, "a float attribute")
+                                                     for a in node.attrs[4:]]
             else:
                 raise ValueError(f"ft.saved_function.save: {where} is not an op of the table "
                                  "and cannot be saved")
@@ -718,6 +727,11 @@ def _build(name, fdoc, dec, variables, budget):
     return cf
 
 
+def _is_variable_ref(a, variables):
+    return (isinstance(a, dict) and a.get("t") == "variable" and type(a.get("v")) is int
+            and 0 <= a["v"] < len(variables))
+
+
 def _build_node(g, op, nname, ins, attrs, dec, variables, table):
     if op == "Placeholder":
         if ins or len(attrs) != 2:
@@ -735,11 +749,22 @@ def _build_node(g, op, nname, ins, attrs, dec, variables, table):
             raise _Refused("a Const's value is not a tensor")
         return g._add_op("Const", None, (), (value,), nname, [value.shape], [value.dtype],
                          scoped=False).outputs
+    if op == _fused.NODE_TYPE:
+        if len(ins) != 2 or len(attrs) != 7 or not all(
+                _is_variable_ref(a, variables) for a in attrs[:3]) or (
+                attrs[3] is not None and not _is_variable_ref(attrs[3], variables)):
+            raise _Refused(f"a {op} has 2 inputs and attrs [3 or 4 variables of the file, "
+                           "3 floats]")
+        values = [None if a is None else variables[a["v"]] for a in attrs[:4]]
+        values += [dec.decode(a) for a in attrs[4:]]
+        try:
+            return _fused.build_node(g, nname, ins, values).outputs
+        except ValueError as e:
+            raise _Refused(str(e)) from None
     if op in _VARIABLE_NODES:
         a = attrs[0] if len(attrs) == 1 else None
         n_in = 0 if op == "ReadVariableOp" else 1
-        if len(ins) != n_in or not isinstance(a, dict) or a.get("t") != "variable" or type(
-                a.get("v")) is not int or not 0 <= a["v"] < len(variables):
+        if len(ins) != n_in or not _is_variable_ref(a, variables):
             raise _Refused(f"a {op} has {n_in} input{'s' if n_in != 1 else ''} and attrs "
                            "[a variable of the file]")
         v = variables[a["v"]]

@@ -80,6 +80,10 @@ gelu_ufunc = ft_make_ufunc(1,
 cdef extern from "fasttape_math.h":
     double ft_sum_f32(const float *p, cnp.npy_intp n) nogil
     double ft_sum_f64(const double *p, cnp.npy_intp n) nogil
+    void ft_adam_f32(float *var, float *m, float *v, float *vhat, const float *g,
+                     cnp.npy_intp n, float alpha, float c1, float c2, float eps) nogil
+    void ft_adam_f64(double *var, double *m, double *v, double *vhat, const double *g,
+                     cnp.npy_intp n, double alpha, double c1, double c2, double eps) nogil
 
 
 cpdef object sum_all(object x):
@@ -104,6 +108,55 @@ cpdef object sum_all(object x):
         else:
             s = ft_sum_f64(<const double *>cnp.PyArray_DATA(a), n)
     return s
+
+
+cdef inline bint _float_buffer(object a, int t, cnp.npy_intp n):
+    return (type(a) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>a) == t
+            and cnp.PyArray_SIZE(<cnp.ndarray>a) == n
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a))
+
+
+cdef void *_own_buffer(Variable v) except NULL:
+    """The data of v's array, to update in place: the array is copied first
+    (C order) when anything else refers to it (a tensor, a view, a tape's
+    saved value, a plan's slot: See Note [Tape ownership]) or when it is not
+    C-contiguous and writeable."""
+    if not (v._sole_owner() and cnp.PyArray_ISCARRAY(<cnp.ndarray>v._value)):
+        v._value = np.array(v._value, order="C", copy=True)
+    return cnp.PyArray_DATA(<cnp.ndarray>v._value)
+
+
+def adam_update(Variable var, Variable m, Variable v, object vhat, object g, double alpha,
+                double c1, double c2, double epsilon):
+    """Adam's update of `var` and its slots `m`, `v` (and `vhat`, a Variable,
+    with amsgrad; else None) in place, in one pass (Note [Fused updates] in
+    fasttape/optimizers/fused.py): c1 = 1 - beta_1, c2 = 1 - beta_2, `alpha`
+    the step's rate, all rounded to the variables' type. `g` is an ndarray
+    of the variables' dtype and size. Returns False, having changed nothing,
+    unless all are float32 or all float64 of one size."""
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>var._value)
+    cdef cnp.npy_intp n = cnp.PyArray_SIZE(<cnp.ndarray>var._value)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return False
+    for x in (var, m, v) if vhat is None else (var, m, v, vhat):
+        if type(x) is not Variable or not _float_buffer((<Variable>x)._value, t, n):
+            return False
+    if not _float_buffer(g, t, n):
+        return False
+    cdef cnp.ndarray ga = np.ascontiguousarray(g)
+    cdef void *pv = _own_buffer(var)
+    cdef void *pm = _own_buffer(m)
+    cdef void *ps = _own_buffer(v)
+    cdef void *ph = NULL if vhat is None else _own_buffer(<Variable>vhat)
+    cdef void *pg = cnp.PyArray_DATA(ga)
+    with nogil:
+        if t == cnp.NPY_FLOAT:
+            ft_adam_f32(<float *>pv, <float *>pm, <float *>ps, <float *>ph, <const float *>pg,
+                        n, <float>alpha, <float>c1, <float>c2, <float>epsilon)
+        else:
+            ft_adam_f64(<double *>pv, <double *>pm, <double *>ps, <double *>ph,
+                        <const double *>pg, n, alpha, c1, c2, epsilon)
+    return True
 
 
 # Note [Window loops]

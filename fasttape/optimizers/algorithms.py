@@ -9,6 +9,7 @@ rate and `t` the step number counted from 1.
 from fasttape._state import detached
 from fasttape.ops.array_ops import cast
 from fasttape.ops.math_ops import maximum, pow, rsqrt, sqrt, square
+from fasttape.optimizers import fused as _fused
 from fasttape.optimizers.optimizer import Optimizer, _float_const, _hyper
 
 
@@ -99,6 +100,9 @@ class Adam(Optimizer):
 
     def _update_step(self, g, var, slots, c):
         m, v = slots["m"], slots["v"]
+        if _fused.adam(g, var, m, v, slots.get("vhat"), c["alpha"], self.beta_1, self.beta_2,
+                       self.epsilon):
+            return
         m.assign_add((g - detached(m)) * (1 - self.beta_1))
         v.assign_add((square(g) - detached(v)) * (1 - self.beta_2))
         if self.amsgrad:

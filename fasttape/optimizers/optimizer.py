@@ -337,7 +337,7 @@ class Optimizer:
         if not isinstance(v, Variable):
             raise TypeError(f"{type(self).__name__}.{what}: expects ft.Variables, got "
                             f"{type(v).__name__}")
-        if not np.issubdtype(v.dtype, np.floating):
+        if v.dtype.kind != "f":  # np.issubdtype(dtype, np.floating), at a tenth of its cost
             raise TypeError(f"{type(self).__name__}.{what}: variable {v.name!r} has dtype "
                             f"{v.dtype}; only floating-point variables can be optimized")
 

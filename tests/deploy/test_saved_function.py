@@ -265,6 +265,47 @@ def test_assigns_in_a_traced_function_run_after_loading(tmp_path):
     assert float(loaded.variables[0].numpy()) == 4.0
 
 
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_a_saved_train_step_with_fused_adam(tmp_path, amsgrad):
+    """A traced Adam step (ResourceApplyAdam nodes: Note [Fused updates]) saves
+    and loads: the loaded step updates its loaded variables and slots as the
+    original does; a file whose node names a slot of another shape is refused."""
+    rng = np.random.default_rng(0)
+    w = ft.Variable(rng.normal(size=(3, 2)).astype(np.float32))
+    opt = ft.optimizers.Adam(0.1, amsgrad=amsgrad)
+
+    @ft.function(input_signature=[ft.TensorSpec([4, 3], ft.float32)])
+    def step(x):
+        with ft.GradientTape() as t:
+            loss = ft.reduce_sum(ft.tanh(x @ w) ** 2)
+        opt.apply_gradients([(t.gradient(loss, w), w)])
+        return loss
+
+    ft.saved_function.save(step, tmp_path / "f.ftsf")
+    graph = step.get_concrete_function().graph
+    assert [n.type for n in graph.get_operations()].count("ResourceApplyAdam") == 1
+    loaded = ft.saved_function.load(tmp_path / "f.ftsf")
+    for x in rng.normal(size=(3, 4, 3)).astype(np.float32):
+        _same(loaded(x), step(x), "loss")
+    by_name = {v.name: v.numpy() for v in loaded.variables}
+    for v in [w] + [opt.get_slot(w, s) for s in ("m", "v") + (("vhat",) if amsgrad else ())]:
+        np.testing.assert_array_equal(by_name[v.name], v.numpy())
+
+    # a hostile file: the node's slot m swapped for `iterations` (an int64 scalar)
+    data = (tmp_path / "f.ftsf").read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    graph = json.loads(header["__metadata__"]["graph"])
+    nodes = graph["functions"]["serving_default"]["nodes"]
+    counter = next(x for x in nodes if x["op"] == "AssignAdd")["attrs"][0]  # iterations += 1
+    next(x for x in nodes if x["op"] == "ResourceApplyAdam")["attrs"][1] = counter
+    header["__metadata__"]["graph"] = json.dumps(graph)
+    head = json.dumps(header).encode()
+    (tmp_path / "bad.ftsf").write_bytes(struct.pack("<Q", len(head)) + head + data[8 + n:])
+    with pytest.raises(InvalidSavedFunctionError, match=r"bad\.ftsf.*ResourceApplyAdam.*slot"):
+        ft.saved_function.load(tmp_path / "bad.ftsf")
+
+
 def test_constants_folded_at_load_are_bounded(tmp_path, monkeypatch):
     """A small file whose graph computes a large constant (folded when the
     plan compiles) is refused before the plan allocates it."""

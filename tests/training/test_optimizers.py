@@ -232,6 +232,90 @@ def test_a_tensor_read_before_the_step_keeps_its_value():
     np.testing.assert_array_equal(w.numpy(), [0.5, 1.5])
 
 
+# --- fused updates (Note [Fused updates] in fasttape/optimizers/fused.py) ------------------------
+
+FUSED = {
+    "adam": lambda: ft.optimizers.Adam(0.01),
+    "adam-amsgrad": lambda: ft.optimizers.Adam(0.01, amsgrad=True),
+    "adamw": lambda: ft.optimizers.AdamW(0.01, weight_decay=0.1),
+}
+
+
+def _fused_run(make_opt, dtype, traced, steps=12):
+    """The variables and slots after `steps` steps on a small problem whose
+    gradients include zeros, a NaN and an inf (one step each)."""
+    rng = np.random.default_rng(3)
+    w = ft.Variable(rng.normal(size=(5, 3)).astype(dtype))
+    b = ft.Variable(np.zeros(3, dtype))
+    opt = make_opt()
+    xs = rng.normal(size=(steps, 7, 5)).astype(dtype)
+    xs[4, :, 0] = 0.0       # a column of zero gradients
+    xs[7, 0, 0] = np.nan    # then NaN and inf ones
+    xs[9, 1, 1] = np.inf
+
+    def step(x):
+        with ft.GradientTape() as tape:
+            loss = ft.reduce_sum(ft.tanh(x @ w + b) ** 2)
+        opt.apply_gradients(zip(tape.gradient(loss, [w, b]), [w, b]))
+
+    if traced:
+        step = ft.function(step)
+    for x in xs:
+        step(ft.constant(x))
+    return [v.numpy() for v in [w, b, *opt.variables()]], step
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "traced"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(FUSED))
+def test_fused_updates_equal_the_ops_bitwise(name, dtype, traced, monkeypatch):
+    from fasttape.optimizers import fused
+
+    calls = []
+    kernel = core.adam_update
+    monkeypatch.setattr(core, "adam_update", lambda *a: calls.append(1) or kernel(*a))
+    got, step = _fused_run(FUSED[name], dtype, traced)
+    assert len(calls) == 2 * 12, "the fused loop did not run for each variable and step"
+    if traced:
+        graph = step.get_concrete_function(ft.TensorSpec([7, 5], dtype)).graph
+        assert [n.type for n in graph.get_operations()].count("ResourceApplyAdam") == 2
+    monkeypatch.setattr(fused, "ENABLED", False)
+    want, _ = _fused_run(FUSED[name], dtype, traced)
+    assert len(calls) == 2 * 12
+    for i, (a, e) in enumerate(zip(got, want)):
+        assert a.dtype == e.dtype and a.shape == e.shape
+        np.testing.assert_array_equal(a, e, err_msg=f"{name}: variable {i}")
+
+
+def test_fused_update_copies_arrays_others_hold():
+    """A gradient that is the variable itself, a snapshot of the variable and
+    a slot's array held by the user: none is written by the fused loop."""
+    w = ft.Variable(np.array([1.0, -2.0, 3.0], np.float32))
+    opt = ft.optimizers.Adam(0.1)
+    opt.build([w])
+    m_array = core.tensor_value(opt.get_slot(w, "m"))
+    seen = w.read_value()
+    opt.apply_gradients([(w, w)])
+    np.testing.assert_array_equal(seen.numpy(), [1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(m_array, 0.0)
+    np.testing.assert_allclose(w.numpy(), [0.9, -1.9, 2.9], rtol=1e-5)
+    np.testing.assert_allclose(opt.get_slot(w, "m").numpy(), [0.1, -0.2, 0.3], rtol=1e-5)
+
+
+def test_other_dtypes_and_session_graphs_update_with_ops():
+    """float16 variables, and updates staged in a Session's graph, are not
+    fused: the ops update them as before."""
+    w = ft.Variable(np.ones(3, np.float16))
+    ft.optimizers.Adam(0.1).apply_gradients([(ft.constant(np.ones(3, np.float16)), w)])
+    np.testing.assert_allclose(w.numpy(), 0.9, rtol=3e-3)  # epsilon 1e-7 is 0 in float16
+    g = ft.Graph()
+    with g.as_default():
+        v = ft.Variable(np.ones(3, np.float32))
+        ft.optimizers.Adam(0.1).minimize(lambda: ft.reduce_sum(v * v), [v])
+    types = [n.type for n in g.get_operations()]
+    assert "ResourceApplyAdam" not in types and "AssignSub" in types
+
+
 @pytest.mark.parametrize("name", list(ALL))
 def test_apply_records_nothing_on_active_tapes(name):
     w = ft.Variable([0.5, -1.5, 2.0])
