@@ -55,9 +55,10 @@
 FT_MAX_POOL_GRAD(ft_max_pool_grad_f32, float, uint32_t)
 FT_MAX_POOL_GRAD(ft_max_pool_grad_f64, double, uint64_t)
 
-/* One contiguous add of c elements per patch element; patches in the order
- * of cols (each output position's taps in row-major order). */
-#define FT_COL2IM(NAME, T)                                                          \
+/* One contiguous add (or copy: ASSIGN is = instead of +=) of c elements per
+ * patch element; patches in the order of cols (each output position's taps
+ * in row-major order). */
+#define FT_COL2IM(NAME, T, ASSIGN)                                                  \
     void NAME(const ft_window2d_t *p, const T *cols, T *dx) {                         \
         const intptr_t c = p->c;                                                    \
         const T *src = cols;                                                        \
@@ -70,13 +71,15 @@ FT_MAX_POOL_GRAD(ft_max_pool_grad_f64, double, uint64_t)
                             T *restrict d = dx + ((b * p->h + r) * p->w             \
                                                   + j * p->sw + v * p->dw) * c;     \
                             const T *restrict s = src;                              \
-                            for (intptr_t k = 0; k < c; k++) d[k] += s[k];          \
+                            for (intptr_t k = 0; k < c; k++) d[k] ASSIGN s[k];      \
                         }                                                           \
                     }                                                               \
     }
 
-FT_COL2IM(ft_col2im_f32, float)
-FT_COL2IM(ft_col2im_f64, double)
+FT_COL2IM(ft_col2im_f32, float, +=)
+FT_COL2IM(ft_col2im_f64, double, +=)
+FT_COL2IM(ft_im_put_f32, float, =)
+FT_COL2IM(ft_im_put_f64, double, =)
 
 /* One contiguous copy (or zero fill) of c elements per patch element. */
 #define FT_IM2COL(NAME, T)                                                          \

@@ -26,6 +26,10 @@ void ft_max_pool_grad_f64(const ft_window2d_t *p, const double *x, const double 
  * element, into dx (n, h, w, c; p's pads are 0: dx is the padded input). */
 void ft_col2im_f32(const ft_window2d_t *p, const float *cols, float *dx);
 void ft_col2im_f64(const ft_window2d_t *p, const double *cols, double *dx);
+/* The same walk copying instead of adding: each patch element of cols is
+ * written to its place (the last write wins where windows overlap). */
+void ft_im_put_f32(const ft_window2d_t *p, const float *cols, float *dx);
+void ft_im_put_f64(const ft_window2d_t *p, const double *cols, double *dx);
 
 /* im2col: the patches of x, cols (n, oh, ow, kh * kw, c), zero where a patch
  * element falls in the padding. */

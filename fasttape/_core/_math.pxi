@@ -190,6 +190,8 @@ cdef extern from "fasttape_nn.h":
                               const double *g, double *dx, void *scratch) nogil
     void ft_col2im_f32(const ft_window2d_t *p, const float *cols, float *dx) nogil
     void ft_col2im_f64(const ft_window2d_t *p, const double *cols, double *dx) nogil
+    void ft_im_put_f32(const ft_window2d_t *p, const float *cols, float *dx) nogil
+    void ft_im_put_f64(const ft_window2d_t *p, const double *cols, double *dx) nogil
     void ft_im2col_f32(const ft_window2d_t *p, const float *x, float *cols) nogil
     void ft_im2col_f64(const ft_window2d_t *p, const double *x, double *cols) nogil
     void ft_im2col_t_f32(const ft_window2d_t *p, const float *x, float *cols) nogil
@@ -322,3 +324,94 @@ def col2im(object cols, object dx, tuple ksize, tuple strides, tuple dilations):
             ft_col2im_f64(&p, <const double*>cnp.PyArray_DATA(<cnp.ndarray>cols),
                           <double*>cnp.PyArray_DATA(<cnp.ndarray>dx))
     return True
+
+
+cdef int _box_geometry(ft_window2d_t *q, const ft_window2d_t *p, tuple box) except -1:
+    """q: p restricted to one box (i0, i1, j0, j1, u0, u1, v0, v1) of output
+    positions and kernel taps, with q's pads moved so that the box's first
+    tap reads x's row q.pt and column q.pl below zero (Note [Grouped
+    convolutions]). ValueError unless every tap of the box reads x."""
+    i0, i1, j0, j1, u0, u1, v0, v1 = box
+    if not (0 <= i0 < i1 <= p.oh and 0 <= j0 < j1 <= p.ow and 0 <= u0 < u1 <= p.kh
+            and 0 <= v0 < v1 <= p.kw
+            and i0 * p.sh + u0 * p.dh >= p.pt and (i1 - 1) * p.sh + (u1 - 1) * p.dh < p.h + p.pt
+            and j0 * p.sw + v0 * p.dw >= p.pl and (j1 - 1) * p.sw + (v1 - 1) * p.dw < p.w + p.pl):
+        raise ValueError(f"box loops: the box {box} is not inside the windows of {p.oh}x{p.ow} "
+                         f"positions of {p.kh}x{p.kw} taps over {p.h}x{p.w} padded by "
+                         f"({p.pt}, {p.pl})")
+    q[0] = p[0]
+    q.oh, q.ow, q.kh, q.kw = i1 - i0, j1 - j0, u1 - u0, v1 - v0
+    q.pt = p.pt - i0 * p.sh - u0 * p.dh
+    q.pl = p.pl - j0 * p.sw - v0 * p.dw
+    return 0
+
+
+cdef int _boxes_loop(int mode, object x, tuple ksize, tuple out_sp, tuple strides,
+                     tuple dilations, tuple pads, list boxes, object cols) except -1:
+    """im2col_boxes (mode 0) and col2im_boxes (1: add, 2: copy): 1 when done, 0
+    when the loops do not take these arrays."""
+    cdef ft_window2d_t p, q
+    cdef int t = _float_type((x, cols))
+    cdef cnp.npy_intp size = 0, off = 0
+    cdef char *xd
+    cdef char *cd
+    cdef float *fd
+    cdef double *dd
+    cdef size_t item
+    if t < 0 or x.ndim != 4 or len(ksize) != 2 or not cnp.PyArray_ISCARRAY(x) \
+            or not cnp.PyArray_ISCARRAY(cols) or not _window2d(
+                &p, x.shape, out_sp, ksize, strides, dilations, pads):
+        return 0
+    for box in boxes:  # checked before any loop runs
+        _box_geometry(&q, &p, box)
+        size += q.n * q.oh * q.ow * q.kh * q.kw * q.c
+    if size != cnp.PyArray_SIZE(<cnp.ndarray>cols):
+        raise ValueError(f"box loops: the boxes hold {size} elements, cols {cols.size}")
+    item = 4 if t == cnp.NPY_FLOAT else 8
+    xd = <char *>cnp.PyArray_DATA(<cnp.ndarray>x)
+    cd = <char *>cnp.PyArray_DATA(<cnp.ndarray>cols)
+    for box in boxes:
+        _box_geometry(&q, &p, box)
+        with nogil:
+            if mode == 0 and t == cnp.NPY_FLOAT:
+                ft_im2col_f32(&q, <const float *>xd, <float *>(cd + off * item))
+            elif mode == 0:
+                ft_im2col_f64(&q, <const double *>xd, <double *>(cd + off * item))
+            # col2im writes into a padded input: start it at the box's first row
+            # and column, which are inside x (q.pt, q.pl <= 0)
+            elif t == cnp.NPY_FLOAT:
+                fd = <float *>xd - (q.pt * q.w + q.pl) * q.c
+                if mode == 1:
+                    ft_col2im_f32(&q, <const float *>(cd + off * item), fd)
+                else:
+                    ft_im_put_f32(&q, <const float *>(cd + off * item), fd)
+            else:
+                dd = <double *>xd - (q.pt * q.w + q.pl) * q.c
+                if mode == 1:
+                    ft_col2im_f64(&q, <const double *>(cd + off * item), dd)
+                else:
+                    ft_im_put_f64(&q, <const double *>(cd + off * item), dd)
+        off += q.n * q.oh * q.ow * q.kh * q.kw * q.c
+    return 1
+
+
+def im2col_boxes(object x, tuple ksize, tuple out_sp, tuple strides, tuple dilations,
+                 tuple pads, list boxes, object cols):
+    """Writes the patches of NHWC x for each box (i0, i1, j0, j1, u0, u1, v0,
+    v1): output positions [i0, i1) x [j0, j1), kernel taps [u0, u1) x [v0, v1),
+    all reading x (not its padding), into the C-contiguous `cols` one box
+    after another, each (N, i1 - i0, j1 - j0, taps, C) (Note [Grouped
+    convolutions]). False, doing nothing, for arrays the loops do not take;
+    ValueError for a box outside the windows or a `cols` of another size."""
+    return bool(_boxes_loop(0, x, ksize, out_sp, strides, dilations, pads, boxes, cols))
+
+
+def col2im_boxes(object cols, object dx, tuple ksize, tuple out_sp, tuple strides,
+                 tuple dilations, tuple pads, list boxes, bint copy=False):
+    """Adds `cols`, patch gradients laid out as im2col_boxes writes them, into
+    the C-contiguous NHWC dx (the unpadded input) in place, or with `copy`
+    writes them (where windows overlap, the last box's value stays); False,
+    doing nothing, for arrays the loops do not take (Note [Grouped
+    convolutions])."""
+    return bool(_boxes_loop(2 if copy else 1, dx, ksize, out_sp, strides, dilations, pads,
+                            boxes, cols))

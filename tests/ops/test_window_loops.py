@@ -133,3 +133,106 @@ def test_conv_patches_im2col(x_shape, w_shape, strides, dilations, pads, dtype):
                                                    strides, dilations)
     assert transposed == expected_transposed and got.dtype == dtype
     np.testing.assert_array_equal(got, expected)
+
+
+# --- grouped convolutions (Note [Grouped convolutions] in fasttape/ops/nn_ops.py) --------------
+
+BOX_CASES = [c for c in CONV_CASES if c[0][-1] > nn_ops._FEW_CHANNELS and any(
+    b or a for b, a in c[4])] + [
+    ((2, 4, 4, 6), (3, 3, 6, 8), (3, 3), (1, 1), ((4, 4), (1, 1))),   # rows reading padding alone
+    ((2, 2, 3, 5), (3, 3, 5, 2), (1, 1), (1, 1), ((3, 3), (3, 3))),   # more padding than input
+    ((2, 6, 6, 5), (5, 5, 5, 3), (1, 1), (1, 1), ((2, 2), (2, 2))),   # 5 runs per axis
+    ((1, 3, 3, 8), (3, 3, 8, 2), (1, 1), (2, 2), ((2, 2), (2, 2))),   # dilated
+]
+
+
+def _conv_three(x, w, g, strides, dilations, pads):
+    return (nn_ops._conv(x, w, strides, dilations, pads),
+            nn_ops._conv_backprop_filter(x, g, w.shape, strides, dilations, pads),
+            nn_ops._conv_backprop_input(g, w, x.shape, strides, dilations, pads))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, strides, dilations, pads", BOX_CASES)
+def test_box_convolutions_match_the_full_gemm(x_shape, w_shape, strides, dilations, pads, dtype,
+                                              monkeypatch):
+    """The convolution and its two gradients by boxes equal the full im2col
+    GEMMs' (the same sums in another order)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    monkeypatch.setattr(nn_ops, "_box_plans", {})
+    monkeypatch.setattr(nn_ops, "_BOX_SAVING", 10 ** 30)  # never: the full GEMMs
+    y = nn_ops._conv(x, w, strides, dilations, pads)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    want = _conv_three(x, w, g, strides, dilations, pads)
+    monkeypatch.setattr(nn_ops, "_box_plans", {})
+    monkeypatch.setattr(nn_ops, "_BOX_SAVING", 0)  # always
+    got = _conv_three(x, w, g, strides, dilations, pads)
+    assert [p is not None for p in nn_ops._box_plans.values()] == [True], "no box plan was used"
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, e, what in zip(got, want, ("conv", "filter gradient", "input gradient")):
+        assert a.shape == e.shape and a.dtype == dtype, what
+        np.testing.assert_allclose(a, e, rtol=tol, atol=tol, err_msg=what)
+
+
+def test_axis_runs_match_each_position():
+    """_axis_runs against the valid taps of each output position, found tap by tap."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n, k, s, d = (int(v) for v in rng.integers(1, 6, 4))
+        before, after = (int(v) for v in rng.integers(0, 7, 2))
+        out = (n + before + after - (k - 1) * d - 1) // s + 1
+        if out < 1:
+            continue
+        runs = nn_ops._axis_runs(n, k, out, s, d, before)
+        found = {}
+        for o0, o1, j0, j1 in runs:
+            for o in range(o0, o1):
+                found[o] = (j0, j1)
+        for o in range(out):
+            taps = [j for j in range(k) if 0 <= o * s - before + j * d < n]
+            want = (taps[0], taps[-1] + 1) if taps else None
+            assert found.get(o) == want, (n, k, s, d, before, o)
+            if taps:  # valid taps are a contiguous range
+                assert taps == list(range(taps[0], taps[-1] + 1))
+
+
+def test_box_plans_are_used_where_they_save_work():
+    """The digits convnet's conv2 (batch 64) takes boxes; batch 1, no
+    padding, few channels and float16 keep the full GEMM."""
+    def plan(x_shape, dtype=np.float32, pads=((1, 1), (1, 1))):
+        out_sp = x_shape[1:3] if pads[0][0] else (x_shape[1] - 2, x_shape[2] - 2)
+        return nn_ops._boxes(x_shape, np.dtype(dtype), (3, 3), out_sp, (1, 1), (1, 1), pads, 64)
+
+    assert plan((64, 4, 4, 32)) is not None and plan((64, 4, 4, 32), np.float64) is not None
+    assert len(plan((64, 4, 4, 32)).boxes) == 9
+    assert plan((1, 4, 4, 32)) is None
+    assert plan((64, 4, 4, 32), pads=((0, 0), (0, 0))) is None
+    assert plan((64, 4, 4, 1)) is None
+    assert plan((64, 4, 4, 32), np.float16) is None
+
+
+def test_box_loops_check_their_boxes():
+    """A box reading padding, a box outside the output, or a buffer of the
+    wrong size is a ValueError before any loop runs; other dtypes are refused."""
+    from fasttape._core import core
+
+    x = np.ones((2, 4, 4, 3), np.float32)
+    geometry = ((3, 3), (4, 4), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    inside = (1, 3, 1, 3, 0, 3, 0, 3)  # the interior: 2x2 positions, all 9 taps
+    cols = np.empty(2 * 4 * 9 * 3, np.float32)
+    assert core.im2col_boxes(x, *geometry, [inside], cols)
+    np.testing.assert_array_equal(cols, 1.0)
+    for bad in [(0, 2, 1, 3, 0, 3, 0, 3),   # row 0 with tap row 0 reads the padding
+                (1, 5, 1, 3, 1, 3, 0, 3),   # past the last output row
+                (1, 1, 1, 3, 0, 3, 0, 3)]:  # empty
+        with pytest.raises(ValueError, match="box loops"):
+            core.im2col_boxes(x, *geometry, [bad], cols)
+        with pytest.raises(ValueError, match="box loops"):
+            core.col2im_boxes(cols, x, *geometry, [bad])
+    with pytest.raises(ValueError, match="box loops.*cols"):
+        core.im2col_boxes(x, *geometry, [inside], cols[1:])
+    assert not core.im2col_boxes(x.astype(np.int32), *geometry, [inside],
+                                 cols.astype(np.int32))
+    assert not core.col2im_boxes(cols, x[:, ::2], *geometry, [inside])  # not contiguous
