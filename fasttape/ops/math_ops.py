@@ -421,6 +421,9 @@ def _extreme_vjp(g, x, x_shape, out, axis, keepdims):
     return _expand(g, x_shape, axis, keepdims) * mask / count
 
 
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _full_sum(x, axis, keepdims, divide_by=1):
     """The sum over every axis of a contiguous float32/float64 x divided by
     `divide_by`, in double (Note [Fast sums] in _core/_math.pxi); None otherwise."""
@@ -433,8 +436,27 @@ def _full_sum(x, axis, keepdims, divide_by=1):
     return np.full((1,) * x.ndim, s) if keepdims else s
 
 
+def _leading_sum(x, axis, keepdims):
+    """The sum over the leading axes `axis` (0, ..., k-1) of a contiguous
+    float32/float64 x, as one BLAS product ones @ x (Note [Fast sums]): a
+    bias's gradient, as bias_add's own VJP computes it. None for other axes
+    and arrays."""
+    if (type(axis) is not tuple or not axis or axis != tuple(range(len(axis)))
+            or len(axis) >= x.ndim or type(x) is not np.ndarray
+            or x.dtype not in _BLAS_FLOATS or not x.flags.c_contiguous):
+        return None
+    cols = x.shape[len(axis):]
+    n = math.prod(cols)
+    if n < 8 or not x.size:  # a few columns: NumPy's loop
+        return None
+    s = np.ones(x.size // n, x.dtype) @ x.reshape(-1, n)
+    return s.reshape((1,) * len(axis) + cols if keepdims else cols)
+
+
 def _sum(x, axis, keepdims):
     s = _full_sum(x, axis, keepdims)
+    if s is None:
+        s = _leading_sum(x, axis, keepdims)
     if s is None:
         s = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=_int_kept(x))
     return s
@@ -446,6 +468,9 @@ def _mean(x, axis, keepdims):
         s = _full_sum(x, axis, keepdims, n)
         if s is not None:
             return s
+        s = _leading_sum(x, axis, keepdims)
+        if s is not None:
+            return s / (n if n else np.nan)
         return np.add.reduce(x, axis=axis, keepdims=keepdims) / (n if n else np.nan)
     return np.trunc(np.mean(x, axis=axis, keepdims=keepdims)).astype(x.dtype)  # ints: as TF
 
