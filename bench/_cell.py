@@ -28,6 +28,23 @@ import numpy as np  # noqa: E402
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 LIBS = ("numpy", "fasttape", "ft_function", "torch")
+
+
+def blas_note():
+    """A line naming NumPy's BLAS kernel (through threadpoolctl, which
+    scikit-learn brings) and an OPENBLAS_CORETYPE the environment forces: on
+    some machines it forces an older kernel that runs GEMMs at half speed
+    (bench/README.md, "NumPy's BLAS kernel")."""
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    try:
+        from threadpoolctl import threadpool_info
+
+        kernels = [f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info()
+                   if i.get("user_api") == "blas"]
+    except ImportError:
+        kernels = []
+    return (f"NumPy's BLAS: {', '.join(kernels) or 'unknown (no threadpoolctl)'}"
+            + (f"; OPENBLAS_CORETYPE={forced} is set" if forced else ""))
 TOLERANCE = {np.dtype(np.float32): 2e-3, np.dtype(np.float64): 1e-9}
 
 # (warm-up seconds, batch seconds, batches)

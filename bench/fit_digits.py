@@ -211,6 +211,9 @@ def main():
                   (r.get("error") or f"{r['median'] * 1e3:.1f} ms/epoch"),
                   file=sys.stderr, flush=True)
     print(table(results))
+    from _cell import blas_note  # (bench/ is sys.path[0])
+
+    print(blas_note())
 
 
 def table(results):

@@ -15,6 +15,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _cell import blas_note  # noqa: E402
 from _data import WORKLOADS  # noqa: E402
 
 LIBS = ("numpy", "fasttape", "ft_function", "torch")
@@ -125,6 +126,7 @@ def main():
     print()
     print("Median time per iteration; (×) is the ratio to hand-written NumPy in this run."
           " overhead_* iterations are 1000 adds, so their ms read as µs per add.")
+    print(blas_note())
     if args.quick:
         print("--quick: smoke test only, these timings are not measurements.")
     if args.fit_digits:
