@@ -500,8 +500,11 @@ def _axis_runs(n, k, out, s, d, before):
 
 class _Boxes:
     """A convolution's boxes (Note [Grouped convolutions]) in 2-D form (one
-    spatial axis is one row): the geometry the loops take and, per box, its
-    position in the patch buffer, the gathered rows and the packed filter."""
+    spatial axis is one row): per box, its place in the patch buffer, in the
+    gathered rows of the output (gradient) and in the packed filter; and the
+    three walks the window loops make over the boxes, each (array shape,
+    geometry, boxes): patches of the input, rows of the output, blocks of
+    the filter (a 1-position "image" of kh x kw taps with c * o channels)."""
 
     def __init__(self, x_shape, k_sp, out_sp, strides, dilations, pads, o):
         n, c = x_shape[0], x_shape[-1]
@@ -509,85 +512,75 @@ class _Boxes:
         if len(sp) == 1:
             sp, k_sp, out_sp = (1,) + sp, (1,) + k_sp, (1,) + out_sp
             strides, dilations, pads = (1,) + strides, (1,) + dilations, ((0, 0),) + pads
-        self.x_shape = (n,) + sp + (c,)
-        self.out_shape = (n,) + out_sp + (o,)
-        self.geometry = (k_sp, out_sp, strides, dilations, pads)
         kh, kw = k_sp
-        self.w_shape = (1, kh, kw, c * o)
+        self.x_shape, self.out_shape = (n,) + sp + (c,), (n,) + out_sp + (o,)
         rows = _axis_runs(sp[0], kh, out_sp[0], strides[0], dilations[0], pads[0][0])
         cols = _axis_runs(sp[1], kw, out_sp[1], strides[1], dilations[1], pads[1][0])
-        self.boxes = [(i0, i1, j0, j1, u0, u1, v0, v1)
-                      for i0, i1, u0, u1 in rows for j0, j1, v0, v1 in cols]
-        self.positions = [(i0, i1, j0, j1, 0, 1, 0, 1) for i0, i1, j0, j1, *_ in self.boxes]
-        self.taps = [(0, 1, 0, 1, u0, u1, v0, v1) for *_, u0, u1, v0, v1 in self.boxes]
+        boxes = [(i0, i1, j0, j1, u0, u1, v0, v1)
+                 for i0, i1, u0, u1 in rows for j0, j1, v0, v1 in cols]
+        unit = ((1, 1), (1, 1), ((0, 0), (0, 0)))  # strides, dilations, pads of a plain walk
+        self.patch_walk = (self.x_shape, (k_sp, out_sp, strides, dilations, pads), boxes)
+        self.row_walk = (self.out_shape, ((1, 1), out_sp) + unit,
+                         [(i0, i1, j0, j1, 0, 1, 0, 1) for i0, i1, j0, j1, *_ in boxes])
+        self.tap_walk = ((1, kh, kw, c * o), ((kh, kw), (1, 1)) + unit,
+                         [(0, 1, 0, 1, u0, u1, v0, v1) for *_, u0, u1, v0, v1 in boxes])
         self.parts = []  # (patch offset, row offset, rows, taps * c, filter offset)
         at = row = w_at = 0
-        for i0, i1, j0, j1, u0, u1, v0, v1 in self.boxes:
+        for i0, i1, j0, j1, u0, u1, v0, v1 in boxes:
             m, k = n * (i1 - i0) * (j1 - j0), (u1 - u0) * (v1 - v0) * c
             self.parts.append((at, row, m, k, w_at))
             at, row, w_at = at + m * k, row + m, w_at + k * o
         self.cols_size, self.rows, self.w_size = at, row, w_at
-        full = n * out_sp[0] * out_sp[1] * kh * kw * c
-        self.worth = bool(self.boxes) and (full - at) * o >= max(1, _BOX_SAVING * len(self.boxes))
+        # each output position is in one box, unless some read padding alone (zeros)
+        self.covers_output = row == n * out_sp[0] * out_sp[1]
+        saved = (n * out_sp[0] * out_sp[1] * kh * kw * c - at) * o
+        self.worth = bool(boxes) and saved >= max(1, _BOX_SAVING * len(boxes))
 
-    def _gather(self, x, shape, geometry, boxes, size):
+    @staticmethod
+    def _gather(x, walk, size):
+        shape, geometry, boxes = walk
         out = np.empty(size, x.dtype)
         if not _core.im2col_boxes(np.ascontiguousarray(x).reshape(shape), *geometry, boxes,
                                   out):
             raise AssertionError("im2col_boxes refused a box plan's arrays")
         return out
 
-    def _scatter(self, cols, shape, geometry, boxes, copy=False):
+    @staticmethod
+    def _scatter(cols, walk, copy=False):
+        shape, geometry, boxes = walk
         out = np.empty(shape, cols.dtype) if copy else np.zeros(shape, cols.dtype)
         if not _core.col2im_boxes(cols, out, *geometry, boxes, copy):
             raise AssertionError("col2im_boxes refused a box plan's arrays")
         return out
 
-    _ONE = ((1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
-
-    def patches(self, x):
-        return self._gather(x, self.x_shape, self.geometry, self.boxes, self.cols_size)
-
-    def rows_of(self, g):
-        """The output gradient's rows, box after box: (rows, O)."""
-        out_sp = self.out_shape[1:3]
-        geometry = ((1, 1), out_sp) + self._ONE[1:]
-        return self._gather(g, self.out_shape, geometry, self.positions,
-                            self.rows * self.out_shape[-1]).reshape(self.rows, -1)
-
-    def packed(self, w):
-        """The filter's block of each box's taps, box after box."""
-        geometry = (self.w_shape[1:3], (1, 1)) + self._ONE[1:]
-        return self._gather(w, self.w_shape, geometry, self.taps, self.w_size)
-
     def conv(self, x, w):
-        cols, wp, o = self.patches(x), self.packed(w), self.out_shape[-1]
+        cols = self._gather(x, self.patch_walk, self.cols_size)
+        wp, o = self._gather(w, self.tap_walk, self.w_size), self.out_shape[-1]
         res = np.empty((self.rows, o), x.dtype)
         for at, row, m, k, w_at in self.parts:
             np.matmul(cols[at:at + m * k].reshape(m, k), wp[w_at:w_at + k * o].reshape(k, o),
                       out=res[row:row + m])
-        geometry = ((1, 1), self.out_shape[1:3]) + self._ONE[1:]
-        # each output position is in one box, unless some read padding alone (zeros)
-        return self._scatter(res, self.out_shape, geometry, self.positions,
-                             copy=self.rows == math.prod(self.out_shape[:3]))
+        return self._scatter(res, self.row_walk, copy=self.covers_output)
 
     def filter_grad(self, x, g, filter_shape):
-        cols, gr, o = self.patches(x), self.rows_of(g), self.out_shape[-1]
+        cols = self._gather(x, self.patch_walk, self.cols_size)
+        o = self.out_shape[-1]
+        gr = self._gather(g, self.row_walk, self.rows * o).reshape(self.rows, o)
         dw = np.empty(self.w_size, x.dtype)
         for at, row, m, k, w_at in self.parts:
             np.matmul(cols[at:at + m * k].reshape(m, k).T, gr[row:row + m],
                       out=dw[w_at:w_at + k * o].reshape(k, o))
-        geometry = (self.w_shape[1:3], (1, 1)) + self._ONE[1:]
-        return self._scatter(dw, self.w_shape, geometry, self.taps).reshape(filter_shape)
+        return self._scatter(dw, self.tap_walk).reshape(filter_shape)
 
     def input_grad(self, g, w, input_shape):
-        gr, wp, o = self.rows_of(g), self.packed(w), self.out_shape[-1]
+        o = self.out_shape[-1]
+        gr = self._gather(g, self.row_walk, self.rows * o).reshape(self.rows, o)
+        wp = self._gather(w, self.tap_walk, self.w_size)
         dcols = np.empty(self.cols_size, g.dtype)
         for at, row, m, k, w_at in self.parts:
             np.matmul(gr[row:row + m], wp[w_at:w_at + k * o].reshape(k, o).T,
                       out=dcols[at:at + m * k].reshape(m, k))
-        return self._scatter(dcols, self.x_shape, self.geometry, self.boxes).reshape(
-            input_shape)
+        return self._scatter(dcols, self.patch_walk).reshape(input_shape)
 
 
 def _boxes(x_shape, dtype, k_sp, out_sp, strides, dilations, pads, o):

@@ -206,7 +206,7 @@ def test_box_plans_are_used_where_they_save_work():
         return nn_ops._boxes(x_shape, np.dtype(dtype), (3, 3), out_sp, (1, 1), (1, 1), pads, 64)
 
     assert plan((64, 4, 4, 32)) is not None and plan((64, 4, 4, 32), np.float64) is not None
-    assert len(plan((64, 4, 4, 32)).boxes) == 9
+    assert len(plan((64, 4, 4, 32)).parts) == 9
     assert plan((1, 4, 4, 32)) is None
     assert plan((64, 4, 4, 32), pads=((0, 0), (0, 0))) is None
     assert plan((64, 4, 4, 1)) is None
