@@ -133,7 +133,8 @@ def adam_update(Variable var, Variable m, Variable v, object vhat, object g, dou
     fasttape/optimizers/fused.py): c1 = 1 - beta_1, c2 = 1 - beta_2, `alpha`
     the step's rate, all rounded to the variables' type. `g` is an ndarray
     of the variables' dtype and size. Returns False, having changed nothing,
-    unless all are float32 or all float64 of one size."""
+    unless all are float32 or all float64 of one size and the variables are
+    distinct."""
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>var._value)
     cdef cnp.npy_intp n = cnp.PyArray_SIZE(<cnp.ndarray>var._value)
     if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
@@ -141,7 +142,8 @@ def adam_update(Variable var, Variable m, Variable v, object vhat, object g, dou
     for x in (var, m, v) if vhat is None else (var, m, v, vhat):
         if type(x) is not Variable or not _float_buffer((<Variable>x)._value, t, n):
             return False
-    if not _float_buffer(g, t, n):
+    if not _float_buffer(g, t, n) or var is m or var is v or m is v or (vhat is not None and (
+            vhat is var or vhat is m or vhat is v)):
         return False
     cdef cnp.ndarray ga = np.ascontiguousarray(g)
     cdef void *pv = _own_buffer(var)

@@ -93,6 +93,9 @@ def build_node(graph, name, ins, attrs):
     (ft.saved_function's loader): ValueError naming what does not fit."""
     g, alpha = ins
     var, m, v, vhat = attrs[:4]
+    variables = [x for x in attrs[:4] if x is not None]
+    if len({id(x) for x in variables}) != len(variables):
+        raise ValueError(f"a {NODE_TYPE} names one variable twice: {[x.name for x in variables]}")
     for s in (m, v) + (() if vhat is None else (vhat,)):
         if s.dtype != var.dtype or tuple(s.shape) != tuple(var.shape):
             raise ValueError(f"a {NODE_TYPE}'s slot '{s.name}' does not match variable "

@@ -304,6 +304,14 @@ def test_a_saved_train_step_with_fused_adam(tmp_path, amsgrad):
     (tmp_path / "bad.ftsf").write_bytes(struct.pack("<Q", len(head)) + head + data[8 + n:])
     with pytest.raises(InvalidSavedFunctionError, match=r"bad\.ftsf.*ResourceApplyAdam.*slot"):
         ft.saved_function.load(tmp_path / "bad.ftsf")
+    # and one naming the variable as its own slot (the loop would write one buffer twice)
+    node = next(x for x in nodes if x["op"] == "ResourceApplyAdam")
+    node["attrs"][1] = node["attrs"][0]
+    header["__metadata__"]["graph"] = json.dumps(graph)
+    head = json.dumps(header).encode()
+    (tmp_path / "bad2.ftsf").write_bytes(struct.pack("<Q", len(head)) + head + data[8 + n:])
+    with pytest.raises(InvalidSavedFunctionError, match=r"bad2\.ftsf.*one variable twice"):
+        ft.saved_function.load(tmp_path / "bad2.ftsf")
 
 
 def test_constants_folded_at_load_are_bounded(tmp_path, monkeypatch):

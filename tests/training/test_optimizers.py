@@ -302,6 +302,26 @@ def test_fused_update_copies_arrays_others_hold():
     np.testing.assert_allclose(opt.get_slot(w, "m").numpy(), [0.1, -0.2, 0.3], rtol=1e-5)
 
 
+def test_the_fused_loop_refuses_what_it_cannot_take():
+    """core.adam_update changes nothing and returns False for a variable named
+    twice, mixed dtypes or sizes, or other dtypes."""
+    w = ft.Variable(np.ones(4, np.float32))
+    m, v = ft.Variable(np.zeros(4, np.float32)), ft.Variable(np.zeros(4, np.float32))
+    g = np.ones(4, np.float32)
+    args = (0.1, 0.1, 0.001, 1e-7)
+    assert not core.adam_update(w, w, v, None, g, *args)
+    assert not core.adam_update(w, m, v, m, g, *args)
+    assert not core.adam_update(w, m, v, None, g.astype(np.float64), *args)
+    assert not core.adam_update(w, m, v, None, g[:3], *args)
+    assert not core.adam_update(w, ft.Variable(np.zeros(4)), v, None, g, *args)
+    h = ft.Variable(np.ones(4, np.float16))
+    assert not core.adam_update(h, m, v, None, g, *args)
+    np.testing.assert_array_equal(w.numpy(), 1.0)
+    np.testing.assert_array_equal(m.numpy(), 0.0)
+    assert core.adam_update(w, m, v, None, g, *args)
+    assert np.all(w.numpy() < 1.0)
+
+
 def test_other_dtypes_and_session_graphs_update_with_ops():
     """float16 variables, and updates staged in a Session's graph, are not
     fused: the ops update them as before."""
