@@ -188,6 +188,104 @@ static inline double ft_gelu_f64(double x) {
 FT_LOOP_F64(ft_erf_loop_d, erf)
 FT_LOOP_F64(ft_gelu_loop_d, ft_gelu_f64)
 
+/* relu(x) = x where x > 0 or x is NaN, else +0 (the bits of np.maximum(x, 0):
+ * NaN stays, -0.0 gives +0.0 in float32 and float64), and ReluGrad(g, out) = g * (out > 0), a multiply by exactly 1
+ * or 0 (so g * 0 is a signed zero, and NaN for an inf or NaN g, as the
+ * multiply by the mask it replaces). NumPy's maximum with a scalar does not
+ * vectorise (45 us on 131k float32 elements, 14 us against an array of
+ * zeros); these loops do. See Note [Vectorised erf] for the ufuncs. */
+/* The tests on the bits, as unsigned integers (gcc's vectorised float
+ * compares signal on NaN, which NumPy reports as an invalid value): x keeps
+ * itself when positive and nonzero, or NaN; the gradient passes where out is
+ * positive, nonzero and not NaN. */
+#define FT_ABS(u, U) ((u) & ~((U)1 << (sizeof(U) * 8 - 1)))
+#define FT_NEG(u, U) ((u) >> (sizeof(U) * 8 - 1))
+#define FT_RELU_KEEPS(u, U, INF) ((!FT_NEG(u, U) && FT_ABS(u, U) != 0) || FT_ABS(u, U) > (INF))
+#define FT_RELU_PASSES(u, U, INF) (!FT_NEG(u, U) && FT_ABS(u, U) != 0 && FT_ABS(u, U) <= (INF))
+#define FT_RELU(NAME, T, U, INF)                                                 \
+    FT_CLONES void NAME(char **args, const intptr_t *dimensions,                \
+                        const intptr_t *steps, void *data) {                     \
+        (void)data;                                                              \
+        intptr_t n = dimensions[0];                                              \
+        if (CONTIGUOUS(T)) {                                                     \
+            const U *in = (const U *)args[0];                                    \
+            U *out = (U *)args[1];                                               \
+            for (intptr_t i = 0; i < n; i++) {                                   \
+                U u = in[i];                                                     \
+                out[i] = FT_RELU_KEEPS(u, U, INF) ? u : (U)0;                    \
+            }                                                                    \
+        } else {                                                                 \
+            char *ip = args[0], *op = args[1];                                   \
+            for (intptr_t i = 0; i < n; i++, ip += steps[0], op += steps[1]) {  \
+                U u;                                                             \
+                memcpy(&u, ip, sizeof u);                                        \
+                u = FT_RELU_KEEPS(u, U, INF) ? u : (U)0;                         \
+                memcpy(op, &u, sizeof u);                                        \
+            }                                                                    \
+        }                                                                        \
+    }
+FT_RELU(ft_relu_loop_f, float, uint32_t, 0x7f800000u)
+FT_RELU(ft_relu_loop_d, double, uint64_t, 0x7ff0000000000000u)
+#undef FT_RELU
+
+/* float16 by its bits: the sign set, not zero and not NaN gives +0 (NumPy's
+ * float16 maximum keeps -0.0, unlike its float32 and float64 ones). */
+FT_CLONES void ft_relu_loop_e(char **args, const intptr_t *dimensions, const intptr_t *steps,
+                              void *data) {
+    (void)data;
+    intptr_t n = dimensions[0];
+    char *ip = args[0], *op = args[1];
+    for (intptr_t i = 0; i < n; i++, ip += steps[0], op += steps[1]) {
+        uint16_t h;
+        memcpy(&h, ip, sizeof h);
+        if (FT_NEG(h, uint16_t) && FT_ABS(h, uint16_t) != 0 && FT_ABS(h, uint16_t) <= 0x7c00u)
+            h = 0;
+        memcpy(op, &h, sizeof h);
+    }
+}
+
+#define CONTIGUOUS3(T) (CONTIGUOUS(T) && steps[2] == (intptr_t)sizeof(T))
+#define FT_RELU_GRAD(NAME, T, U, INF)                                            \
+    FT_CLONES void NAME(char **args, const intptr_t *dimensions,                \
+                        const intptr_t *steps, void *data) {                     \
+        (void)data;                                                              \
+        intptr_t n = dimensions[0];                                              \
+        if (CONTIGUOUS3(T)) {                                                    \
+            const T *g = (const T *)args[0];                                     \
+            const U *y = (const U *)args[1];                                     \
+            T *out = (T *)args[2];                                               \
+            for (intptr_t i = 0; i < n; i++)                                     \
+                out[i] = g[i] * (T)FT_RELU_PASSES(y[i], U, INF);                 \
+        } else {                                                                 \
+            char *gp = args[0], *yp = args[1], *op = args[2];                    \
+            for (intptr_t i = 0; i < n;                                          \
+                 i++, gp += steps[0], yp += steps[1], op += steps[2]) {          \
+                U y;                                                             \
+                memcpy(&y, yp, sizeof y);                                        \
+                *(T *)op = *(const T *)gp * (T)FT_RELU_PASSES(y, U, INF);        \
+            }                                                                    \
+        }                                                                        \
+    }
+FT_RELU_GRAD(ft_relu_grad_loop_f, float, uint32_t, 0x7f800000u)
+FT_RELU_GRAD(ft_relu_grad_loop_d, double, uint64_t, 0x7ff0000000000000u)
+#undef FT_RELU_GRAD
+
+/* float16: the product as NumPy's float16 multiply computes it (in float). */
+FT_CLONES void ft_relu_grad_loop_e(char **args, const intptr_t *dimensions,
+                                   const intptr_t *steps, void *data) {
+    (void)data;
+    intptr_t n = dimensions[0];
+    char *gp = args[0], *yp = args[1], *op = args[2];
+    for (intptr_t i = 0; i < n; i++, gp += steps[0], yp += steps[1], op += steps[2]) {
+        uint16_t g, y;
+        memcpy(&g, gp, sizeof g);
+        memcpy(&y, yp, sizeof y);
+        float keep = (float)FT_RELU_PASSES(y, uint16_t, 0x7c00u);
+        uint16_t r = ft_double_to_half((double)((float)ft_half_to_double(g) * keep));
+        memcpy(op, &r, sizeof r);
+    }
+}
+
 /* Sums of every element of a contiguous float32 or float64 buffer: see
  * Note [Fast sums] in fasttape/_core/_math.pxi. A chunk of up to
  * FT_SUM_ROWS rows of FT_SUM_LANES elements is summed into FT_SUM_LANES

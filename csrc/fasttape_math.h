@@ -15,6 +15,12 @@ FT_DECLARE_LOOP(ft_erf_loop_d);
 FT_DECLARE_LOOP(ft_gelu_loop_e);
 FT_DECLARE_LOOP(ft_gelu_loop_f);
 FT_DECLARE_LOOP(ft_gelu_loop_d);
+FT_DECLARE_LOOP(ft_relu_loop_e);
+FT_DECLARE_LOOP(ft_relu_loop_f);
+FT_DECLARE_LOOP(ft_relu_loop_d);
+FT_DECLARE_LOOP(ft_relu_grad_loop_e);
+FT_DECLARE_LOOP(ft_relu_grad_loop_f);
+FT_DECLARE_LOOP(ft_relu_grad_loop_d);
 
 #undef FT_DECLARE_LOOP
 

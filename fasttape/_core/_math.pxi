@@ -1,4 +1,5 @@
-# Ufuncs in C for the special functions NumPy lacks: erf and gelu. Part of core.pyx.
+# Ufuncs in C for the special functions NumPy lacks (erf and gelu) and for relu and
+# its gradient, whose NumPy forms do not vectorise. Part of core.pyx.
 
 # Note [Vectorised erf]
 # ~~~~~~~~~~~~~~~~~~~~~
@@ -36,13 +37,26 @@ cdef extern from *:
     static PyUFuncGenericFunction ft_gelu_funcs[3] = {
         (PyUFuncGenericFunction)ft_gelu_loop_e, (PyUFuncGenericFunction)ft_gelu_loop_f,
         (PyUFuncGenericFunction)ft_gelu_loop_d};
+    static PyUFuncGenericFunction ft_relu_funcs[3] = {
+        (PyUFuncGenericFunction)ft_relu_loop_e, (PyUFuncGenericFunction)ft_relu_loop_f,
+        (PyUFuncGenericFunction)ft_relu_loop_d};
+    static PyUFuncGenericFunction ft_relu_grad_funcs[3] = {
+        (PyUFuncGenericFunction)ft_relu_grad_loop_e, (PyUFuncGenericFunction)ft_relu_grad_loop_f,
+        (PyUFuncGenericFunction)ft_relu_grad_loop_d};
     static void *ft_math_data[3] = {NULL, NULL, NULL};
     static char ft_math_types[6] = {NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT,
                                     NPY_DOUBLE, NPY_DOUBLE};
+    static char ft_math_types2[9] = {NPY_HALF, NPY_HALF, NPY_HALF, NPY_FLOAT, NPY_FLOAT,
+                                     NPY_FLOAT, NPY_DOUBLE, NPY_DOUBLE, NPY_DOUBLE};
+    /* which: 0 erf, 1 gelu, 2 relu, 3 relu_grad (binary) */
     static PyObject *ft_make_ufunc(int which, const char *doc) {
-        return PyUFunc_FromFuncAndData(which ? ft_gelu_funcs : ft_erf_funcs, ft_math_data,
-                                       ft_math_types, 3, 1, 1, PyUFunc_None,
-                                       which ? "gelu" : "erf", doc, 0);
+        static PyUFuncGenericFunction *funcs[4] = {ft_erf_funcs, ft_gelu_funcs, ft_relu_funcs,
+                                                   ft_relu_grad_funcs};
+        static const char *names[4] = {"erf", "gelu", "relu", "relu_grad"};
+        return PyUFunc_FromFuncAndData(funcs[which], ft_math_data,
+                                       which == 3 ? ft_math_types2 : ft_math_types, 3,
+                                       which == 3 ? 2 : 1, 1, PyUFunc_None, names[which],
+                                       doc, 0);
     }
     """
     object ft_make_ufunc(int which, const char *doc)
@@ -55,6 +69,12 @@ erf_ufunc = ft_make_ufunc(0,
 gelu_ufunc = ft_make_ufunc(1,
     b"gelu(x, /, out=None, ...)\n\nx/2 (1 + erf(x/sqrt(2))), elementwise in one pass "
     b"(a NumPy ufunc: float16, float32, float64). See Note [Vectorised erf].")
+relu_ufunc = ft_make_ufunc(2,
+    b"relu(x, /, out=None, ...)\n\nx where x >= 0 or NaN, else 0: np.maximum(x, 0) in a "
+    b"vectorised loop (a NumPy ufunc: float16, float32, float64).")
+relu_grad_ufunc = ft_make_ufunc(3,
+    b"relu_grad(g, out, /, out=None, ...)\n\ng * (out > 0), the mask a multiply by 1 or 0 "
+    b"(TensorFlow's ReluGrad; a NumPy ufunc: float16, float32, float64).")
 
 
 # Note [Fast sums]

@@ -10,6 +10,7 @@ import numpy as np
 #: ops of the table without an ONNX conversion, and why
 UNMAPPED = {
     "_index_add": "a gradient helper (getitem's VJP)", "_masked": "a gradient helper",
+    "_relu_grad": "a gradient helper",
     "_conv_backprop_input": "a gradient helper", "_conv_backprop_filter": "a gradient helper",
     "_max_pool_grad": "a gradient helper", "_max_pool_gather": "a gradient helper",
     "_avg_pool_grad": "a gradient helper", "_spectral_norm": "an SVD; ONNX has none",

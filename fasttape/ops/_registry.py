@@ -1086,6 +1086,25 @@ _masked_op = register("_masked", "binary", lambda grad, keep: grad * keep, ("gra
                       dtype_fn=first_dtype, elementwise=True)
 
 
+def relu_grad(g, out):
+    """g where out > 0, else 0: relu's VJP (TensorFlow's ReluGrad), bitwise
+    masked(g, out > 0) in one vectorised pass (_core.relu_grad_ufunc); on
+    Tensors (higher order) and graph tensors through the table's `_relu_grad`
+    op. Its gradient in g is itself; out only selects."""
+    if isinstance(g, np.ndarray) and isinstance(out, np.ndarray):
+        return _core.relu_grad_ufunc(g, out)
+    return _relu_grad_op.apply((g, out), ())
+
+
+# (its VJP's `out` would be this op's output: the relu output is `activation`)
+_relu_grad_op = register("_relu_grad", "binary", _core.relu_grad_ufunc, ("grad", "activation"),
+                         {"grad": in_place(lambda g, activation: relu_grad(g, activation),
+                                           lambda g, activation: _core.relu_grad_ufunc(
+                                               g, activation, out=g))},
+                         shape_fn=broadcast_shapes, dtype_fn=first_dtype, elementwise=True,
+                         inplace_ufunc=True)
+
+
 def call_op(op, inputs, attrs=()):
     """Runs table entry `op` from inside a VJP: on raw arrays it calls the
     forward directly (first order, nothing to record); on Tensors it goes

@@ -31,6 +31,7 @@ from fasttape.ops._registry import (
     reduce,
     reduced_shape,
     register,
+    relu_grad,
     same_dtype,
     unary,
 )
@@ -98,9 +99,9 @@ log1p = unary("log1p", np.log1p, lambda g, x: g / (1 + x))
 negative = unary("negative", np.negative,
                  in_place(lambda g: -g, lambda g: np.negative(g, out=g)), float_only=False)
 reciprocal = unary("reciprocal", np.reciprocal, lambda g, out: -g * out * out)
-relu = unary("relu", lambda x: np.maximum(x, 0),
-             in_place(lambda g, out: masked(g, out > 0),  # subgradient 0 at 0, as TF
-                      lambda g, out: np.multiply(g, out > 0, out=g)))
+relu = unary("relu", _core.relu_ufunc,  # np.maximum(x, 0), vectorised (csrc/fasttape_math.c)
+             in_place(lambda g, out: relu_grad(g, out),  # subgradient 0 at 0, as TF
+                      lambda g, out: _core.relu_grad_ufunc(g, out, out=g)))
 relu6 = unary("relu6", lambda x: np.clip(x, 0, 6),
               lambda g, x: masked(g, (x > 0) & (x < 6)))
 round = unary("round", np.round, None)  # noqa: A001  (half to even, as TF)

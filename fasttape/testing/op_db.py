@@ -292,8 +292,10 @@ _UNARY = [
     _unary("log1p", ft.math.log1p, np.log1p, real(-0.5, 2.0), notes="x > -1"),
     _unary("negative", ft.negative, np.negative),
     _unary("reciprocal", ft.reciprocal, np.reciprocal, nonzero(0.3), notes="pole at 0"),
-    _unary("relu", ft.nn.relu, lambda x: np.maximum(x, 0), nonzero(0.1), covers=("_masked",),
-           notes="kink at 0; the VJP on tensors (order 2, graphs) is the private op _masked"),
+    _unary("relu", ft.nn.relu, lambda x: np.maximum(x, 0), nonzero(0.1),
+           covers=("_masked", "_relu_grad"),
+           notes="kink at 0; the VJP on tensors (order 2, graphs) is the private op "
+                 "_relu_grad; _masked is the same VJP of relu6, maximum, clip and where"),
     _unary("relu6", ft.nn.relu6, lambda x: np.clip(x, 0, 6),
            lambda rng, s: rng.choice([-1.0, 1.0, 2.0, 4.0, 7.0], s) + rng.uniform(-0.8, 0.8, s),
            notes="kinks at 0 and 6: inputs stay 0.2 away from both"),
