@@ -653,10 +653,12 @@ def _conv_backprop_input(input, filters, output_shape, strides, dilations, pads)
     g = input
     k_sp, c, o = filters.shape[:r], filters.shape[-2], filters.shape[-1]
     out_sp, n, kk = g.shape[1:-1], g.shape[0], math.prod(filters.shape[:r])
-    boxes = _boxes(tuple(int(d) for d in output_shape), g.dtype, k_sp, out_sp, tuple(strides),
-                   tuple(dilations), _pairs(pads), o)
+    # output_shape's batch may be None (conv2d_transpose traced with an unknown batch)
+    x_shape = (n,) + tuple(int(d) for d in output_shape[1:])
+    boxes = _boxes(x_shape, g.dtype, k_sp, out_sp, tuple(strides), tuple(dilations),
+                   _pairs(pads), o)
     if boxes is not None and filters.dtype == g.dtype:
-        return boxes.input_grad(g, filters, tuple(output_shape))
+        return boxes.input_grad(g, filters, x_shape)
     gm = g.reshape(-1, o)
     wm = filters.reshape(kk * c, o)
     padded = (n,) + tuple(s + b + a for s, (b, a) in zip(output_shape[1:-1], pads)) + (c,)

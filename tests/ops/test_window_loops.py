@@ -236,3 +236,18 @@ def test_box_loops_check_their_boxes():
     assert not core.im2col_boxes(x.astype(np.int32), *geometry, [inside],
                                  cols.astype(np.int32))
     assert not core.col2im_boxes(cols, x[:, ::2], *geometry, [inside])  # not contiguous
+
+
+def test_box_input_gradient_with_an_unknown_batch(monkeypatch):
+    """conv2d_transpose traced with an unknown batch passes (None, h, w, c) as
+    the output shape: the boxes take the batch from the gradient."""
+    rng = np.random.default_rng(6)
+    g = rng.standard_normal((3, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 6, 8)).astype(np.float32)
+    args = ((1, 1), (1, 1), ((1, 1), (1, 1)))
+    want = nn_ops._conv_backprop_input(g, w, (3, 4, 4, 6), *args)
+    monkeypatch.setattr(nn_ops, "_box_plans", {})
+    monkeypatch.setattr(nn_ops, "_BOX_SAVING", 0)
+    got = nn_ops._conv_backprop_input(g, w, (None, 4, 4, 6), *args)
+    assert nn_ops._box_plans and all(p is not None for p in nn_ops._box_plans.values())
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
