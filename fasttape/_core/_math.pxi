@@ -380,9 +380,12 @@ cdef int _boxes_loop(int mode, object x, tuple ksize, tuple out_sp, tuple stride
     cdef float *fd
     cdef double *dd
     cdef size_t item
-    if t < 0 or x.ndim != 4 or len(ksize) != 2 or not cnp.PyArray_ISCARRAY(x) \
-            or not cnp.PyArray_ISCARRAY(cols) or not _window2d(
-                &p, x.shape, out_sp, ksize, strides, dilations, pads):
+    if t < 0 or x.ndim != 4 or len(ksize) != 2 or not _window2d(
+            &p, x.shape, out_sp, ksize, strides, dilations, pads):
+        return 0
+    # the array written must be writeable; the one read may be read-only
+    if not (cnp.PyArray_ISCARRAY(cols) and cnp.PyArray_ISCARRAY_RO(x) if mode == 0
+            else cnp.PyArray_ISCARRAY(x) and cnp.PyArray_ISCARRAY_RO(cols)):
         return 0
     for box in boxes:  # checked before any loop runs
         _box_geometry(&q, &p, box)

@@ -168,6 +168,8 @@ def test_box_convolutions_match_the_full_gemm(x_shape, w_shape, strides, dilatio
     want = _conv_three(x, w, g, strides, dilations, pads)
     monkeypatch.setattr(nn_ops, "_box_plans", {})
     monkeypatch.setattr(nn_ops, "_BOX_SAVING", 0)  # always
+    for a in (x, w, g):  # inputs may be read-only (a memory-mapped file, a broadcast)
+        a.setflags(write=False)
     got = _conv_three(x, w, g, strides, dilations, pads)
     assert [p is not None for p in nn_ops._box_plans.values()] == [True], "no box plan was used"
     tol = 1e-5 if dtype == np.float32 else 1e-12
@@ -235,7 +237,11 @@ def test_box_loops_check_their_boxes():
         core.im2col_boxes(x, *geometry, [inside], cols[1:])
     assert not core.im2col_boxes(x.astype(np.int32), *geometry, [inside],
                                  cols.astype(np.int32))
-    assert not core.col2im_boxes(cols, x[:, ::2], *geometry, [inside])  # not contiguous
+    strided = np.ones((2, 4, 8, 3), np.float32)[:, :, ::2]
+    assert not core.col2im_boxes(cols, strided, *geometry, [inside])  # not contiguous
+    x.setflags(write=False)
+    assert core.im2col_boxes(x, *geometry, [inside], cols)     # reads a read-only x
+    assert not core.col2im_boxes(cols, x, *geometry, [inside])  # never writes one
 
 
 def test_box_input_gradient_with_an_unknown_batch(monkeypatch):
