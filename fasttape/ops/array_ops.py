@@ -513,6 +513,10 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
 
 
 def _tile_vjp(g, input_shape, multiples):
+    if 0 in input_shape:
+        # an empty input's gradient is empty; the split shape below could
+        # overflow (an empty tensor tiled 2**40 times along its other axes)
+        return np.zeros(input_shape, g.dtype)
     # view g as (m0, n0, m1, n1, ...) and sum over the copies
     split_shape = []
     for m, n in zip(multiples, input_shape, strict=True):
