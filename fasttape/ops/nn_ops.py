@@ -1009,7 +1009,7 @@ def _bias_add_grad(g, channels_first):
     if channels_first:
         return np.sum(g, axis=(0,) + tuple(range(2, g.ndim)))
     if isinstance(g, np.ndarray):
-        gm = g.reshape(-1, g.shape[-1])
+        gm = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])  # (not -1: g may be empty)
         return np.ones(gm.shape[0], g.dtype) @ gm
     return np.sum(g, axis=tuple(range(g.ndim - 1)))  # Tensors: reduce_sum, so recorded
 

@@ -215,12 +215,13 @@ from tests.ops import hostile as H
 
 names = [n for n, _ in H.HOSTILE]
 empty = [names.index(n) for n in ("empty f32", "empty 2x0")]
-huge = [names.index(n) for n in ("10**400", "2**63", "2**40", "[2**40, 2**40]", "[10**400]")]
+others = empty + [names.index(n) for n in ("[]", "[[]]", "10**400", "2**63", "2**40",
+                                           "[2**40, 2**40]", "[10**400]")]
 bad = 0
 for op_name, fn in sorted(H.public_functions().items()):
     params = [p.name for p in H.parameters(fn)]
     for a, b in itertools.permutations(params, 2):
-        for i, j in itertools.product(empty, huge):
+        for i, j in itertools.product(empty, others):
             args, kwargs = H.build_call(fn, {a: H.HOSTILE[i][1](), b: H.HOSTILE[j][1]()})
             try:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -234,10 +235,12 @@ sys.exit(1 if bad else 0)
 
 
 def test_empty_inputs_with_huge_attributes_differentiate():
-    """An empty tensor with a huge int in another argument (tile(empty, [2**40,
-    2**40]) has an empty result, so the forward passes): the gradient must
-    pass too, for every public op. The unseeded suite found tile's VJP
-    reshaping to an overflowing split shape."""
+    """An empty tensor with another empty one or a huge int in another
+    argument (tile(empty, [2**40, 2**40]) has an empty result, so the forward
+    passes): the gradient must pass too, for every public op. The unseeded
+    suite found tile's VJP reshaping to an overflowing split shape; the
+    enumeration of every op's hostile pairs, bias_add's VJP reshaping an
+    empty gradient with -1."""
     r = subprocess.run([sys.executable, "-c", _EMPTY_HUGE_CODE], cwd=ROOT, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stderr[-3000:]}"
