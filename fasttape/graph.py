@@ -572,6 +572,17 @@ def _first_symbolic(inputs):
     return next(x for x in inputs if _core.is_symbolic(x))
 
 
+def stage_node(graph, op_type, name, inputs, attrs, shapes, dtypes):
+    """A stateful node of `graph` that is not an op of the table (an assign, a
+    summary write, an optimizer's fused update), named `name` made unique;
+    `inputs` are (role, value) pairs, each captured as '<node>/<role>'."""
+    with graph._lock:
+        node_name = graph.unique_name(name)
+        captured = tuple(_capture(graph, x, f"{node_name}/{role}") for role, x in inputs)
+        return graph._add_op(op_type, None, captured, attrs, node_name, shapes, dtypes,
+                             exact=True)
+
+
 def _capture(graph, x, name):
     """An input of a node: symbolic tensors as they are, variables as read
     nodes, other values as Const nodes named `name`, a full name under the

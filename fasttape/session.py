@@ -270,11 +270,8 @@ def _update_variable(v, kind, value, name, read_value):
         raise _errors.op_error(TypeError if isinstance(e, TypeError) else ValueError, what,
                                (v, value), str(e), ("variable", "value")) from None
     op_type = _ASSIGN_TYPES[kind]
-    with g._lock:
-        node_name = g.unique_name(name or op_type)
-        captured = _graph._capture(g, t, f"{node_name}/value")
-        node = g._add_op(op_type, None, (captured,), (v,), node_name, [shape], [dtype],
-                         exact=True)
+    node = _graph.stage_node(g, op_type, name or op_type, [("value", t)], (v,), [shape],
+                             [dtype])
     return node._outputs[0] if read_value else node
 
 

@@ -70,8 +70,8 @@ gelu_ufunc = ft_make_ufunc(1,
     b"gelu(x, /, out=None, ...)\n\nx/2 (1 + erf(x/sqrt(2))), elementwise in one pass "
     b"(a NumPy ufunc: float16, float32, float64). See Note [Vectorised erf].")
 relu_ufunc = ft_make_ufunc(2,
-    b"relu(x, /, out=None, ...)\n\nx where x >= 0 or NaN, else 0: np.maximum(x, 0) in a "
-    b"vectorised loop (a NumPy ufunc: float16, float32, float64).")
+    b"relu(x, /, out=None, ...)\n\nx where x > 0 or NaN, else 0: the bits of "
+    b"np.maximum(x, 0) in a vectorised loop (a NumPy ufunc: float16, float32, float64).")
 relu_grad_ufunc = ft_make_ufunc(3,
     b"relu_grad(g, out, /, out=None, ...)\n\ng * (out > 0), the mask a multiply by 1 or 0 "
     b"(TensorFlow's ReluGrad; a NumPy ufunc: float16, float32, float64).")

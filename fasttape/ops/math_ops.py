@@ -445,7 +445,7 @@ def _leading_sum(x, axis, keepdims):
     # below 8192 elements or 64 rows NumPy's loop is as fast (a (32, 128) sum):
     # the cheapest test first, as most small reductions come here
     if (type(x) is not np.ndarray or x.size < 8192 or type(axis) is not tuple or not axis
-            or len(axis) >= x.ndim or axis != tuple(range(len(axis)))
+            or axis != tuple(range(len(axis)))
             or x.dtype not in _BLAS_FLOATS or not x.flags.c_contiguous):
         return None
     cols = x.shape[len(axis):]
@@ -474,7 +474,7 @@ def _mean(x, axis, keepdims):
             return s
         s = _leading_sum(x, axis, keepdims)
         if s is not None:
-            return s / (n if n else np.nan)
+            return s / n  # (n > 0: a leading sum has elements)
         return np.add.reduce(x, axis=axis, keepdims=keepdims) / (n if n else np.nan)
     return np.trunc(np.mean(x, axis=axis, keepdims=keepdims)).astype(x.dtype)  # ints: as TF
 

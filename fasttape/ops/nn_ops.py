@@ -585,7 +585,8 @@ class _Boxes:
 
 def _boxes(x_shape, dtype, k_sp, out_sp, strides, dilations, pads, o):
     """The _Boxes of a convolution when they pay (Note [Grouped
-    convolutions]), else None."""
+    convolutions]), else None. (Its operands have one dtype: the conv ops'
+    dtype rule, nn_dtype.)"""
     if (dtype not in (np.float32, np.float64) or x_shape[-1] <= _FEW_CHANNELS
             or len(k_sp) > 2 or not any(b or a for b, a in pads)):
         return None
@@ -625,7 +626,7 @@ def _conv(input, filters, strides, dilations, pads):  # noqa: A002
     out_sp = _out_spatial(padded_sp, k_sp, strides, dilations)
     boxes = _boxes(input.shape, input.dtype, k_sp, out_sp, tuple(strides), tuple(dilations),
                    _pairs(pads), o)
-    if boxes is not None and filters.dtype == input.dtype:
+    if boxes is not None:
         return boxes.conv(input, filters).reshape((input.shape[0],) + out_sp + (o,))
     cols, transposed = _patches(input, k_sp, out_sp, strides, dilations, pads)
     wm = filters.reshape(cols.shape[0] if transposed else cols.shape[1], o)
@@ -638,7 +639,7 @@ def _conv_backprop_filter(input, out_backprop, filter_shape, strides, dilations,
     g = out_backprop
     boxes = _boxes(input.shape, input.dtype, tuple(filter_shape[:r]), g.shape[1:-1],
                    tuple(strides), tuple(dilations), _pairs(pads), g.shape[-1])
-    if boxes is not None and g.dtype == input.dtype:
+    if boxes is not None:
         return boxes.filter_grad(input, g, tuple(filter_shape))
     cols, transposed = _patches(input, tuple(filter_shape[:r]), g.shape[1:-1], strides,
                                 dilations, pads)
@@ -657,7 +658,7 @@ def _conv_backprop_input(input, filters, output_shape, strides, dilations, pads)
     x_shape = (n,) + tuple(int(d) for d in output_shape[1:])
     boxes = _boxes(x_shape, g.dtype, k_sp, out_sp, tuple(strides), tuple(dilations),
                    _pairs(pads), o)
-    if boxes is not None and filters.dtype == g.dtype:
+    if boxes is not None:
         return boxes.input_grad(g, filters, x_shape)
     gm = g.reshape(-1, o)
     wm = filters.reshape(kk * c, o)

@@ -78,14 +78,10 @@ def _run_adam(g, alpha, var, m, v, vhat, beta_1, beta_2, epsilon):
 def _stage_adam(g, alpha, var, m, v, vhat, beta_1, beta_2, epsilon):
     from fasttape import graph as _graph
 
-    graph = _graph.get_default_graph()
-    with graph._lock:
-        name = graph.unique_name(NODE_TYPE)
-        ins = (_graph._capture(graph, g, f"{name}/grad"),
-               _graph._capture(graph, alpha, f"{name}/alpha"))
-        return graph._add_op(NODE_TYPE, None, ins,
+    return _graph.stage_node(_graph.get_default_graph(), NODE_TYPE, NODE_TYPE,
+                             [("grad", g), ("alpha", alpha)],
                              (var, m, v, vhat, float(beta_1), float(beta_2), float(epsilon)),
-                             name, [], [], exact=True)
+                             [], [])
 
 
 def build_node(graph, name, ins, attrs):

@@ -254,18 +254,13 @@ def _staged(what, name, data, step, options):
         g = data.graph
     else:
         g = _graph.get_default_graph()
-    with g._lock:
-        node_name = g.unique_name(f"write_summary_{what}")
-        inputs = [_graph._capture(g, data, f"{node_name}/data")]
-        if isinstance(step, _core.Tensor):  # a variable (read at each call) or a tensor
-            inputs.append(_graph._capture(g, step, f"{node_name}/step"))
-            step = None
-            has_step = True
-        else:
-            has_step = False
-        node = g._add_op("WriteSummary", None, tuple(inputs),
-                         (what, name, step, has_step, options), node_name, [()],
-                         [np.dtype(bool)], exact=True)
+    inputs = [("data", data)]
+    has_step = isinstance(step, _core.Tensor)  # a variable (read at each call) or a tensor
+    if has_step:
+        inputs.append(("step", step))
+        step = None
+    node = _graph.stage_node(g, "WriteSummary", f"write_summary_{what}", inputs,
+                             (what, name, step, has_step, options), [()], [np.dtype(bool)])
     return node._outputs[0]
 
 
