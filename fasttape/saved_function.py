@@ -63,7 +63,6 @@ import numpy as np
 from fasttape import errors as _errors
 from fasttape import graph as _graph
 from fasttape._core import core as _core
-from fasttape.optimizers import fused as _fused
 
 __all__ = ["SavedFunction", "load", "save"]
 
@@ -89,6 +88,11 @@ _ST_DTYPES = {v: np.dtype("<" + k if k != "b1" else "?") for k, v in _ST_CODES.i
 _DTYPE_RE = re.compile(r"^[<>|=]?([biufcUS])(\d{1,5})$")
 #: nodes that are not ops of the table but read or update an eager variable
 _VARIABLE_NODES = ("ReadVariableOp", "Assign", "AssignAdd", "AssignSub")
+#: other stateful node types that save as data, registered by their modules:
+#: type -> build(graph, name, inputs, attrs), which checks its inputs and attrs
+#: (variables, None and data; ValueError naming what does not fit) and
+#: returns the node (ft.optimizers' ResourceApplyAdam)
+NODE_BUILDERS = {}
 #: table ops that call back into Python (helper ops without a data form)
 _NOT_SERIALIZABLE = frozenset({"py_func", "numpy_function", "py_function", "eager_py_func"})
 
@@ -460,10 +464,9 @@ def _function_json(cf, enc, variables):
                 attrs = [{"t": "ndarray", "v": enc.add_tensor(node.attrs[0], "const")}]
             elif kind in _VARIABLE_NODES:
                 attrs = [_variable_ref(node.attrs[0], variables, where)]
-            elif kind == _fused.NODE_TYPE:  # var, m, v, vhat or None, beta_1, beta_2, epsilon
-                attrs = [None if a is None else _variable_ref(a, variables, where)
-                         for a in node.attrs[:4]] + [enc.encode(a, "a float attribute")
-                                                     for a in node.attrs[4:]]
+            elif kind in NODE_BUILDERS:
+                attrs = [_variable_ref(a, variables, where) if isinstance(a, _core.Variable)
+                         else enc.encode(a, "an attribute") for a in node.attrs]
             else:
                 raise ValueError(f"ft.saved_function.save: {where} is not an op of the table "
                                  "and cannot be saved")
@@ -749,16 +752,11 @@ def _build_node(g, op, nname, ins, attrs, dec, variables, table):
             raise _Refused("a Const's value is not a tensor")
         return g._add_op("Const", None, (), (value,), nname, [value.shape], [value.dtype],
                          scoped=False).outputs
-    if op == _fused.NODE_TYPE:
-        if len(ins) != 2 or len(attrs) != 7 or not all(
-                _is_variable_ref(a, variables) for a in attrs[:3]) or (
-                attrs[3] is not None and not _is_variable_ref(attrs[3], variables)):
-            raise _Refused(f"a {op} has 2 inputs and attrs [3 or 4 variables of the file, "
-                           "3 floats]")
-        values = [None if a is None else variables[a["v"]] for a in attrs[:4]]
-        values += [dec.decode(a) for a in attrs[4:]]
+    if op in NODE_BUILDERS:
+        values = [variables[a["v"]] if _is_variable_ref(a, variables) else dec.decode(a)
+                  for a in attrs]
         try:
-            return _fused.build_node(g, nname, ins, values).outputs
+            return NODE_BUILDERS[op](g, nname, ins, values).outputs
         except ValueError as e:
             raise _Refused(str(e)) from None
     if op in _VARIABLE_NODES:

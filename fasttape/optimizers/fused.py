@@ -85,8 +85,14 @@ def _stage_adam(g, alpha, var, m, v, vhat, beta_1, beta_2, epsilon):
 
 
 def build_node(graph, name, ins, attrs):
-    """A ResourceApplyAdam node of `graph` from checked inputs and attrs
-    (ft.saved_function's loader): ValueError naming what does not fit."""
+    """A ResourceApplyAdam node of `graph` from a file's inputs and attrs
+    (ft.saved_function's loader, which has made the variables' references
+    variables): ValueError naming what does not fit."""
+    if len(ins) != 2 or len(attrs) != 7 or not all(
+            isinstance(a, _core.Variable) for a in attrs[:3]) or not (
+            attrs[3] is None or isinstance(attrs[3], _core.Variable)):
+        raise ValueError(f"a {NODE_TYPE} has 2 inputs and attrs [3 or 4 variables of the "
+                         "file, 3 floats]")
     g, alpha = ins
     var, m, v, vhat = attrs[:4]
     variables = [x for x in attrs[:4] if x is not None]
@@ -109,9 +115,11 @@ def build_node(graph, name, ins, attrs):
 
 def _register_node():
     from fasttape import graph as _graph
+    from fasttape import saved_function as _saved
     from fasttape import session as _session
 
     _session.NODE_STEPS[NODE_TYPE] = lambda node: (_run_adam, node.attrs, True)
+    _saved.NODE_BUILDERS[NODE_TYPE] = build_node
     _graph._SOURCE_ATTRS[NODE_TYPE] = ("var", "m", "v", "vhat", "beta_1", "beta_2", "epsilon")
 
 
